@@ -1,0 +1,6 @@
+//! The ChinaUMS protocol as both sides speak it: signing, wire types, status vocabularies,
+//! Beijing time. Shared by the gateway and the sandbox; it must not depend on actix, awc or
+//! diesel, nor on anything above it.
+
+pub mod status;
+pub mod time;

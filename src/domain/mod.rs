@@ -1,0 +1,6 @@
+//! The gateway's domain: money, identifiers and the order state machine. Pure types and
+//! functions; it must not depend on actix, diesel or awc.
+
+pub mod ids;
+pub mod money;
+pub mod order;

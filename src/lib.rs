@@ -1,0 +1,6 @@
+//! umsgate: a reconciliation gateway for ChinaUMS payments. The library holds everything;
+//! `main.rs` only parses the command line.
+
+pub mod chinaums;
+pub mod domain;
+pub mod secret;
