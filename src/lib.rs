@@ -2,5 +2,7 @@
 //! `main.rs` only parses the command line.
 
 pub mod chinaums;
+pub mod config;
 pub mod domain;
 pub mod secret;
+pub mod store;

@@ -1,0 +1,1 @@
+//! The `notifications` table. (Filled in by the issue that needs it.)
