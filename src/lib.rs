@@ -4,5 +4,8 @@
 pub mod chinaums;
 pub mod config;
 pub mod domain;
+pub mod http;
+pub mod metrics;
 pub mod secret;
+pub mod startup;
 pub mod store;

@@ -123,6 +123,13 @@ impl Db {
     /// Opens (creating the file and its directory if needed), sets PRAGMAs on every
     /// connection, and runs pending migrations.
     pub fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+        let db = Self::connect(settings)?;
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Opens without migrating (for `umsgate migrate`, which reports what it applies).
+    pub fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -133,9 +140,7 @@ impl Db {
                 busy_timeout: settings.busy_timeout,
             }))
             .build(manager)?;
-        let db = Db { pool };
-        db.migrate()?;
-        Ok(db)
+        Ok(Db { pool })
     }
 
     /// Runs pending migrations; returns the versions applied.

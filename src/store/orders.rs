@@ -254,6 +254,14 @@ pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(OrderStatus, 
         .collect()
 }
 
+/// How many orders are flagged for review.
+pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(orders::table
+        .filter(orders::needs_review.eq(true))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Writes `after` over the row if it still has version `expected`. `after.version` must
 /// already be the new version. The one place an order row is rewritten.
 pub fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result<(), StoreError> {
