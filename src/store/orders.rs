@@ -254,6 +254,25 @@ pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(OrderStatus, 
         .collect()
 }
 
+/// Orders awaiting the provider whose next check is due at `now`, earliest first, at
+/// most `limit`. Settled orders have no `next_check_at`, so the partial index `orders_due`
+/// holds only the orders that can be due: the cost grows with them, not with the table.
+pub fn due(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Order>, StoreError> {
+    parse_rows(
+        orders::table
+            .filter(orders::next_check_at.is_not_null())
+            .filter(orders::next_check_at.le(to_ms(now)))
+            .order((orders::next_check_at.asc(), orders::mer_order_id.asc()))
+            .limit(limit)
+            .select(OrderRow::as_select())
+            .load(conn)?,
+    )
+}
+
 /// How many orders are flagged for review.
 pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     Ok(orders::table
@@ -648,6 +667,72 @@ pub(crate) mod tests {
             find(&mut conn, &order.id),
             Err(StoreError::Corrupt { .. })
         ));
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct PlanRow {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+
+    #[test]
+    fn only_due_orders_are_selected_however_many_are_settled() {
+        // Arrange: 100,000 settled orders (no next check) and 100 pending ones due, plus
+        // 50 pending ones not due yet, written with one SQL statement each.
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let now = to_ms(t0());
+        let insert = |status: &str, prefix: &str, n: i64, next: &str| {
+            format!(
+                "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n}) \
+                 INSERT INTO orders (mer_order_id, mid, tid, inst_mid, binding, amount_fen, status, \
+                   preauth, expire_at, next_check_at, request_digest, created_at, updated_at, version) \
+                 SELECT '{prefix}' || printf('%010d', i), '898340149000005', '88880001', 'MINIDEFAULT', \
+                   'none', 100, '{status}', 0, {now}, {next}, 'd', {now}, {now}, 1 FROM seq"
+            )
+        };
+        conn.batch_execute(&insert("PAID", "1017S", 100_000, "NULL"))
+            .unwrap();
+        conn.batch_execute(&insert("PENDING", "1017D", 100, &format!("{now} - i")))
+            .unwrap();
+        conn.batch_execute(&insert(
+            "PENDING",
+            "1017L",
+            50,
+            &format!("{now} + 1000 + i"),
+        ))
+        .unwrap();
+
+        // Act
+        let selected = due(&mut conn, t0(), 1_000).unwrap();
+        let first_ten = due(&mut conn, t0(), 10).unwrap();
+        let plan: Vec<String> = diesel::sql_query(format!(
+            "EXPLAIN QUERY PLAN SELECT mer_order_id FROM orders WHERE next_check_at IS NOT NULL \
+             AND next_check_at <= {now} ORDER BY next_check_at, mer_order_id LIMIT 100"
+        ))
+        .load::<PlanRow>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.detail)
+        .collect();
+
+        // Assert
+        assert_eq!(selected.len(), 100);
+        assert!(selected.iter().all(|o| o.id.as_str().starts_with("1017D")));
+        assert!(selected.iter().all(|o| o.status == OrderStatus::Pending));
+        assert_eq!(first_ten.len(), 10);
+        assert_eq!(
+            first_ten[0].id.as_str(),
+            "1017D0000000100",
+            "earliest due first"
+        );
+        assert!(plan.iter().any(|d| d.contains("orders_due")), "{plan:?}");
+        assert!(
+            !plan
+                .iter()
+                .any(|d| d.starts_with("SCAN orders") && !d.contains("INDEX")),
+            "{plan:?}"
+        );
     }
 
     #[test]
