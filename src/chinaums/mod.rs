@@ -2,6 +2,7 @@
 //! Beijing time. Shared by the gateway and the sandbox; it must not depend on actix, awc or
 //! diesel, nor on anything above it.
 
+pub mod form;
 pub mod sign;
 pub mod status;
 pub mod time;
