@@ -3,6 +3,7 @@
 //! diesel, nor on anything above it.
 
 pub mod form;
+pub mod notify_sign;
 pub mod sign;
 pub mod status;
 pub mod time;
