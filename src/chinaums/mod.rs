@@ -7,3 +7,4 @@ pub mod notify_sign;
 pub mod sign;
 pub mod status;
 pub mod time;
+pub mod wire;
