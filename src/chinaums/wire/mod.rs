@@ -61,9 +61,7 @@ impl FieldError {
 
 /// Reads a JSON body as `T`, naming the offending field (`body` when it is not a field).
 pub fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, FieldError> {
-    parse_json(body).map_err(|(path, reason)| {
-        FieldError::new(path.unwrap_or_else(|| "body".to_owned()), reason)
-    })
+    parse_json(body).map_err(top_level)
 }
 
 /// How the provider measures a field's length: ASCII characters count 1, others 2.
@@ -153,6 +151,11 @@ fn path_and_reason(e: serde_path_to_error::Error<serde_json::Error>) -> (Option<
     (path, e.into_inner().to_string())
 }
 
+/// A top-level failure as a [`FieldError`]: on its path, or on `body` at the root.
+fn top_level((path, reason): (Option<String>, String)) -> FieldError {
+    FieldError::new(path.unwrap_or_else(|| "body".to_owned()), reason)
+}
+
 /// Reads a notice's form fields as `T`, empty values as absent, after checking that the
 /// `required` fields are present and non-empty.
 fn from_form_fields<T: DeserializeOwned>(form: &Form, required: &[&str]) -> Result<T, FieldError> {
@@ -168,10 +171,8 @@ fn from_form_fields<T: DeserializeOwned>(form: &Form, required: &[&str]) -> Resu
         .filter(|(_, value)| !value.is_empty())
         .map(|(name, value)| (name.clone(), Value::String(value.clone())))
         .collect();
-    serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
-        let (path, reason) = path_and_reason(e);
-        FieldError::new(path.unwrap_or_else(|| "body".to_owned()), reason)
-    })
+    serde_path_to_error::deserialize(Value::Object(object))
+        .map_err(|e| top_level(path_and_reason(e)))
 }
 
 /// A notice as form fields: strings as they are, numbers as their text, absent fields left
