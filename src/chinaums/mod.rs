@@ -2,5 +2,11 @@
 //! Beijing time. Shared by the gateway and the sandbox; it must not depend on actix, awc or
 //! diesel, nor on anything above it.
 
+pub mod form;
+pub mod notify_sign;
+pub mod sign;
 pub mod status;
 pub mod time;
+#[cfg(test)]
+mod vectors;
+pub mod wire;
