@@ -2,7 +2,10 @@
 //! process), the families every layer counts into, and the text rendering. It must not
 //! carry labels with unbounded values (order ids, raw paths) or any secret.
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
 
 /// Every metric family the gateway exports.
 pub struct Metrics {
@@ -13,6 +16,26 @@ pub struct Metrics {
     pub orders_by_status: IntGaugeVec,
     /// Orders flagged for review, refreshed at scrape time.
     pub orders_needing_review: IntGauge,
+    /// Inbound notices by kind (`payment`, `contract`) and outcome (`applied`,
+    /// `duplicate`, `stale`, `rejected_<reason>`, `orphan`, `review`, …).
+    pub notifications: IntCounterVec,
+    /// Outbound provider calls by operation and outcome.
+    pub provider_calls: IntCounterVec,
+    /// Outbound provider call latency by operation.
+    pub provider_call_seconds: HistogramVec,
+    /// Access tokens fetched.
+    pub token_refreshes: IntCounter,
+}
+
+/// Latency buckets for provider calls (seconds): the provider usually answers in tens of
+/// milliseconds; the configured timeout is 10 s.
+const CALL_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|_| unreachable!("static metric definition"))
 }
 
 impl Metrics {
@@ -21,9 +44,30 @@ impl Metrics {
         let registry = Registry::new_custom(Some("umsgate".into()), None)
             .unwrap_or_else(|_| unreachable!("static prefix is valid"));
         let m = Metrics {
-            http_requests: IntCounterVec::new(
-                Opts::new("http_requests_total", "HTTP requests answered"),
+            http_requests: counter_vec(
+                "http_requests_total",
+                "HTTP requests answered",
                 &["listener", "method", "route", "status"],
+            ),
+            notifications: counter_vec(
+                "notifications_total",
+                "Inbound notices by kind and outcome",
+                &["kind", "outcome"],
+            ),
+            provider_calls: counter_vec(
+                "provider_calls_total",
+                "Calls to the provider by operation and outcome",
+                &["operation", "outcome"],
+            ),
+            provider_call_seconds: HistogramVec::new(
+                HistogramOpts::new("provider_call_seconds", "Provider call latency")
+                    .buckets(CALL_BUCKETS.to_vec()),
+                &["operation"],
+            )
+            .unwrap_or_else(|_| unreachable!("static metric definition")),
+            token_refreshes: IntCounter::new(
+                "provider_token_refreshes_total",
+                "Access tokens fetched",
             )
             .unwrap_or_else(|_| unreachable!("static metric definition")),
             orders_by_status: IntGaugeVec::new(
@@ -41,6 +85,10 @@ impl Metrics {
         m.register(Box::new(m.http_requests.clone()));
         m.register(Box::new(m.orders_by_status.clone()));
         m.register(Box::new(m.orders_needing_review.clone()));
+        m.register(Box::new(m.notifications.clone()));
+        m.register(Box::new(m.provider_calls.clone()));
+        m.register(Box::new(m.provider_call_seconds.clone()));
+        m.register(Box::new(m.token_refreshes.clone()));
         m
     }
 
