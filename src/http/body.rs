@@ -8,19 +8,40 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Reads the whole body, refusing more than `limit` bytes with 413 as soon as the limit is
-/// passed (the rest is never buffered).
-pub async fn read_limited(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
+/// A body read up to a limit.
+#[derive(Debug)]
+pub enum Limited {
+    /// The whole body, within the limit.
+    Whole(Bytes),
+    /// The body passed the limit: its first `limit` bytes (the rest was never buffered).
+    TooLarge(Bytes),
+}
+
+/// Reads the body, keeping at most `limit` bytes: as soon as the limit is passed, reading
+/// stops and the first `limit` bytes are returned as [`Limited::TooLarge`] (callers that
+/// journal what they refuse keep that prefix).
+pub async fn read_up_to(mut payload: Payload, limit: usize) -> Result<Limited, ApiError> {
     let mut buf = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::InvalidJson(format!("could not read the body: {e}")))?;
         if buf.len() + chunk.len() > limit {
-            return Err(ApiError::TooLarge { limit });
+            let room = limit - buf.len();
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok(Limited::TooLarge(buf.freeze()));
         }
         buf.extend_from_slice(&chunk);
     }
-    Ok(buf.freeze())
+    Ok(Limited::Whole(buf.freeze()))
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 as soon as the limit is
+/// passed (the rest is never buffered).
+pub async fn read_limited(payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
+    match read_up_to(payload, limit).await? {
+        Limited::Whole(body) => Ok(body),
+        Limited::TooLarge(_) => Err(ApiError::TooLarge { limit }),
+    }
 }
 
 /// Parses JSON into `T`, naming the field at fault.
