@@ -52,12 +52,22 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// Routes of the `notify` listener.
+/// Routes of the `notify` listener: notification intake and nothing else.
 pub fn notify_routes(cfg: &mut web::ServiceConfig) {
-    cfg.default_service(web::to(not_found));
+    cfg.route(
+        "/notify/payment",
+        web::post().to(crate::notify::routes::payment),
+    )
+    .route(
+        "/notify/contract/{token}",
+        web::post().to(crate::notify::routes::contract),
+    )
+    .default_service(web::to(not_found));
 }
 
-async fn not_found() -> HttpResponse {
+/// The answer for an unknown route (also what a wrong contract token gets, so that the
+/// two cannot be told apart).
+pub(crate) async fn not_found() -> HttpResponse {
     ApiError::NotFound("no such route".into()).error_response()
 }
 

@@ -1,0 +1,307 @@
+//! Contract termination notices (seed 004, protocol.md §6): [`examine`] reads a received
+//! notice and verifies its `sign` when it carries one (pure), and [`record`] journals it and
+//! stores the contract's state keyed by `contractNo`, inside the caller's one write
+//! transaction. The route's secret path token is checked before this module is reached. It
+//! must not let an older notice overwrite a newer one (`store::contracts::upsert_if_newer`
+//! decides, under the write lock).
+
+use chrono::{DateTime, Utc};
+use diesel::sqlite::SqliteConnection;
+
+use super::{
+    decode, insert_row, unread, verify, Outcome, Received, RejectReason, Rejection, KIND_CONTRACT,
+};
+use crate::chinaums::form::Form;
+use crate::chinaums::notify_sign::SIGN_FIELD;
+use crate::chinaums::time;
+use crate::chinaums::wire::ContractNotice;
+use crate::domain::contract::{Contract, NoticeOrder};
+use crate::store::notifications::{self, NewEntry};
+use crate::store::{contracts, StoreError};
+
+/// A readable contract notice, admitted by the path token and, if signed, by its `sign`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedNotice {
+    /// The state it reports (its `notification_id` and `updated_at` are set when stored).
+    pub contract: Contract,
+    /// Whether it carried a `sign` that verified (otherwise the token alone admitted it).
+    pub signed: bool,
+    /// Its `requestTimestamp`, as sent.
+    pub request_timestamp: String,
+}
+
+/// What [`examine`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Readable, and its signature verified if it had one.
+    Accepted(Box<AcceptedNotice>),
+    /// Refused: journaled, nothing else.
+    Rejected {
+        /// Why.
+        rejection: Rejection,
+        /// The `contractNo` it claims, for the journal.
+        contract_no: Option<String>,
+    },
+}
+
+/// Reads a received notice: size, syntax, then the signature if it carries a `sign`
+/// (against every key in `keys`), then its fields and merchant. `mid` is
+/// `provider.mid`: a notice without one is taken as ours, since only our URL was given it.
+pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
+    let refuse = |rejection: Rejection, form: Option<&Form>| Verdict::Rejected {
+        rejection,
+        contract_no: form
+            .and_then(|f| f.get("contractNo"))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+    };
+    if let Some(rejection) = unread(received) {
+        return refuse(rejection, None);
+    }
+    let form = match decode(&received.body, received.content_type.as_deref()) {
+        Ok(form) => form,
+        Err(rejection) => return refuse(rejection, None),
+    };
+    let signed = form.get(SIGN_FIELD).is_some_and(|s| !s.is_empty());
+    // Signed: verified like a payment notification (protocol.md §6, assumed).
+    if signed {
+        if let Err(rejection) = verify(&form, keys) {
+            return refuse(rejection, Some(&form));
+        }
+    }
+    match read(&form, mid) {
+        Ok((contract, request_timestamp)) => Verdict::Accepted(Box::new(AcceptedNotice {
+            contract,
+            signed,
+            request_timestamp,
+        })),
+        Err(rejection) => refuse(rejection, Some(&form)),
+    }
+}
+
+/// Reads the notice's fields into the contract state it reports.
+fn read(form: &Form, mid: &str) -> Result<(Contract, String), Rejection> {
+    let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
+    let n = ContractNotice::from_form(form).map_err(|e| malformed(e.to_string()))?;
+    if let Some(theirs) = n.mid.as_deref().filter(|m| *m != mid) {
+        return Err(Rejection::new(
+            RejectReason::WrongMerchant,
+            format!("mid {theirs} is not this gateway's merchant"),
+        ));
+    }
+    let request_ts = time::parse_body(&n.request_timestamp).ok_or_else(|| {
+        malformed("requestTimestamp: must be yyyy-MM-dd HH:mm:ss in Beijing time".into())
+    })?;
+    let contract = Contract {
+        contract_no: n.contract_no,
+        mid: n.mid.unwrap_or_else(|| mid.to_owned()),
+        contract_id: n.contract_id,
+        state: n.contract_state,
+        signed_time: n.contract_signed_time,
+        expired_time: n.contract_expired_time,
+        single_limit_amt: n.single_limit_amt,
+        avl_num: n.avl_num,
+        plan_id: n.plan_id,
+        request_ts,
+        notification_id: None,
+        // Stamped when stored.
+        updated_at: request_ts,
+    };
+    Ok((contract, n.request_timestamp))
+}
+
+/// What [`record`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// The outcome, as journaled.
+    pub outcome: Outcome,
+    /// The journal row written.
+    pub journal_id: i64,
+}
+
+/// Journals the notice and, if it was accepted and is newer than the stored state of its
+/// contract, stores it. Run inside one write transaction (`Db::write`), so that the journal
+/// row and the contract are kept together and two copies take turns: the later one sees
+/// the earlier one's state and is a duplicate. `now` stamps the stored state.
+pub fn record(
+    conn: &mut SqliteConnection,
+    received: &Received,
+    verdict: &Verdict,
+    now: DateTime<Utc>,
+) -> Result<Recorded, StoreError> {
+    let entry = NewEntry {
+        received_at: received.at,
+        kind: KIND_CONTRACT,
+        // Contract notices have no notifyId: (contractNo, requestTimestamp) identifies one.
+        notify_id: None,
+        first_verified_copy: false,
+        order_ref: None,
+        raw_body: &received.body,
+        content_type: received.content_type.as_deref(),
+        remote_addr: received.remote_addr.as_deref(),
+        verified: false,
+        outcome: "",
+        detail: None,
+    };
+    match verdict {
+        Verdict::Rejected {
+            rejection,
+            contract_no,
+        } => {
+            let outcome = Outcome::Rejected(rejection.reason);
+            let detail = rejection.journal_detail();
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    order_ref: contract_no.as_deref(),
+                    outcome: outcome.journal(),
+                    detail: Some(&detail),
+                    ..entry
+                },
+            )?;
+            Ok(Recorded {
+                outcome,
+                journal_id,
+            })
+        }
+        Verdict::Accepted(notice) => {
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    order_ref: Some(&notice.contract.contract_no),
+                    verified: true,
+                    // Replaced below, in this transaction: never seen by anyone.
+                    outcome: "received",
+                    ..entry
+                },
+            )?;
+            let mut contract = notice.contract.clone();
+            contract.notification_id = Some(journal_id);
+            contract.updated_at = now;
+            let (outcome, detail) = match contracts::upsert_if_newer(conn, &contract)? {
+                NoticeOrder::Newer => (
+                    Outcome::Applied,
+                    format!(
+                        "{} as of {} ({})",
+                        contract.state,
+                        notice.request_timestamp,
+                        if notice.signed {
+                            "sign verified"
+                        } else {
+                            "admitted by the path token"
+                        }
+                    ),
+                ),
+                NoticeOrder::Same => (
+                    Outcome::Duplicate,
+                    format!(
+                        "a notice of {} is already stored; nothing changed",
+                        notice.request_timestamp
+                    ),
+                ),
+                NoticeOrder::Older => (
+                    Outcome::Stale,
+                    format!(
+                        "older than the stored notice ({}); nothing changed",
+                        notice.request_timestamp
+                    ),
+                ),
+            };
+            notifications::set_outcome(conn, journal_id, outcome.journal(), Some(&detail))?;
+            Ok(Recorded {
+                outcome,
+                journal_id,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chinaums::notify_sign::{self, SignType};
+    use crate::chinaums::status::ContractState;
+    use crate::notify::BodyRead;
+
+    const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
+    const MID: &str = "898340149000005";
+
+    fn received(pairs: &[(String, String)]) -> Received {
+        Received {
+            at: Utc::now(),
+            body: Form::encode(pairs).into_bytes(),
+            read: BodyRead::Whole,
+            content_type: None,
+            remote_addr: None,
+        }
+    }
+
+    fn notice() -> Vec<(String, String)> {
+        [
+            ("requestTimestamp", "2026-11-21 12:00:00"),
+            ("mid", MID),
+            ("contractNo", "1017C0000001"),
+            ("contractState", "RESCISSION"),
+            ("planId", "P1"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn signed(mut pairs: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
+        let sign = notify_sign::sign(&pairs, key, SignType::Md5);
+        pairs.push(("sign".into(), sign));
+        pairs
+    }
+
+    #[test]
+    fn an_unsigned_notice_is_read_on_the_token_alone() {
+        let Verdict::Accepted(n) = examine(&received(&notice()), &[KEY], MID) else {
+            panic!("refused")
+        };
+
+        assert!(!n.signed);
+        assert_eq!(n.contract.contract_no, "1017C0000001");
+        assert_eq!(n.contract.state, ContractState::Rescission);
+        assert_eq!(
+            n.contract.request_ts,
+            time::parse_body("2026-11-21 12:00:00").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_signed_notice_must_verify() {
+        let good = examine(&received(&signed(notice(), KEY)), &[KEY], MID);
+        let forged = examine(&received(&signed(notice(), "another-key")), &[KEY], MID);
+
+        assert!(matches!(good, Verdict::Accepted(n) if n.signed));
+        assert!(matches!(
+            forged,
+            Verdict::Rejected { rejection, contract_no: Some(_) }
+                if rejection.reason == RejectReason::BadSignature
+        ));
+    }
+
+    #[test]
+    fn a_notice_without_its_identity_or_for_another_merchant_is_refused() {
+        let mut no_state = notice();
+        no_state.retain(|(n, _)| n != "contractState");
+        let mut other = notice();
+        other[1].1 = "898340149000006".into();
+
+        let reason = |v: Verdict| match v {
+            Verdict::Rejected { rejection, .. } => rejection.reason,
+            Verdict::Accepted(_) => panic!("accepted"),
+        };
+
+        assert_eq!(
+            reason(examine(&received(&no_state), &[KEY], MID)),
+            RejectReason::Malformed
+        );
+        assert_eq!(
+            reason(examine(&received(&other), &[KEY], MID)),
+            RejectReason::WrongMerchant
+        );
+    }
+}

@@ -1,0 +1,586 @@
+//! Payment result notifications (seed 000, protocol.md §5): [`examine`] verifies a received
+//! body and reads it into the state machine's evidence (pure: no clock, no store), and
+//! [`record`] journals it and, when it is verified and its `notifyId` new, applies the
+//! evidence to the order, inside the caller's one write transaction. It must not change
+//! an order except through `store::orders::apply`, nor decide a duplicate by reading: the
+//! journal's unique index on the first verified copy's `notifyId` does.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::sqlite::SqliteConnection;
+
+use super::{
+    decode, insert_row, unread, verify, Outcome, Received, RejectReason, Rejection, KIND_PAYMENT,
+};
+use crate::chinaums::form::Form;
+use crate::chinaums::wire::PaymentNotification;
+use crate::domain::ids::MerOrderId;
+use crate::domain::money::Amount;
+use crate::domain::order::{Decision, Evidence, Report, Source};
+use crate::domain::record::ProviderFacts;
+use crate::store::notifications::{self, Journaled, NewEntry};
+use crate::store::orders::{self, Applied, Observation};
+use crate::store::StoreError;
+
+/// A verified, readable payment notification: what the journal and the state machine need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentNotice {
+    /// Unique per notification, unchanged on resends.
+    pub notify_id: String,
+    /// The order ids it names, in the order they are tried: `billNo`,
+    /// `billPayment.merOrderId`, then the top-level `merOrderId` (protocol.md §5).
+    pub names: Vec<String>,
+    /// What it says about the order.
+    pub evidence: Evidence,
+    /// The provider's facts that come with it.
+    pub facts: ProviderFacts,
+}
+
+/// What [`examine`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Verified and readable.
+    Accepted(Box<PaymentNotice>),
+    /// Refused: journaled, nothing else.
+    Rejected {
+        /// Why.
+        rejection: Rejection,
+        /// Whether the signature had verified before the notice was refused.
+        verified: bool,
+        /// The `notifyId` it claims, for the journal (unverified unless `verified`).
+        notify_id: Option<String>,
+        /// The order it claims to be about (`billNo`, else `merOrderId`), for the journal.
+        order_ref: Option<String>,
+    },
+}
+
+/// Verifies and reads a received notification, in this order: size, syntax, `signType`,
+/// signature (every key in `keys`), fields, merchant, status. Nothing it has not verified
+/// is interpreted, except the claimed `notifyId` and order kept on a refusal's journal row.
+pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
+    let refuse = |rejection: Rejection, verified: bool, form: Option<&Form>| {
+        let claim = |name: &str| {
+            form.and_then(|f| f.get(name))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Verdict::Rejected {
+            rejection,
+            verified,
+            notify_id: claim("notifyId"),
+            order_ref: claim("billNo").or_else(|| claim("merOrderId")),
+        }
+    };
+    if let Some(rejection) = unread(received) {
+        return refuse(rejection, false, None);
+    }
+    let form = match decode(&received.body, received.content_type.as_deref()) {
+        Ok(form) => form,
+        Err(rejection) => return refuse(rejection, false, None),
+    };
+    if let Err(rejection) = verify(&form, keys) {
+        return refuse(rejection, false, Some(&form));
+    }
+    match read(&form, mid) {
+        Ok(notice) => Verdict::Accepted(Box::new(notice)),
+        Err(rejection) => refuse(rejection, true, Some(&form)),
+    }
+}
+
+/// A non-empty value.
+fn present(value: Option<&String>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).cloned()
+}
+
+/// Reads a verified notification into evidence.
+fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
+    let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
+    let n = PaymentNotification::from_form(form).map_err(|e| malformed(e.to_string()))?;
+    if let Some(theirs) = n.mid.as_deref().filter(|m| *m != mid) {
+        return Err(Rejection::new(
+            RejectReason::WrongMerchant,
+            format!("mid {theirs} is not this gateway's merchant"),
+        ));
+    }
+    let payment = n.bill_payment.clone().unwrap_or_default();
+    // The bill's own status first (bill notifications), then the order's (mini-program
+    // notifications carry it at the top level), then the payment's.
+    let (report, status_text) = match (&n.bill_status, &n.status, &payment.status) {
+        (Some(bill), _, _) => (Report::Bill(bill.clone()), bill.as_str().to_owned()),
+        (None, Some(trade), _) | (None, None, Some(trade)) => {
+            (Report::Trade(trade.clone()), trade.as_str().to_owned())
+        }
+        (None, None, None) => {
+            return Err(malformed(
+                "no billStatus, status or billPayment.status".into(),
+            ))
+        }
+    };
+    let fen = |field: &str, v: Option<i64>| {
+        v.map(Amount::from_fen)
+            .transpose()
+            .map_err(|e| malformed(format!("{field}: {e}")))
+    };
+    // The bill's total before discounts is what the order was created for; the payment's
+    // total (after alliance discounts) only stands in when the bill's is absent.
+    let amount = match n.total_amount {
+        Some(v) => fen("totalAmount", Some(v))?,
+        None => fen("billPayment.totalAmount", payment.total_amount)?,
+    };
+    let evidence = Evidence {
+        report,
+        amount,
+        // Read as the running total refunded so far (README: an assumption).
+        refunded: fen("refundAmount", n.refund_amount)?,
+        auth_code: n.auth_id_resp_cd.as_ref().is_some_and(|c| !c.is_empty()),
+        past_expiry: false,
+    };
+    let facts = ProviderFacts {
+        provider_status: Some(status_text),
+        seq_id: present(n.seq_id.as_ref()).or_else(|| present(payment.pay_seq_id.as_ref())),
+        target_order_id: present(payment.target_order_id.as_ref())
+            .or_else(|| present(n.target_order_id.as_ref())),
+        target_sys: present(payment.target_sys.as_ref()).or_else(|| present(n.target_sys.as_ref())),
+        pay_time: present(payment.pay_time.as_ref()).or_else(|| present(n.pay_time.as_ref())),
+        settle_date: present(payment.settle_date.as_ref())
+            .or_else(|| present(n.settle_date.as_ref())),
+        auth_id_resp_code: present(n.auth_id_resp_cd.as_ref()),
+    };
+    let mut names: Vec<String> = Vec::new();
+    for name in [
+        present(n.bill_no.as_ref()),
+        present(payment.mer_order_id.as_ref()),
+        present(n.mer_order_id.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(PaymentNotice {
+        notify_id: n.notify_id,
+        names,
+        evidence,
+        facts,
+    })
+}
+
+/// What [`record`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// The outcome, as journaled.
+    pub outcome: Outcome,
+    /// The journal row written.
+    pub journal_id: i64,
+    /// The order it was matched to (or claims, when refused or orphaned).
+    pub order_ref: Option<String>,
+}
+
+/// The first order the notice names that the gateway holds. Every name is looked up as an
+/// order id: a bill's `billNo` is its order's id (`Order::bill_no`), and ids are the
+/// merchant's own and unique, so an id named as `billNo` is that order whether or not it
+/// was bound.
+fn matched_order(
+    conn: &mut SqliteConnection,
+    names: &[String],
+) -> Result<Option<MerOrderId>, StoreError> {
+    for name in names {
+        // A name that is not an order id's shape cannot be one of ours.
+        let Ok(id) = MerOrderId::parse_stored(name) else {
+            continue;
+        };
+        if orders::find(conn, &id)?.is_some() {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// The journal's words for a decision.
+fn decision_detail(applied: &Applied) -> String {
+    let (before, after) = (applied.before.status, applied.after.status);
+    match &applied.decision {
+        Decision::Move {
+            refunded: Some(r), ..
+        } => format!("{before} → {after}, refunded {r} fen in total"),
+        Decision::Move { .. } => format!("{before} → {after}"),
+        Decision::Confirm => format!("consistent with the {before} order"),
+        Decision::Ignore(reason) => format!("{}: the order is {before}", reason.as_str()),
+        Decision::Review(reason) => reason.to_string(),
+    }
+}
+
+/// The journal row every copy starts from: the notice as received, nothing concluded.
+fn entry(received: &Received) -> NewEntry<'_> {
+    NewEntry {
+        received_at: received.at,
+        kind: KIND_PAYMENT,
+        notify_id: None,
+        first_verified_copy: false,
+        order_ref: None,
+        raw_body: &received.body,
+        content_type: received.content_type.as_deref(),
+        remote_addr: received.remote_addr.as_deref(),
+        verified: false,
+        outcome: "",
+        detail: None,
+    }
+}
+
+/// Journals the notice and, if it is verified, names an order we hold, and is the first
+/// verified copy of its `notifyId`, applies its evidence to that order. Run inside one
+/// write transaction (`Db::write`): the journal row, the order and its event are kept
+/// together or not at all. `now` stamps the order's change; `expiry_grace` is
+/// `reconcile.expiry_grace`.
+pub fn record(
+    conn: &mut SqliteConnection,
+    received: &Received,
+    verdict: &Verdict,
+    expiry_grace: Duration,
+    now: DateTime<Utc>,
+) -> Result<Recorded, StoreError> {
+    match verdict {
+        Verdict::Rejected {
+            rejection,
+            verified,
+            notify_id,
+            order_ref,
+        } => {
+            let outcome = Outcome::Rejected(rejection.reason);
+            let detail = rejection.journal_detail();
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    notify_id: notify_id.as_deref(),
+                    order_ref: order_ref.as_deref(),
+                    verified: *verified,
+                    outcome: outcome.journal(),
+                    detail: Some(&detail),
+                    ..entry(received)
+                },
+            )?;
+            Ok(Recorded {
+                outcome,
+                journal_id,
+                order_ref: order_ref.clone(),
+            })
+        }
+        Verdict::Accepted(notice) => record_verified(conn, received, notice, expiry_grace, now),
+    }
+}
+
+fn record_verified(
+    conn: &mut SqliteConnection,
+    received: &Received,
+    notice: &PaymentNotice,
+    expiry_grace: Duration,
+    now: DateTime<Utc>,
+) -> Result<Recorded, StoreError> {
+    let Some(order) = matched_order(conn, &notice.names)? else {
+        // An orphan applies nothing, so it does not take its notifyId: should the order
+        // appear later, a resend can still apply.
+        let order_ref = notice.names.first().cloned();
+        let detail = if notice.names.is_empty() {
+            "names no order (no billNo, billPayment.merOrderId or merOrderId)".to_owned()
+        } else {
+            format!("no order named {}", notice.names.join(" or "))
+        };
+        let journal_id = insert_row(
+            conn,
+            &NewEntry {
+                notify_id: Some(&notice.notify_id),
+                order_ref: order_ref.as_deref(),
+                verified: true,
+                outcome: Outcome::Orphan.journal(),
+                detail: Some(&detail),
+                ..entry(received)
+            },
+        )?;
+        return Ok(Recorded {
+            outcome: Outcome::Orphan,
+            journal_id,
+            order_ref,
+        });
+    };
+    let order_ref = Some(order.as_str().to_owned());
+    let first_copy = NewEntry {
+        notify_id: Some(&notice.notify_id),
+        first_verified_copy: true,
+        order_ref: Some(order.as_str()),
+        verified: true,
+        // Replaced below, in this transaction: never seen by anyone.
+        outcome: "received",
+        ..entry(received)
+    };
+    let journal_id = match notifications::insert(conn, &first_copy)? {
+        Journaled::Row(id) => id,
+        Journaled::DuplicateNotifyId => {
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    first_verified_copy: false,
+                    outcome: Outcome::Duplicate.journal(),
+                    detail: Some("notifyId already taken by an earlier copy; nothing changed"),
+                    ..first_copy
+                },
+            )?;
+            return Ok(Recorded {
+                outcome: Outcome::Duplicate,
+                journal_id,
+                order_ref,
+            });
+        }
+    };
+    let observation = Observation {
+        order,
+        evidence: notice.evidence.clone(),
+        facts: notice.facts.clone(),
+        source: Source::Notify,
+        evidence_ref: Some(format!("notification:{journal_id}")),
+        expiry_grace,
+    };
+    let (outcome, detail) = match orders::apply(conn, &observation, now)? {
+        Some(applied) => (
+            Outcome::of_decision(&applied.decision),
+            decision_detail(&applied),
+        ),
+        // Found above in this same transaction: cannot happen, but is no reason to fail.
+        None => (
+            Outcome::Orphan,
+            "the order could not be read back".to_owned(),
+        ),
+    };
+    notifications::set_outcome(conn, journal_id, outcome.journal(), Some(&detail))?;
+    Ok(Recorded {
+        outcome,
+        journal_id,
+        order_ref,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chinaums::notify_sign::{self, SignType};
+    use crate::chinaums::status::{BillStatus, TradeStatus};
+    use crate::notify::BodyRead;
+
+    const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
+    const MID: &str = "898340149000005";
+
+    fn received(body: String) -> Received {
+        Received {
+            at: Utc::now(),
+            body: body.into_bytes(),
+            read: BodyRead::Whole,
+            content_type: Some("application/x-www-form-urlencoded".into()),
+            remote_addr: None,
+        }
+    }
+
+    /// `fields` plus the random field, signed with `key`, form-encoded.
+    fn signed(fields: &[(&str, &str)], key: &str, sign_type: SignType) -> Received {
+        let mut pairs: Vec<(String, String)> = fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        pairs.push(("Qx".into(), "AbCd".into()));
+        let sign = notify_sign::sign(&pairs, key, sign_type);
+        pairs.push(("sign".into(), sign));
+        received(Form::encode(&pairs))
+    }
+
+    const PAYMENT: &str = r#"{"merOrderId":"1017B0000010","paySeqId":"P1","totalAmount":90,"payTime":"2026-11-21 12:01:02","settleDate":"2026-11-21","status":"TRADE_SUCCESS","targetOrderId":"T1","targetSys":"WXPay"}"#;
+
+    fn paid_bill() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("notifyId", "n-1"),
+            ("billNo", "1017B000001"),
+            ("billStatus", "PAID"),
+            ("totalAmount", "100"),
+            ("mid", MID),
+            ("billPayment", PAYMENT),
+        ]
+    }
+
+    fn rejection(v: Verdict) -> (RejectReason, bool) {
+        match v {
+            Verdict::Rejected {
+                rejection,
+                verified,
+                ..
+            } => (rejection.reason, verified),
+            Verdict::Accepted(n) => panic!("accepted: {n:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signed_bill_notification_reads_as_the_bill_status_with_the_payment_facts() {
+        let notice = signed(&paid_bill(), KEY, SignType::Md5);
+
+        let Verdict::Accepted(n) = examine(&notice, &["old-key", KEY], MID) else {
+            panic!("refused")
+        };
+
+        assert_eq!(n.notify_id, "n-1");
+        assert_eq!(n.names, ["1017B000001", "1017B0000010"]);
+        assert_eq!(n.evidence.report, Report::Bill(BillStatus::Paid));
+        assert_eq!(n.evidence.amount, Some(Amount::from_fen(100).unwrap()));
+        assert!(!n.evidence.auth_code);
+        assert_eq!(n.facts.provider_status.as_deref(), Some("PAID"));
+        assert_eq!(n.facts.seq_id.as_deref(), Some("P1"));
+        assert_eq!(n.facts.target_sys.as_deref(), Some("WXPay"));
+        assert_eq!(n.facts.pay_time.as_deref(), Some("2026-11-21 12:01:02"));
+        assert_eq!(n.facts.settle_date.as_deref(), Some("2026-11-21"));
+    }
+
+    #[test]
+    fn a_mini_program_notification_reads_its_top_level_order_and_status() {
+        let notice = signed(
+            &[
+                ("notifyId", "n-2"),
+                ("merOrderId", "1017M000001"),
+                ("status", "TRADE_REFUND"),
+                ("totalAmount", "100"),
+                ("refundAmount", "40"),
+                ("seqId", "S1"),
+                ("targetSys", "Alipay"),
+                ("signType", "SHA256"),
+            ],
+            KEY,
+            SignType::Sha256,
+        );
+
+        let Verdict::Accepted(n) = examine(&notice, &[KEY], MID) else {
+            panic!("refused")
+        };
+
+        assert_eq!(n.names, ["1017M000001"]);
+        assert_eq!(n.evidence.report, Report::Trade(TradeStatus::TradeRefund));
+        assert_eq!(n.evidence.refunded, Some(Amount::from_fen(40).unwrap()));
+        assert_eq!(n.facts.seq_id.as_deref(), Some("S1"));
+        assert_eq!(n.facts.target_sys.as_deref(), Some("Alipay"));
+    }
+
+    #[test]
+    fn the_payment_status_stands_in_when_the_notice_has_no_status_of_its_own() {
+        let mut fields = paid_bill();
+        fields.retain(|(n, _)| *n != "billStatus" && *n != "totalAmount");
+
+        let Verdict::Accepted(n) = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID)
+        else {
+            panic!("refused")
+        };
+
+        assert_eq!(n.evidence.report, Report::Trade(TradeStatus::TradeSuccess));
+        assert_eq!(n.evidence.amount, Some(Amount::from_fen(90).unwrap()));
+    }
+
+    #[test]
+    fn refusals_name_their_reason_and_whether_the_signature_had_verified() {
+        let with = |extra: (&'static str, &'static str)| {
+            let mut f = paid_bill();
+            f.retain(|(n, _)| *n != extra.0);
+            f.push(extra);
+            f
+        };
+        let mut unsigned = paid_bill();
+        unsigned.push(("sign", ""));
+        let mut no_status = paid_bill();
+        no_status.retain(|(n, _)| *n != "billStatus" && *n != "billPayment");
+        let mut no_id = paid_bill();
+        no_id.retain(|(n, _)| *n != "notifyId");
+        let cases: Vec<(Received, RejectReason, bool)> = vec![
+            (
+                signed(&with(("signType", "RSA")), KEY, SignType::Md5),
+                RejectReason::UnknownSignType,
+                false,
+            ),
+            (
+                received(Form::encode(&unsigned)),
+                RejectReason::Unsigned,
+                false,
+            ),
+            (
+                signed(&paid_bill(), "another-key", SignType::Md5),
+                RejectReason::BadSignature,
+                false,
+            ),
+            (
+                signed(&with(("signType", "SHA256")), KEY, SignType::Md5),
+                RejectReason::BadSignature,
+                false,
+            ),
+            (
+                signed(&no_id, KEY, SignType::Md5),
+                RejectReason::Malformed,
+                true,
+            ),
+            (
+                signed(&no_status, KEY, SignType::Md5),
+                RejectReason::Malformed,
+                true,
+            ),
+            (
+                signed(
+                    &with(("billPayment", "{\"totalAmount\":")),
+                    KEY,
+                    SignType::Md5,
+                ),
+                RejectReason::Malformed,
+                true,
+            ),
+            (
+                signed(&with(("mid", "898340149000006")), KEY, SignType::Md5),
+                RejectReason::WrongMerchant,
+                true,
+            ),
+        ];
+
+        for (i, (notice, reason, verified)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                rejection(examine(&notice, &[KEY], MID)),
+                (reason, verified),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_claimed_notify_id_and_order_for_the_journal() {
+        let notice = signed(&paid_bill(), "another-key", SignType::Md5);
+
+        let verdict = examine(&notice, &[KEY], MID);
+
+        let Verdict::Rejected {
+            notify_id,
+            order_ref,
+            ..
+        } = verdict
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(notify_id.as_deref(), Some("n-1"));
+        assert_eq!(order_ref.as_deref(), Some("1017B000001"));
+    }
+
+    #[test]
+    fn a_body_that_was_not_read_whole_is_refused_before_anything_is_parsed() {
+        let mut big = signed(&paid_bill(), KEY, SignType::Md5);
+        big.read = BodyRead::TooLarge;
+        let mut broken = signed(&paid_bill(), KEY, SignType::Md5);
+        broken.read = BodyRead::Failed;
+
+        assert_eq!(
+            rejection(examine(&big, &[KEY], MID)),
+            (RejectReason::TooLarge, false)
+        );
+        assert_eq!(
+            rejection(examine(&broken, &[KEY], MID)),
+            (RejectReason::Malformed, false)
+        );
+    }
+}
