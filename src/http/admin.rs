@@ -13,6 +13,7 @@ use super::body::parse_query;
 use super::error::ApiError;
 use super::orders::rfc3339;
 use super::AppState;
+use crate::notify::{Outcome, KIND_CONTRACT, KIND_PAYMENT};
 use crate::store::notifications;
 
 /// Admits a request only with `Authorization: Bearer <admin.token>`. A refusal is an
@@ -50,6 +51,7 @@ pub async fn require_token<B: MessageBody>(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct JournalQuery {
+    kind: Option<String>,
     order: Option<String>,
     verified: Option<bool>,
     outcome: Option<String>,
@@ -75,7 +77,10 @@ struct EntryView {
 /// Largest journal page.
 const MAX_PAGE: i64 = 500;
 
-/// `GET /admin/notifications?order=&verified=&outcome=&limit=&after=`: the inbound journal.
+/// `GET /admin/notifications?kind=&order=&verified=&outcome=&limit=&after=`: the inbound
+/// journal, oldest first. `outcome=rejected` lists every refused notice (the reason leads
+/// its `detail`), `outcome=orphan` the verified ones for no known order, `outcome=review`
+/// those that flagged their order for review.
 pub async fn notifications(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -88,7 +93,24 @@ pub async fn notifications(
             format!("must be between 1 and {MAX_PAGE}"),
         ));
     }
+    if let Some(k) = q.kind.as_deref() {
+        if ![KIND_PAYMENT, KIND_CONTRACT].contains(&k) {
+            return Err(ApiError::field(
+                "kind",
+                format!("must be {KIND_PAYMENT} or {KIND_CONTRACT}"),
+            ));
+        }
+    }
+    if let Some(o) = q.outcome.as_deref() {
+        if !Outcome::JOURNAL_VALUES.contains(&o) {
+            return Err(ApiError::field(
+                "outcome",
+                format!("must be one of {}", Outcome::JOURNAL_VALUES.join(", ")),
+            ));
+        }
+    }
     let filter = notifications::Filter {
+        kind: q.kind,
         order_ref: q.order,
         verified: q.verified,
         outcome: q.outcome,

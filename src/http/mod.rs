@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod contracts;
 pub mod error;
 pub mod health;
 pub mod orders;
@@ -44,6 +45,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .route("/orders", web::get().to(orders::list))
         .route("/orders/{merOrderId}", web::get().to(orders::get))
         .route("/orders/{merOrderId}/events", web::get().to(orders::events))
+        .route("/contracts/{contractNo}", web::get().to(contracts::get))
         .service(
             web::scope("/admin")
                 .wrap(from_fn(admin::require_token))

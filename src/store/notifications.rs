@@ -155,6 +155,8 @@ type EntryRow = (
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Only this kind (`payment` or `contract`).
+    pub kind: Option<String>,
     /// Only notices naming this order or contract.
     pub order_ref: Option<String>,
     /// Only verified (or unverified) notices.
@@ -170,6 +172,9 @@ pub struct Filter {
 /// A page of the journal, oldest first.
 pub fn list(conn: &mut SqliteConnection, f: &Filter) -> Result<Vec<Entry>, StoreError> {
     let mut q = notifications::table.select(ENTRY_COLUMNS).into_boxed();
+    if let Some(k) = &f.kind {
+        q = q.filter(notifications::kind.eq(k.clone()));
+    }
     if let Some(r) = &f.order_ref {
         q = q.filter(notifications::order_ref.eq(r.clone()));
     }
