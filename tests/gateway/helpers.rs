@@ -13,6 +13,10 @@ use umsgate::store::Db;
 
 /// The admin token the test apps are configured with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The notification key of `config/default.toml` (the provider's published test key).
+pub const NOTIFY_KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
+/// The contract notice path token of `config/default.toml`.
+pub const CONTRACT_TOKEN: &str = "sandbox-contract-token-change-me";
 
 /// A running gateway.
 pub struct TestApp {
@@ -112,6 +116,29 @@ impl TestApp {
             .expect("request sent");
         let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
         (res.status(), parse(&bytes))
+    }
+
+    /// POSTs raw bytes to the notify listener, with `content_type` if given; the answer as
+    /// text.
+    pub async fn post_notify(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = self.client.post(format!("{}{path}", self.notify));
+        if let Some(ct) = content_type {
+            req = req.insert_header(("Content-Type", ct));
+        }
+        let mut res = req.send_body(body).await.expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// GETs from the api listener with the admin token.
+    pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
+        self.get_authorized(path, Some(&format!("Bearer {ADMIN_TOKEN}")))
+            .await
     }
 
     /// GETs from the api listener.

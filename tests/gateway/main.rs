@@ -5,4 +5,5 @@ mod helpers;
 
 mod admin;
 mod health;
+mod notify;
 mod orders;
