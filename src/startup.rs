@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use crate::config::Settings;
 use crate::http::{self, AppState, Listener};
 use crate::metrics::Metrics;
+use crate::provider::{ProviderClient, ProviderShared};
 use crate::store::{Db, StoreError};
 
 /// Why the gateway could not start.
@@ -78,6 +79,12 @@ impl Application {
             .await
             .map_err(|e| StoreError::Blocking(e.to_string()))??;
         let metrics = Arc::new(Metrics::new());
+        let provider = ProviderShared::new(
+            settings.provider.clone(),
+            settings.provider.base_url.clone(),
+            db.clone(),
+            metrics.clone(),
+        );
         let state = web::Data::new(AppState {
             db: db.clone(),
             settings: settings.clone(),
@@ -86,9 +93,12 @@ impl Application {
 
         let (api_listener, api_addr) = bind("api.bind", settings.api.bind)?;
         let api_state = state.clone();
+        let api_provider = provider.clone();
         let api = HttpServer::new(move || {
             App::new()
                 .app_data(api_state.clone())
+                // awc is not Send: each worker gets its own client over the shared state.
+                .app_data(web::Data::new(ProviderClient::new(api_provider.clone())))
                 .app_data(Listener("api"))
                 .wrap(from_fn(http::count_requests))
                 .wrap(http::access_log())

@@ -8,6 +8,7 @@ pub mod body;
 pub mod error;
 pub mod health;
 pub mod orders;
+pub mod preauth;
 
 use std::sync::Arc;
 
@@ -44,6 +45,10 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .route("/orders", web::get().to(orders::list))
         .route("/orders/{merOrderId}", web::get().to(orders::get))
         .route("/orders/{merOrderId}/events", web::get().to(orders::events))
+        .route(
+            "/orders/{merOrderId}/preauth-completion",
+            web::post().to(preauth::complete),
+        )
         .service(
             web::scope("/admin")
                 .wrap(from_fn(admin::require_token))

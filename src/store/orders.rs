@@ -298,6 +298,34 @@ pub fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result
     }
 }
 
+/// Rewrites fields other than the status (binding, schedule, completion id) of the order
+/// `id` with `change`, bumping its version. Refuses to change a status: only [`apply`]
+/// does that. Run inside a write transaction.
+pub fn update(
+    conn: &mut SqliteConnection,
+    id: &MerOrderId,
+    now: DateTime<Utc>,
+    change: impl FnOnce(&mut Order),
+) -> Result<Order, StoreError> {
+    let before = find(conn, id)?.ok_or_else(|| StoreError::Conflict(id.to_string()))?;
+    let mut after = before.clone();
+    change(&mut after);
+    if after.status != before.status || after.refunded != before.refunded {
+        return Err(StoreError::corrupt(
+            TABLE,
+            id.as_str(),
+            "a status change outside the state machine was attempted",
+        ));
+    }
+    if after == before {
+        return Ok(before);
+    }
+    after.version = before.version + 1;
+    after.updated_at = now;
+    save(conn, before.version, &after)?;
+    Ok(after)
+}
+
 /// One piece of provider evidence about one order, and where it came from.
 #[derive(Debug, Clone)]
 pub struct Observation {
