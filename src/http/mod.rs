@@ -52,7 +52,12 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/admin")
                 .wrap(from_fn(admin::require_token))
-                .route("/notifications", web::get().to(admin::notifications)),
+                .route("/notifications", web::get().to(admin::notifications))
+                .route(
+                    "/orders/{merOrderId}/resync",
+                    web::post().to(admin::resync_one),
+                )
+                .route("/resync", web::post().to(admin::resync_many)),
         )
         .default_service(web::to(not_found));
 }

@@ -492,7 +492,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         ));
     }
     let filter = ListFilter {
-        status,
+        statuses: status.into_iter().collect(),
+        created_since: None,
         needs_review: q.needs_review,
         after: q.after,
         limit,

@@ -18,7 +18,7 @@ use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 use crate::domain::order::{Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Order, ProviderFacts};
-use crate::provider::{Outcome, ProviderClient};
+use crate::provider::{Outcome, ProviderClient, QUERY_ATTEMPTS};
 use crate::store::orders::{self, Observation};
 
 #[derive(Debug, Deserialize)]
@@ -100,7 +100,12 @@ pub async fn complete(
     let completion_id = match order.completion_order_id.clone() {
         Some(previous) => {
             let called = client
-                .mini_pre_query(id.as_str(), &previous, Some(&order.inst_mid))
+                .mini_pre_query(
+                    id.as_str(),
+                    &previous,
+                    Some(&order.inst_mid),
+                    QUERY_ATTEMPTS,
+                )
                 .await;
             let evidence_ref = called.evidence_ref();
             match called.outcome {

@@ -28,8 +28,9 @@ use token::TokenCache;
 
 /// Largest answer read from the provider; its answers are a few KB.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
-/// Attempts of the read-only query when the outcome is unknown or transient.
-const QUERY_ATTEMPTS: u32 = 2;
+/// Attempts of the read-only query when an operator or a caller waits for the answer and
+/// the outcome is unknown or transient. (The reconciler makes one: its schedule retries.)
+pub const QUERY_ATTEMPTS: u32 = 2;
 /// Pause between query attempts.
 const QUERY_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -262,13 +263,14 @@ impl ProviderClient {
         self.call(Operation::Preauthed, Some(order), req).await
     }
 
-    /// `mini-pre-query` for `mer_order_id` (on behalf of `order`). Read-only, so retried
-    /// once when the outcome is unknown or transient.
+    /// `mini-pre-query` for `mer_order_id` (on behalf of `order`). Read-only, so made up to
+    /// `attempts` times while the outcome is unknown or transient.
     pub async fn mini_pre_query(
         &self,
         order: &str,
         mer_order_id: &str,
         inst_mid: Option<&str>,
+        attempts: u32,
     ) -> Called<MiniPreQueryResponse> {
         let s = &self.shared.settings;
         let mut attempt = 1;
@@ -287,7 +289,7 @@ impl ProviderClient {
             let called = self.call(Operation::MiniPreQuery, Some(order), &req).await;
             let retry = matches!(&called.outcome, Outcome::Unknown(_))
                 || matches!(&called.outcome, Outcome::Refused(r) if r.class == ErrClass::Transient);
-            if !retry || attempt >= QUERY_ATTEMPTS {
+            if !retry || attempt >= attempts {
                 return called;
             }
             attempt += 1;

@@ -207,8 +207,10 @@ pub fn find(conn: &mut SqliteConnection, id: &MerOrderId) -> Result<Option<Order
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    /// Only this status.
-    pub status: Option<OrderStatus>,
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<OrderStatus>,
+    /// Only orders created at or after this.
+    pub created_since: Option<DateTime<Utc>>,
     /// Only orders flagged (or not) for review.
     pub needs_review: Option<bool>,
     /// Keyset cursor: ids after this one.
@@ -220,8 +222,11 @@ pub struct ListFilter {
 /// A page of orders in id order.
 pub fn list(conn: &mut SqliteConnection, f: &ListFilter) -> Result<Vec<Order>, StoreError> {
     let mut q = orders::table.select(OrderRow::as_select()).into_boxed();
-    if let Some(s) = f.status {
-        q = q.filter(orders::status.eq(s.as_str()));
+    if !f.statuses.is_empty() {
+        q = q.filter(orders::status.eq_any(f.statuses.iter().map(|s| s.as_str())));
+    }
+    if let Some(t) = f.created_since {
+        q = q.filter(orders::created_at.ge(to_ms(t)));
     }
     if let Some(r) = f.needs_review {
         q = q.filter(orders::needs_review.eq(r));
@@ -348,6 +353,8 @@ pub struct Observation {
 pub struct Applied {
     /// What the state machine decided.
     pub decision: Decision,
+    /// Who brought the evidence.
+    pub source: Source,
     /// The order before.
     pub before: Order,
     /// The order after (equal to `before` when nothing changed).
@@ -425,6 +432,7 @@ pub fn apply(
     if after == before {
         return Ok(Some(Applied {
             decision,
+            source: obs.source,
             before,
             after,
         }));
@@ -448,6 +456,7 @@ pub fn apply(
     }
     Ok(Some(Applied {
         decision,
+        source: obs.source,
         before,
         after,
     }))
@@ -802,7 +811,7 @@ pub(crate) mod tests {
             &mut conn,
             &ListFilter {
                 limit: 10,
-                status: Some(OrderStatus::Paid),
+                statuses: vec![OrderStatus::Paid],
                 ..Default::default()
             },
         )
