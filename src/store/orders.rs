@@ -278,6 +278,44 @@ pub fn due(
     )
 }
 
+/// Age buckets of orders awaiting the provider, with their upper bound in seconds: a
+/// healthy gateway has almost all of them in the first two.
+pub const AGE_BUCKETS: [(&str, i64); 6] = [
+    ("lt_1m", 60),
+    ("lt_5m", 300),
+    ("lt_30m", 1800),
+    ("lt_2h", 7200),
+    ("lt_24h", 86_400),
+    ("ge_24h", i64::MAX),
+];
+
+#[derive(diesel::QueryableByName)]
+struct CreatedAt {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    created_at: i64,
+}
+
+/// How many orders awaiting the provider fall in each of [`AGE_BUCKETS`] at `now`.
+pub fn awaiting_by_age(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    let created: Vec<CreatedAt> = diesel::sql_query(
+        "SELECT created_at FROM orders WHERE status IN ('PENDING', 'AUTHORIZED')",
+    )
+    .load(conn)?;
+    let now = to_ms(now);
+    let mut counts: Vec<(&'static str, i64)> =
+        AGE_BUCKETS.iter().map(|(name, _)| (*name, 0)).collect();
+    for c in created {
+        let age = now.saturating_sub(c.created_at) / 1000;
+        if let Some(i) = AGE_BUCKETS.iter().position(|(_, bound)| age < *bound) {
+            counts[i].1 += 1;
+        }
+    }
+    Ok(counts)
+}
+
 /// How many orders are flagged for review.
 pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     Ok(orders::table
