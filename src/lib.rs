@@ -7,6 +7,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod provider;
 pub mod reconcile;
 pub mod secret;
 pub mod startup;

@@ -25,7 +25,20 @@ pub struct Metrics {
     pub provider_call_seconds: HistogramVec,
     /// Access tokens fetched.
     pub token_refreshes: IntCounter,
+    /// Reconciler checks by outcome.
+    pub reconcile_checks: IntCounterVec,
+    /// Seconds from the provider's payment time to the order reaching its state here, by
+    /// the source that brought it (`notify`, `query`, `admin`, `preauth`).
+    pub resolution_seconds: HistogramVec,
+    /// Orders awaiting the provider, by age bucket, refreshed at scrape time.
+    pub pending_by_age: IntGaugeVec,
 }
+
+/// Resolution buckets (seconds): a notification arrives within seconds; the reconciler's
+/// first check is 30 s after creation, later ones minutes to hours apart.
+const RESOLUTION_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
+];
 
 /// Latency buckets for provider calls (seconds): the provider usually answers in tens of
 /// milliseconds; the configured timeout is 10 s.
@@ -65,6 +78,28 @@ impl Metrics {
                 &["operation"],
             )
             .unwrap_or_else(|_| unreachable!("static metric definition")),
+            reconcile_checks: counter_vec(
+                "reconcile_checks_total",
+                "Reconciler checks by outcome",
+                &["outcome"],
+            ),
+            resolution_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "payment_resolution_seconds",
+                    "From the provider's payment time to the order's state here",
+                )
+                .buckets(RESOLUTION_BUCKETS.to_vec()),
+                &["source"],
+            )
+            .unwrap_or_else(|_| unreachable!("static metric definition")),
+            pending_by_age: IntGaugeVec::new(
+                Opts::new(
+                    "orders_pending_by_age",
+                    "Orders awaiting the provider, by age",
+                ),
+                &["age"],
+            )
+            .unwrap_or_else(|_| unreachable!("static metric definition")),
             token_refreshes: IntCounter::new(
                 "provider_token_refreshes_total",
                 "Access tokens fetched",
@@ -89,6 +124,9 @@ impl Metrics {
         m.register(Box::new(m.provider_calls.clone()));
         m.register(Box::new(m.provider_call_seconds.clone()));
         m.register(Box::new(m.token_refreshes.clone()));
+        m.register(Box::new(m.reconcile_checks.clone()));
+        m.register(Box::new(m.resolution_seconds.clone()));
+        m.register(Box::new(m.pending_by_age.clone()));
         m
     }
 
@@ -97,6 +135,34 @@ impl Metrics {
         if let Err(e) = self.registry.register(c) {
             // Only a programming error (a name registered twice) gets here.
             log::error!("metric registration failed: {e}");
+        }
+    }
+
+    /// Observes how long a payment took to reach the order, when `applied` moved it to a
+    /// paid state and the provider said when the buyer paid.
+    pub fn observe_resolution(
+        &self,
+        applied: &crate::store::orders::Applied,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        use crate::domain::order::{Decision, OrderStatus};
+        let Decision::Move { to, .. } = applied.decision else {
+            return;
+        };
+        if !matches!(to, OrderStatus::Paid | OrderStatus::Authorized) {
+            return;
+        }
+        let source = applied.source.as_str();
+        if let Some(secs) = applied
+            .after
+            .facts
+            .pay_time
+            .as_deref()
+            .and_then(|t| crate::reconcile::seconds_since_payment(t, now))
+        {
+            self.resolution_seconds
+                .with_label_values(&[source])
+                .observe(secs);
         }
     }
 

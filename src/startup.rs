@@ -13,6 +13,9 @@ use actix_web::{web, App, HttpServer};
 use crate::config::Settings;
 use crate::http::{self, AppState, Listener};
 use crate::metrics::Metrics;
+use crate::provider::{ProviderClient, ProviderShared};
+use crate::reconcile::scheduler::Scheduler;
+use crate::reconcile::Reconciler;
 use crate::store::{Db, StoreError};
 
 /// Why the gateway could not start.
@@ -31,6 +34,9 @@ pub enum StartupError {
         /// Why.
         source: io::Error,
     },
+    /// The reconciliation scheduler could not start.
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] tokio_cron_scheduler::JobSchedulerError),
     /// Anything else from the OS.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -46,6 +52,8 @@ pub struct Application {
     api_addr: SocketAddr,
     notify_addr: SocketAddr,
     db: Db,
+    reconciler: Reconciler,
+    scheduler: Option<Scheduler>,
 }
 
 /// Stops a running gateway.
@@ -78,17 +86,34 @@ impl Application {
             .await
             .map_err(|e| StoreError::Blocking(e.to_string()))??;
         let metrics = Arc::new(Metrics::new());
+        let provider = ProviderShared::new(
+            settings.provider.clone(),
+            settings.provider.base_url.clone(),
+            db.clone(),
+            metrics.clone(),
+        );
+        let reconciler = Reconciler::new(
+            db.clone(),
+            settings.clone(),
+            metrics.clone(),
+            provider.clone(),
+        );
         let state = web::Data::new(AppState {
             db: db.clone(),
             settings: settings.clone(),
             metrics,
         });
+        let reconciler_data = web::Data::new(reconciler.clone());
 
         let (api_listener, api_addr) = bind("api.bind", settings.api.bind)?;
         let api_state = state.clone();
+        let api_provider = provider.clone();
         let api = HttpServer::new(move || {
             App::new()
                 .app_data(api_state.clone())
+                .app_data(reconciler_data.clone())
+                // awc is not Send: each worker gets its own client over the shared state.
+                .app_data(web::Data::new(ProviderClient::new(api_provider.clone())))
                 .app_data(Listener("api"))
                 .wrap(from_fn(http::count_requests))
                 .wrap(http::access_log())
@@ -116,12 +141,20 @@ impl Application {
         .listen(notify_listener)?
         .run();
 
+        let scheduler = if settings.reconcile.enabled {
+            Some(Scheduler::start(reconciler.clone(), &settings.reconcile.tick).await?)
+        } else {
+            None
+        };
+
         Ok(Application {
             api,
             notify,
             api_addr,
             notify_addr,
             db,
+            reconciler,
+            scheduler,
         })
     }
 
@@ -140,6 +173,11 @@ impl Application {
         &self.db
     }
 
+    /// The reconciler (tests run passes directly).
+    pub fn reconciler(&self) -> &Reconciler {
+        &self.reconciler
+    }
+
     /// A handle that stops the gateway.
     pub fn handle(&self) -> AppHandle {
         AppHandle {
@@ -148,9 +186,13 @@ impl Application {
         }
     }
 
-    /// Serves until both listeners are stopped (through an [`AppHandle`]).
+    /// Serves until both listeners are stopped (through an [`AppHandle`]), then stops the
+    /// scheduler, letting a pass in flight finish.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let (a, n) = futures_util::future::join(self.api, self.notify).await;
+        if let Some(s) = self.scheduler {
+            s.shutdown().await;
+        }
         a.and(n)
     }
 

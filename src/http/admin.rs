@@ -9,12 +9,18 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use super::body::parse_query;
+use chrono::{DateTime, Utc};
+
+use super::body::{parse_json, parse_query, read_limited};
 use super::error::ApiError;
-use super::orders::rfc3339;
+use super::orders::{load, path_id, rfc3339, OrderView};
 use super::AppState;
+use crate::domain::order::{OrderStatus, Source};
 use crate::notify::{Outcome, KIND_CONTRACT, KIND_PAYMENT};
+use crate::provider::{ProviderClient, QUERY_ATTEMPTS};
+use crate::reconcile::{Check, Reconciler};
 use crate::store::notifications;
+use crate::store::orders::{self, ListFilter};
 
 /// Admits a request only with `Authorization: Bearer <admin.token>`. A refusal is an
 /// answer, not an error, so that the access log and the request metrics still see it.
@@ -141,4 +147,136 @@ pub async fn notifications(
         .collect();
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({"notifications": views, "nextAfter": next_after})))
+}
+
+/// An order before and after a resync.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckView {
+    mer_order_id: String,
+    outcome: &'static str,
+    before: OrderView,
+    after: OrderView,
+}
+
+impl From<&Check> for CheckView {
+    fn from(c: &Check) -> Self {
+        CheckView {
+            mer_order_id: c.after.id.to_string(),
+            outcome: c.outcome,
+            before: OrderView::from(&c.before),
+            after: OrderView::from(&c.after),
+        }
+    }
+}
+
+/// `POST /admin/orders/{merOrderId}/resync`: asks the provider now, whatever the schedule,
+/// and answers the order before and after.
+pub async fn resync_one(
+    state: web::Data<AppState>,
+    reconciler: web::Data<Reconciler>,
+    client: web::Data<ProviderClient>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let order = load(&state, path_id(&req)?).await?;
+    let check = reconciler
+        .check(&client, order, Source::Admin, QUERY_ATTEMPTS)
+        .await?;
+    if check.outcome == "config" {
+        return Err(ApiError::ProviderMisconfigured(String::new()));
+    }
+    Ok(HttpResponse::Ok().json(CheckView::from(&check)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResyncBody {
+    /// Statuses to resync (default: the ones awaiting the provider).
+    status: Option<Vec<String>>,
+    /// Only orders created at or after this instant (RFC 3339).
+    since: Option<String>,
+    limit: Option<i64>,
+    dry_run: Option<bool>,
+}
+
+/// Largest resync batch: each order is one query, paced by `reconcile.max_qps`.
+const MAX_RESYNC: i64 = 1000;
+
+/// `POST /admin/resync` `{status?, since?, limit?, dryRun?}`: resyncs many orders with
+/// the reconciler's concurrency and rate cap; a dry run lists what it would query.
+pub async fn resync_many(
+    state: web::Data<AppState>,
+    reconciler: web::Data<Reconciler>,
+    client: web::Data<ProviderClient>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(payload, state.settings.api.max_body_bytes).await?;
+    let b: ResyncBody = if body.is_empty() {
+        ResyncBody {
+            status: None,
+            since: None,
+            limit: None,
+            dry_run: None,
+        }
+    } else {
+        parse_json(&body)?.0
+    };
+    let statuses = match b.status {
+        None => vec![OrderStatus::Pending, OrderStatus::Authorized],
+        Some(list) => list
+            .iter()
+            .map(|s| {
+                OrderStatus::parse(s).ok_or_else(|| {
+                    ApiError::field(
+                        "status",
+                        "must list PENDING, AUTHORIZED, PAID, REFUNDED or CLOSED",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let created_since = b
+        .since
+        .map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::field(
+                        "since",
+                        "must be an RFC 3339 time, e.g. 2026-11-21T04:00:00Z",
+                    )
+                })
+        })
+        .transpose()?;
+    let limit = b.limit.unwrap_or(100);
+    if !(1..=MAX_RESYNC).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_RESYNC}"),
+        ));
+    }
+    let filter = ListFilter {
+        statuses,
+        created_since,
+        needs_review: None,
+        after: None,
+        limit,
+    };
+    let selected = state.db.run(move |c| orders::list(c, &filter)).await?;
+    if b.dry_run.unwrap_or(false) {
+        let ids: Vec<String> = selected.iter().map(|o| o.id.to_string()).collect();
+        return Ok(HttpResponse::Ok().json(serde_json::json!({"dryRun": true, "wouldQuery": ids})));
+    }
+    let (report, checks) = reconciler
+        .check_many(&client, selected, Source::Admin)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "dryRun": false,
+        "selected": report.selected,
+        "checked": report.checked,
+        "moved": report.moved,
+        "flagged": report.flagged,
+        "stoppedForConfig": report.stopped_for_config,
+        "results": checks.iter().map(CheckView::from).collect::<Vec<_>>(),
+    })))
 }

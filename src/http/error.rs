@@ -48,6 +48,9 @@ pub enum ApiError {
         /// The provider's message.
         err_msg: String,
     },
+    /// The provider refuses the gateway's credentials or configuration.
+    #[error("the provider refused the gateway's credentials or configuration{0}; an operator must check the provider settings")]
+    ProviderMisconfigured(String),
     /// A dependency is not available now; try again.
     #[error("{0}")]
     Unavailable(String),
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::ProviderRefused { .. } => "provider_refused",
+            ApiError::ProviderMisconfigured(_) => "provider_misconfigured",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -114,6 +118,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::ProviderRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ProviderMisconfigured(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -27,14 +27,22 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// `GET /metrics`: Prometheus text, with the order gauges refreshed from the store.
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (counts, review) = state
+    let (counts, review, ages) = state
         .db
         .run(|c| {
             let counts = orders::count_by_status(c)?;
             let review = orders::count_needing_review(c)?;
-            Ok::<_, store::StoreError>((counts, review))
+            let ages = orders::awaiting_by_age(c, chrono::Utc::now())?;
+            Ok::<_, store::StoreError>((counts, review, ages))
         })
         .await?;
+    for (bucket, n) in ages {
+        state
+            .metrics
+            .pending_by_age
+            .with_label_values(&[bucket])
+            .set(n);
+    }
     for (status, n) in counts {
         state
             .metrics

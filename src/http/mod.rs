@@ -9,6 +9,7 @@ pub mod contracts;
 pub mod error;
 pub mod health;
 pub mod orders;
+pub mod preauth;
 
 use std::sync::Arc;
 
@@ -46,10 +47,19 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .route("/orders/{merOrderId}", web::get().to(orders::get))
         .route("/orders/{merOrderId}/events", web::get().to(orders::events))
         .route("/contracts/{contractNo}", web::get().to(contracts::get))
+        .route(
+            "/orders/{merOrderId}/preauth-completion",
+            web::post().to(preauth::complete),
+        )
         .service(
             web::scope("/admin")
                 .wrap(from_fn(admin::require_token))
-                .route("/notifications", web::get().to(admin::notifications)),
+                .route("/notifications", web::get().to(admin::notifications))
+                .route(
+                    "/orders/{merOrderId}/resync",
+                    web::post().to(admin::resync_one),
+                )
+                .route("/resync", web::post().to(admin::resync_many)),
         )
         .default_service(web::to(not_found));
 }

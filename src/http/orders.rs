@@ -11,10 +11,13 @@ use super::body::{parse_json, parse_query, read_limited};
 use super::error::ApiError;
 use super::AppState;
 use crate::chinaums::time;
+use crate::chinaums::wire::{Base64Secret, Goods, RetCommParams, UpdateQrcodeRequest};
 use crate::domain::ids::{MerOrderId, MsgSrcId};
 use crate::domain::money::Amount;
 use crate::domain::order::OrderStatus;
-use crate::domain::record::{NewOrder, Order, OrderEvent};
+use crate::domain::record::{Binding, NewOrder, Order, OrderEvent};
+use crate::provider::{Outcome, ProviderClient};
+use crate::secret::Secret;
 use crate::store::events;
 use crate::store::orders::{self, Created, ListFilter};
 
@@ -44,11 +47,130 @@ struct CreateOrderBody {
     qr_code_id: Option<String>,
     inst_mid: Option<String>,
     preauth: Option<bool>,
+    // The optional update-qrcode fields (seed 002), accepted only with `qrCodeId`. Not
+    // stored: they matter only to the one bind call. (Listed here rather than flattened
+    // from a struct: serde ignores `deny_unknown_fields` with `flatten`.)
+    goods: Option<Vec<Goods>>,
+    member_id: Option<String>,
+    counter_no: Option<String>,
+    wallet_option: Option<String>,
+    buyer: Option<Buyer>,
+    ret_comm_params: Option<RetCommParams>,
+    attached_data: Option<String>,
+    src_reserve: Option<String>,
+    msg_id: Option<String>,
+    return_url: Option<String>,
+    system_id: Option<String>,
+    secure_transaction: Option<bool>,
+    client_ip: Option<String>,
+    installment_number: Option<i64>,
+    sub_mchnt_info: Option<String>,
+    is_efrc_ps: Option<bool>,
+    ps_ppt: Option<String>,
+}
+
+/// The buyer, for real-name checks. Held as secrets: never logged, sent Base64-encoded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Buyer {
+    name: Option<Secret>,
+    mobile: Option<Secret>,
+    cert_type: Option<String>,
+    cert_no: Option<Secret>,
+    /// Only the named buyer may pay (`fixBuyer = T`).
+    fix_buyer: Option<bool>,
+}
+
+impl CreateOrderBody {
+    /// The first bind field given, if any (they need `qrCodeId`).
+    fn first_given(&self) -> Option<&'static str> {
+        [
+            ("goods", self.goods.is_some()),
+            ("memberId", self.member_id.is_some()),
+            ("counterNo", self.counter_no.is_some()),
+            ("walletOption", self.wallet_option.is_some()),
+            ("buyer", self.buyer.is_some()),
+            ("retCommParams", self.ret_comm_params.is_some()),
+            ("attachedData", self.attached_data.is_some()),
+            ("srcReserve", self.src_reserve.is_some()),
+            ("msgId", self.msg_id.is_some()),
+            ("returnUrl", self.return_url.is_some()),
+            ("systemId", self.system_id.is_some()),
+            ("secureTransaction", self.secure_transaction.is_some()),
+            ("clientIp", self.client_ip.is_some()),
+            ("installmentNumber", self.installment_number.is_some()),
+            ("subMchntInfo", self.sub_mchnt_info.is_some()),
+            ("isEfrcPs", self.is_efrc_ps.is_some()),
+            ("psPpt", self.ps_ppt.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.then_some(name))
+    }
+}
+
+/// The update-qrcode request for a new bill, validated against the seed's rules (so that
+/// a request the provider would refuse is refused before anything is stored).
+fn bind_request(
+    order: &Order,
+    bind: CreateOrderBody,
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<UpdateQrcodeRequest, ApiError> {
+    let s = &state.settings;
+    let buyer = bind.buyer.unwrap_or_default();
+    let flag = |b: bool| if b { "true" } else { "false" }.to_owned();
+    let req = UpdateQrcodeRequest {
+        request_timestamp: time::format_body(now),
+        mid: order.mid.clone(),
+        tid: order.tid.clone(),
+        inst_mid: order.inst_mid.clone(),
+        qr_code_id: order.qr_code_id.clone().unwrap_or_default(),
+        bill_no: order.bill_no().map(str::to_owned),
+        bill_date: order.bill_date(),
+        bill_desc: order.description.clone(),
+        total_amount: Some(order.amount.fen()),
+        expire_time: Some(time::format_body(order.expire_at)),
+        notify_url: Some(format!("{}/notify/payment", s.notify.public_url)),
+        preauth_transaction: order.preauth.then(|| flag(true)),
+        goods: bind.goods,
+        member_id: bind.member_id,
+        counter_no: bind.counter_no,
+        wallet_option: bind.wallet_option,
+        name: buyer.name.map(|v| Base64Secret::new(v.expose())),
+        mobile: buyer.mobile.map(|v| Base64Secret::new(v.expose())),
+        cert_type: buyer.cert_type,
+        cert_no: buyer.cert_no.map(|v| Base64Secret::new(v.expose())),
+        fix_buyer: buyer.fix_buyer.filter(|f| *f).map(|_| "T".to_owned()),
+        ret_comm_params: bind.ret_comm_params,
+        attached_data: bind.attached_data,
+        src_reserve: bind.src_reserve,
+        msg_id: bind.msg_id,
+        return_url: bind.return_url,
+        system_id: bind.system_id,
+        secure_transaction: bind.secure_transaction.map(flag),
+        client_ip: bind.client_ip,
+        installment_number: bind.installment_number,
+        sub_mchnt_info: bind.sub_mchnt_info,
+        is_efrc_ps: bind.is_efrc_ps,
+        ps_ppt: bind.ps_ppt,
+    };
+    req.validate().map_err(|e| {
+        // Name the field as the caller spelled it.
+        let field = match e.field.as_str() {
+            "name" | "mobile" | "certNo" | "certType" | "fixBuyer" => format!("buyer.{}", e.field),
+            "billDesc" => "description".into(),
+            "totalAmount" => "amount".into(),
+            "billNo" => "merOrderId".into(),
+            other => other.to_owned(),
+        };
+        ApiError::field(&field, e.reason)
+    })?;
+    Ok(req)
 }
 
 /// Validates a create request into a new order.
 fn new_order(
-    body: CreateOrderBody,
+    body: &CreateOrderBody,
     digest: String,
     state: &AppState,
     now: DateTime<Utc>,
@@ -57,8 +179,9 @@ fn new_order(
     let src: MsgSrcId = s.provider.msg_src_id();
     let raw_amount = body
         .amount
+        .as_ref()
         .ok_or_else(|| ApiError::field("amount", "is required"))?;
-    let amount = Amount::parse_json(&raw_amount)
+    let amount = Amount::parse_json(raw_amount)
         .and_then(|a| Amount::payment(a.fen(), s.orders.max_amount_fen))
         .map_err(|e| ApiError::field("amount", e))?;
     let id = match &body.mer_order_id {
@@ -129,7 +252,7 @@ fn new_order(
                 .min(MAX_EXPIRY)
         }
     };
-    let inst_mid = match body.inst_mid {
+    let inst_mid = match body.inst_mid.clone() {
         Some(m) => {
             if !(8..=32).contains(&m.len()) || !m.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(ApiError::field(
@@ -147,9 +270,9 @@ fn new_order(
         mid: s.provider.mid.clone(),
         tid: s.provider.tid.clone(),
         inst_mid,
-        qr_code_id: body.qr_code_id,
+        qr_code_id: body.qr_code_id.clone(),
         amount,
-        description: body.description,
+        description: body.description.clone(),
         preauth: body.preauth.unwrap_or(false),
         expire_at,
         request_digest: digest,
@@ -179,26 +302,130 @@ fn request_digest(value: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(canonical(value).to_string().as_bytes()))
 }
 
-/// `POST /orders`.
+/// `POST /orders`: creates the order, and with `qrCodeId` binds it at the provider.
+/// Answers 201 (bound, or tracked), 200 (the same request again), 202 (stored, but the
+/// bind's outcome is unknown: the reconciler settles it), 409, 422 (the provider refused
+/// the bill; the order is kept, marked refused), 502 (the provider refuses our
+/// credentials).
 pub async fn create(
     state: web::Data<AppState>,
+    client: web::Data<ProviderClient>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(payload, state.settings.api.max_body_bytes).await?;
     let (parsed, value) = parse_json::<CreateOrderBody>(&body)?;
+    if parsed.qr_code_id.is_none() {
+        if let Some(field) = parsed.first_given() {
+            return Err(ApiError::field(
+                field,
+                "applies only to an order bound to a QR code (qrCodeId)",
+            ));
+        }
+    }
     let now = Utc::now();
-    let new = new_order(parsed, request_digest(&value), &state, now)?;
+    let new = new_order(&parsed, request_digest(&value), &state, now)?;
     let first_check = now
         + chrono::Duration::from_std(state.settings.reconcile.first_check_after)
             .unwrap_or_default();
     let order = Order::create(new, now, first_check);
-    match state.db.write(move |c| orders::create(c, &order)).await? {
-        Created::New(o) => Ok(HttpResponse::Created().json(OrderView::from(&o))),
-        Created::Existing(o) => Ok(HttpResponse::Ok().json(OrderView::from(&o))),
-        Created::Conflict(o) => Err(ApiError::Conflict(format!(
-            "order {} exists with a different request",
-            o.id
-        ))),
+    let bind_req = match order.binding {
+        Binding::Unknown => Some(bind_request(&order, parsed, &state, now)?),
+        _ => None,
+    };
+    let order = match state.db.write(move |c| orders::create(c, &order)).await? {
+        Created::New(o) => o,
+        Created::Existing(o) => return Ok(HttpResponse::Ok().json(OrderView::from(&o))),
+        Created::Conflict(o) => {
+            return Err(ApiError::Conflict(format!(
+                "order {} exists with a different request",
+                o.id
+            )))
+        }
+    };
+    match bind_req {
+        None => Ok(HttpResponse::Created().json(OrderView::from(&order))),
+        Some(req) => bind_bill(&state, &client, order, req).await,
+    }
+}
+
+/// Binds a stored order's bill at the provider and records what came of it.
+async fn bind_bill(
+    state: &AppState,
+    client: &ProviderClient,
+    order: Order,
+    mut req: UpdateQrcodeRequest,
+) -> Result<HttpResponse, ApiError> {
+    req.request_timestamp = time::format_body(Utc::now());
+    let outcome = client.update_qrcode(order.id.as_str(), &req).await.outcome;
+    let grace =
+        chrono::Duration::from_std(state.settings.reconcile.expiry_grace).unwrap_or_default();
+    let (binding, qr, error): (Binding, Option<String>, Option<String>) = match &outcome {
+        Outcome::Answer(a) => (Binding::Bound, a.bill_qr_code.clone(), None),
+        Outcome::Refused(r) => (
+            Binding::Refused,
+            None,
+            Some(format!(
+                "{}: {}",
+                r.err_code,
+                r.err_msg.as_deref().unwrap_or("")
+            )),
+        ),
+        Outcome::Misconfigured { err_code, .. } => (
+            Binding::Refused,
+            None,
+            Some(format!(
+                "provider configuration: {}",
+                err_code.as_deref().unwrap_or("auth failure")
+            )),
+        ),
+        // Not known: leave it for the reconciler's query.
+        Outcome::Unknown(_) => (Binding::Unknown, None, None),
+        Outcome::Invalid(e) => (Binding::Refused, None, Some(format!("not sent: {e}"))),
+    };
+    let id = order.id.clone();
+    let updated = state
+        .db
+        .write(move |c| {
+            orders::update(c, &id, Utc::now(), |o| {
+                o.binding = binding;
+                o.bill_qr_code = qr;
+                o.binding_error = error;
+                // A refused bill can never be paid: one check after expiry closes it.
+                if binding == Binding::Refused {
+                    o.schedule.next_check_at = o.expire_at.checked_add_signed(grace);
+                }
+            })
+        })
+        .await?;
+    match outcome {
+        Outcome::Answer(_) => Ok(HttpResponse::Created().json(OrderView::from(&updated))),
+        Outcome::Unknown(_) => Ok(HttpResponse::Accepted().json(OrderView::from(&updated))),
+        other => Err(provider_error(other)),
+    }
+}
+
+/// The API error for a provider outcome that is not an answer.
+pub(crate) fn provider_error<T>(outcome: Outcome<T>) -> ApiError {
+    match outcome {
+        Outcome::Refused(r) => ApiError::ProviderRefused {
+            err_code: r.err_code,
+            err_msg: r.err_msg.unwrap_or_default(),
+        },
+        Outcome::Misconfigured {
+            err_code,
+            http_status,
+            ..
+        } => ApiError::ProviderMisconfigured(format!(
+            " (HTTP {http_status}{})",
+            err_code
+                .map(|c| format!(", errCode {c}"))
+                .unwrap_or_default()
+        )),
+        Outcome::Unknown(reason) => {
+            ApiError::Unavailable(format!("the provider did not answer: {reason}"))
+        }
+        Outcome::Invalid(e) => ApiError::Internal(Box::new(e)),
+        Outcome::Answer(_) => ApiError::Internal("an answer is not an error".into()),
     }
 }
 
@@ -265,7 +492,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         ));
     }
     let filter = ListFilter {
-        status,
+        statuses: status.into_iter().collect(),
+        created_since: None,
         needs_review: q.needs_review,
         after: q.after,
         limit,
@@ -319,6 +547,7 @@ pub struct OrderView {
     binding_error: Option<String>,
     inst_mid: String,
     preauth: bool,
+    completion_order_id: Option<String>,
     expire_at: String,
     provider: ProviderView,
     needs_review: bool,
@@ -365,6 +594,7 @@ impl From<&Order> for OrderView {
             binding_error: o.binding_error.clone(),
             inst_mid: o.inst_mid.clone(),
             preauth: o.preauth,
+            completion_order_id: o.completion_order_id.clone(),
             expire_at: rfc3339(o.expire_at),
             provider: ProviderView {
                 status: o.facts.provider_status.clone(),

@@ -207,8 +207,10 @@ pub fn find(conn: &mut SqliteConnection, id: &MerOrderId) -> Result<Option<Order
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    /// Only this status.
-    pub status: Option<OrderStatus>,
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<OrderStatus>,
+    /// Only orders created at or after this.
+    pub created_since: Option<DateTime<Utc>>,
     /// Only orders flagged (or not) for review.
     pub needs_review: Option<bool>,
     /// Keyset cursor: ids after this one.
@@ -220,8 +222,11 @@ pub struct ListFilter {
 /// A page of orders in id order.
 pub fn list(conn: &mut SqliteConnection, f: &ListFilter) -> Result<Vec<Order>, StoreError> {
     let mut q = orders::table.select(OrderRow::as_select()).into_boxed();
-    if let Some(s) = f.status {
-        q = q.filter(orders::status.eq(s.as_str()));
+    if !f.statuses.is_empty() {
+        q = q.filter(orders::status.eq_any(f.statuses.iter().map(|s| s.as_str())));
+    }
+    if let Some(t) = f.created_since {
+        q = q.filter(orders::created_at.ge(to_ms(t)));
     }
     if let Some(r) = f.needs_review {
         q = q.filter(orders::needs_review.eq(r));
@@ -273,6 +278,44 @@ pub fn due(
     )
 }
 
+/// Age buckets of orders awaiting the provider, with their upper bound in seconds: a
+/// healthy gateway has almost all of them in the first two.
+pub const AGE_BUCKETS: [(&str, i64); 6] = [
+    ("lt_1m", 60),
+    ("lt_5m", 300),
+    ("lt_30m", 1800),
+    ("lt_2h", 7200),
+    ("lt_24h", 86_400),
+    ("ge_24h", i64::MAX),
+];
+
+#[derive(diesel::QueryableByName)]
+struct CreatedAt {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    created_at: i64,
+}
+
+/// How many orders awaiting the provider fall in each of [`AGE_BUCKETS`] at `now`.
+pub fn awaiting_by_age(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    let created: Vec<CreatedAt> = diesel::sql_query(
+        "SELECT created_at FROM orders WHERE status IN ('PENDING', 'AUTHORIZED')",
+    )
+    .load(conn)?;
+    let now = to_ms(now);
+    let mut counts: Vec<(&'static str, i64)> =
+        AGE_BUCKETS.iter().map(|(name, _)| (*name, 0)).collect();
+    for c in created {
+        let age = now.saturating_sub(c.created_at) / 1000;
+        if let Some(i) = AGE_BUCKETS.iter().position(|(_, bound)| age < *bound) {
+            counts[i].1 += 1;
+        }
+    }
+    Ok(counts)
+}
+
 /// How many orders are flagged for review.
 pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     Ok(orders::table
@@ -298,6 +341,34 @@ pub fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result
     }
 }
 
+/// Rewrites fields other than the status (binding, schedule, completion id) of the order
+/// `id` with `change`, bumping its version. Refuses to change a status: only [`apply`]
+/// does that. Run inside a write transaction.
+pub fn update(
+    conn: &mut SqliteConnection,
+    id: &MerOrderId,
+    now: DateTime<Utc>,
+    change: impl FnOnce(&mut Order),
+) -> Result<Order, StoreError> {
+    let before = find(conn, id)?.ok_or_else(|| StoreError::Conflict(id.to_string()))?;
+    let mut after = before.clone();
+    change(&mut after);
+    if after.status != before.status || after.refunded != before.refunded {
+        return Err(StoreError::corrupt(
+            TABLE,
+            id.as_str(),
+            "a status change outside the state machine was attempted",
+        ));
+    }
+    if after == before {
+        return Ok(before);
+    }
+    after.version = before.version + 1;
+    after.updated_at = now;
+    save(conn, before.version, &after)?;
+    Ok(after)
+}
+
 /// One piece of provider evidence about one order, and where it came from.
 #[derive(Debug, Clone)]
 pub struct Observation {
@@ -320,6 +391,8 @@ pub struct Observation {
 pub struct Applied {
     /// What the state machine decided.
     pub decision: Decision,
+    /// Who brought the evidence.
+    pub source: Source,
     /// The order before.
     pub before: Order,
     /// The order after (equal to `before` when nothing changed).
@@ -397,6 +470,7 @@ pub fn apply(
     if after == before {
         return Ok(Some(Applied {
             decision,
+            source: obs.source,
             before,
             after,
         }));
@@ -420,6 +494,7 @@ pub fn apply(
     }
     Ok(Some(Applied {
         decision,
+        source: obs.source,
         before,
         after,
     }))
@@ -774,7 +849,7 @@ pub(crate) mod tests {
             &mut conn,
             &ListFilter {
                 limit: 10,
-                status: Some(OrderStatus::Paid),
+                statuses: vec![OrderStatus::Paid],
                 ..Default::default()
             },
         )
