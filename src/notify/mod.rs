@@ -5,6 +5,11 @@
 //! metrics. It must not decide a transition (that is `domain::order::decide`), change an
 //! order except through `store::orders::apply`, decide duplicates by reading (the journal's
 //! unique index does), nor log a body, a signature, a key or the contract token.
+//!
+//! `payment` and `contract` read and record (pure reading, then store work inside the
+//! caller's transaction); `routes` is the notify listener's thin HTTP face, registered by
+//! `http::notify_routes`, and the only part that uses `http` (for `read_up_to` and the
+//! shared state).
 
 pub mod contract;
 pub mod payment;
