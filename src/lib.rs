@@ -2,5 +2,10 @@
 //! `main.rs` only parses the command line.
 
 pub mod chinaums;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod metrics;
 pub mod secret;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,147 @@
+//! `ApiError`: the one place errors become HTTP answers, with stable codes and
+//! `{"code","message"}` bodies. 5xx bodies are opaque; their cause is logged here, once. It
+//! must not put a secret or a buyer's personal field into a message.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// An error answered to a caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON (or not the expected JSON shape as a whole).
+    #[error("{0}")]
+    InvalidJson(String),
+    /// One field is wrong.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The field, as the caller spells it.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the limit.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// Missing or wrong credentials.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// The route is disabled.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The provider refused the request.
+    #[error("provider refused the request: {err_code}: {err_msg}")]
+    ProviderRefused {
+        /// The provider's `errCode`.
+        err_code: String,
+        /// The provider's message.
+        err_msg: String,
+    },
+    /// A dependency is not available now; try again.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else: answered as an opaque 500.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// A field error.
+    pub fn field(field: &str, message: impl ToString) -> Self {
+        ApiError::InvalidField {
+            field: field.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge { .. } => "payload_too_large",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::ProviderRefused { .. } => "provider_refused",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(rename = "errCode", skip_serializing_if = "Option::is_none")]
+    err_code: Option<&'a str>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJson(_) | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::ProviderRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let message = if let ApiError::Internal(cause) = self {
+            log::error!("internal error: {cause}");
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut res = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        res.json(Body {
+            code: self.code(),
+            message,
+            field: match self {
+                ApiError::InvalidField { field, .. } => Some(field),
+                _ => None,
+            },
+            err_code: match self {
+                ApiError::ProviderRefused { err_code, .. } => Some(err_code),
+                _ => None,
+            },
+        })
+    }
+}

@@ -1,0 +1,49 @@
+//! Liveness, readiness and metrics. Readiness proves the store takes writes; it must not
+//! call the provider (a provider outage must not take the gateway out of rotation: the
+//! reconciler exists for exactly that).
+
+use actix_web::{web, HttpResponse};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::order::OrderStatus;
+use crate::store::{self, orders};
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store takes the write lock.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match state.db.run(store::check_writable).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))),
+        Err(e) => {
+            log::warn!("readiness check failed: {e}");
+            Err(ApiError::Unavailable("store is not writable".into()))
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text, with the order gauges refreshed from the store.
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (counts, review) = state
+        .db
+        .run(|c| {
+            let counts = orders::count_by_status(c)?;
+            let review = orders::count_needing_review(c)?;
+            Ok::<_, store::StoreError>((counts, review))
+        })
+        .await?;
+    for (status, n) in counts {
+        state
+            .metrics
+            .orders_by_status
+            .with_label_values(&[OrderStatus::as_str(status)])
+            .set(n);
+    }
+    state.metrics.orders_needing_review.set(review);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render()))
+}

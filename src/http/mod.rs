@@ -1,0 +1,114 @@
+//! The two HTTP faces: the `api` listener (backend and operators) and the `notify`
+//! listener (the provider, from the internet). Routes, shared state, access log, request
+//! metrics and the admin guard live here; handlers stay thin. It must not hold business
+//! rules: those are in `domain`, applied through `store`.
+
+pub mod admin;
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod orders;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Logger, Next};
+use actix_web::{web, HttpResponse, ResponseError};
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::store::Db;
+use error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The configuration.
+    pub settings: Arc<Settings>,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Which listener a request came in on (a metrics label).
+#[derive(Clone, Copy)]
+pub struct Listener(pub &'static str);
+
+/// Routes of the `api` listener.
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/orders", web::post().to(orders::create))
+        .route("/orders", web::get().to(orders::list))
+        .route("/orders/{merOrderId}", web::get().to(orders::get))
+        .route("/orders/{merOrderId}/events", web::get().to(orders::events))
+        .service(
+            web::scope("/admin")
+                .wrap(from_fn(admin::require_token))
+                .route("/notifications", web::get().to(admin::notifications)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// Routes of the `notify` listener.
+pub fn notify_routes(cfg: &mut web::ServiceConfig) {
+    cfg.default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    ApiError::NotFound("no such route".into()).error_response()
+}
+
+/// Path segment that follows this prefix is a secret and is never logged.
+const SECRET_PATH_PREFIX: &str = "/notify/contract/";
+
+/// The access log: one line per request, with the contract token masked and no headers
+/// (so no Authorization), no query string and no body.
+pub fn access_log() -> Logger {
+    Logger::new("%{r}a \"%{request}xi\" %s %b %Dms").custom_request_replace("request", |req| {
+        let path = req.path();
+        let shown = match path.strip_prefix(SECRET_PATH_PREFIX) {
+            Some(_) => format!("{SECRET_PATH_PREFIX}[redacted]"),
+            None => path.to_owned(),
+        };
+        format!("{} {shown}", req.method())
+    })
+}
+
+/// Counts every answered request by listener, method, route pattern and status.
+pub async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let listener = req.app_data::<Listener>().map_or("unknown", |l| l.0);
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let method = req.method().as_str().to_owned();
+    let res = next.call(req).await;
+    if let Some(m) = metrics {
+        let (route, status) = match &res {
+            Ok(r) => (
+                r.request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".into()),
+                r.status().as_u16(),
+            ),
+            Err(e) => (
+                "unmatched".into(),
+                e.as_response_error().status_code().as_u16(),
+            ),
+        };
+        m.http_requests
+            .with_label_values(&[
+                listener,
+                method.as_str(),
+                route.as_str(),
+                &status.to_string(),
+            ])
+            .inc();
+    }
+    res
+}

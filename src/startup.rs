@@ -1,0 +1,194 @@
+//! Builds the running gateway from its settings: the store, both listeners (port 0 in
+//! tests, with the chosen ports reported), and their shutdown. It must not hold request
+//! logic; `main.rs` and the tests both start the gateway through here.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Settings;
+use crate::http::{self, AppState, Listener};
+use crate::metrics::Metrics;
+use crate::store::{Db, StoreError};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The store could not be opened or migrated.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} (configuration key `{key}`): {source}")]
+    Bind {
+        /// The configuration key of the address.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// Anything else from the OS.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Seconds a stopping server gives requests in flight to finish.
+const SHUTDOWN_GRACE_SECS: u64 = 10;
+
+/// A built gateway: listeners bound, not yet serving.
+pub struct Application {
+    api: Server,
+    notify: Server,
+    api_addr: SocketAddr,
+    notify_addr: SocketAddr,
+    db: Db,
+}
+
+/// Stops a running gateway.
+#[derive(Clone)]
+pub struct AppHandle {
+    api: ServerHandle,
+    notify: ServerHandle,
+}
+
+impl AppHandle {
+    /// Stops both listeners; `graceful` lets requests in flight finish.
+    pub async fn stop(&self, graceful: bool) {
+        futures_util::future::join(self.api.stop(graceful), self.notify.stop(graceful)).await;
+    }
+}
+
+fn bind(key: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener =
+        TcpListener::bind(addr).map_err(|source| StartupError::Bind { key, addr, source })?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+impl Application {
+    /// Opens the store (running migrations) and binds both listeners.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let settings = Arc::new(settings);
+        let store_settings = settings.store.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&store_settings))
+            .await
+            .map_err(|e| StoreError::Blocking(e.to_string()))??;
+        let metrics = Arc::new(Metrics::new());
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            settings: settings.clone(),
+            metrics,
+        });
+
+        let (api_listener, api_addr) = bind("api.bind", settings.api.bind)?;
+        let api_state = state.clone();
+        let api = HttpServer::new(move || {
+            App::new()
+                .app_data(api_state.clone())
+                .app_data(Listener("api"))
+                .wrap(from_fn(http::count_requests))
+                .wrap(http::access_log())
+                .configure(http::api_routes)
+        })
+        .workers(settings.api.workers)
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .disable_signals()
+        .listen(api_listener)?
+        .run();
+
+        let (notify_listener, notify_addr) = bind("notify.bind", settings.notify.bind)?;
+        let notify_state = state.clone();
+        let notify = HttpServer::new(move || {
+            App::new()
+                .app_data(notify_state.clone())
+                .app_data(Listener("notify"))
+                .wrap(from_fn(http::count_requests))
+                .wrap(http::access_log())
+                .configure(http::notify_routes)
+        })
+        .workers(settings.notify.workers)
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .disable_signals()
+        .listen(notify_listener)?
+        .run();
+
+        Ok(Application {
+            api,
+            notify,
+            api_addr,
+            notify_addr,
+            db,
+        })
+    }
+
+    /// The port the api listener got.
+    pub fn api_port(&self) -> u16 {
+        self.api_addr.port()
+    }
+
+    /// The port the notify listener got.
+    pub fn notify_port(&self) -> u16 {
+        self.notify_addr.port()
+    }
+
+    /// The database (tests inspect it directly).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// A handle that stops the gateway.
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            api: self.api.handle(),
+            notify: self.notify.handle(),
+        }
+    }
+
+    /// Serves until both listeners are stopped (through an [`AppHandle`]).
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        let (a, n) = futures_util::future::join(self.api, self.notify).await;
+        a.and(n)
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn serve(self) -> io::Result<()> {
+        log::info!(
+            "serving: api on http://{}, notify on http://{}",
+            self.api_addr,
+            self.notify_addr
+        );
+        let handle = self.handle();
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            log::info!("shutting down: finishing requests in flight");
+            handle.stop(true).await;
+        });
+        self.run_until_stopped().await
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,1 @@
+//! The `contracts` table. (Filled in by the issue that needs it.)

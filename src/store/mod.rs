@@ -1,0 +1,293 @@
+//! SQLite storage (DESIGN.md §5): the pool, embedded migrations, and synchronous queries
+//! that take `&mut SqliteConnection` so that callers compose them in one transaction.
+//! Rows are re-parsed into domain types on the way out. It must not decide transitions
+//! (it applies `domain::order::decide`) nor run on the async executor (`Db::run` moves the
+//! work to the blocking pool).
+
+pub mod contracts;
+pub mod events;
+pub mod notifications;
+pub mod orders;
+pub mod provider_calls;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::StoreSettings;
+
+/// The migrations in `migrations/`, compiled in.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// A pool of SQLite connections.
+pub type Pool = diesel::r2d2::Pool<ConnectionManager<SqliteConnection>>;
+/// One pooled connection.
+pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had.
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    /// A query failed.
+    #[error("database query: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Migrations failed.
+    #[error("database migration: {0}")]
+    Migration(String),
+    /// A stored row does not parse back: the database was changed behind our back.
+    #[error("stored {table} row {key} is invalid: {reason}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// Row key.
+        key: String,
+        /// What does not parse.
+        reason: String,
+    },
+    /// The row changed since it was read (compare-and-set on `version` lost).
+    #[error("order {0} changed concurrently")]
+    Conflict(String),
+    /// The blocking task did not complete.
+    #[error("database task: {0}")]
+    Blocking(String),
+    /// The database directory could not be created.
+    #[error("database directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(
+        table: &'static str,
+        key: impl Into<String>,
+        reason: impl ToString,
+    ) -> Self {
+        StoreError::Corrupt {
+            table,
+            key: key.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// PRAGMAs set on every connection the pool opens.
+///
+/// `synchronous = FULL`: WAL with `NORMAL` survives a process crash but can lose the last
+/// commits on power loss, and a notification answered `SUCCESS` must never be lost, so
+/// every commit is synced. The cost is measured in BENCHMARKS.md.
+#[derive(Debug)]
+struct Pragmas {
+    busy_timeout: Duration,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA foreign_keys = ON;",
+            self.busy_timeout.as_millis()
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Milliseconds since the Unix epoch, as stored.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Reads stored milliseconds back.
+pub(crate) fn from_ms(
+    table: &'static str,
+    key: &str,
+    ms: i64,
+) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::corrupt(table, key, format!("time {ms} out of range")))
+}
+
+/// The database: a pool, and the way to use it from async code.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    /// Opens (creating the file and its directory if needed), sets PRAGMAs on every
+    /// connection, and runs pending migrations.
+    pub fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+        let db = Self::connect(settings)?;
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Opens without migrating (for `umsgate migrate`, which reports what it applies).
+    pub fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
+        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let manager = ConnectionManager::<SqliteConnection>::new(path_str(&settings.path));
+        let pool = diesel::r2d2::Pool::builder()
+            .max_size(settings.pool_size)
+            .connection_customizer(Box::new(Pragmas {
+                busy_timeout: settings.busy_timeout,
+            }))
+            .build(manager)?;
+        Ok(Db { pool })
+    }
+
+    /// Runs pending migrations; returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        run_migrations(&mut conn)
+    }
+
+    /// A connection, for synchronous callers (CLI, tests, blocking tasks).
+    pub fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` on a pooled connection in the blocking pool, off the async executor.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Blocking(e.to_string())))?
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, off the async executor. A write that
+    /// reads first must take the write lock first, or two writers deadlock on lock upgrade.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(move |conn| conn.immediate_transaction(f)).await
+    }
+}
+
+fn path_str(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs pending migrations on one connection.
+pub fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
+    conn.run_pending_migrations(MIGRATIONS)
+        .map(|v| v.iter().map(|m| m.to_string()).collect())
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Whether the database takes writes now: takes the write lock and lets it go.
+pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    conn.immediate_transaction(|_| Ok::<_, diesel::result::Error>(()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A store on a temporary file, for unit tests.
+    use super::*;
+
+    /// A database in a fresh temporary directory (kept alive by the returned guard).
+    pub fn temp_db() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&StoreSettings {
+            path: dir.path().join("test.db"),
+            pool_size: 4,
+            busy_timeout: Duration::from_secs(5),
+        })
+        .expect("open db");
+        (db, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::sql_query;
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+
+    fn tables(conn: &mut SqliteConnection) -> Vec<String> {
+        sql_query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' ORDER BY name")
+            .load::<Name>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
+    }
+
+    #[test]
+    fn every_migration_runs_up_all_down_and_up_again() {
+        let (db, _dir) = testing::temp_db();
+        let mut conn = db.conn().unwrap();
+        let all = [
+            "contracts",
+            "notifications",
+            "order_events",
+            "orders",
+            "provider_calls",
+        ];
+        assert_eq!(tables(&mut conn), all);
+
+        conn.revert_all_migrations(MIGRATIONS).unwrap();
+        assert!(tables(&mut conn).is_empty());
+
+        let applied = run_migrations(&mut conn).unwrap();
+        assert!(!applied.is_empty());
+        assert_eq!(tables(&mut conn), all);
+        assert!(
+            run_migrations(&mut conn).unwrap().is_empty(),
+            "nothing left to apply"
+        );
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Pragma {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+
+    #[test]
+    fn every_pooled_connection_has_wal_busy_timeout_foreign_keys_and_full_sync() {
+        let (db, _dir) = testing::temp_db();
+        // Hold several connections at once so that more than one is opened.
+        let mut conns: Vec<_> = (0..3).map(|_| db.conn().unwrap()).collect();
+        for conn in &mut conns {
+            let q = |c: &mut SqliteConnection, p: &str| {
+                let column = if p == "busy_timeout" { "timeout" } else { p };
+                sql_query(format!(
+                    "SELECT CAST({column} AS TEXT) AS v FROM pragma_{p}"
+                ))
+                .get_result::<Pragma>(c)
+                .unwrap()
+                .v
+            };
+            assert_eq!(q(conn, "journal_mode"), "wal");
+            assert_eq!(q(conn, "foreign_keys"), "1");
+            assert_eq!(q(conn, "busy_timeout"), "5000");
+            assert_eq!(q(conn, "synchronous"), "2", "FULL");
+        }
+    }
+}

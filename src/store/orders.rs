@@ -1,0 +1,715 @@
+//! The `orders` table: creation, reads, listing, and the one write path for a status,
+//! [`apply`], which runs the state machine and stores its decision with a compare-and-set on
+//! `version`. It must not change a status any other way.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::orders;
+use super::{events, from_ms, to_ms, StoreError};
+use crate::domain::ids::MerOrderId;
+use crate::domain::money::Amount;
+use crate::domain::order::{decide, Decision, Evidence, IgnoreReason, OrderStatus, Source};
+use crate::domain::record::{Binding, CheckSchedule, Order, ProviderFacts};
+
+const TABLE: &str = "orders";
+
+/// An `orders` row as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = orders, primary_key(mer_order_id), treat_none_as_null = true)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+pub struct OrderRow {
+    mer_order_id: String,
+    mid: String,
+    tid: String,
+    inst_mid: String,
+    qr_code_id: Option<String>,
+    bill_qr_code: Option<String>,
+    binding: String,
+    binding_error: Option<String>,
+    amount_fen: i64,
+    paid_amount_fen: Option<i64>,
+    description: Option<String>,
+    status: String,
+    provider_status: Option<String>,
+    refunded_amount_fen: i64,
+    seq_id: Option<String>,
+    target_order_id: Option<String>,
+    target_sys: Option<String>,
+    pay_time: Option<String>,
+    settle_date: Option<String>,
+    auth_id_resp_code: Option<String>,
+    completion_order_id: Option<String>,
+    preauth: bool,
+    expire_at: i64,
+    needs_review: bool,
+    review_reason: Option<String>,
+    check_attempts: i32,
+    next_check_at: Option<i64>,
+    last_checked_at: Option<i64>,
+    request_digest: String,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+impl From<&Order> for OrderRow {
+    fn from(o: &Order) -> Self {
+        OrderRow {
+            mer_order_id: o.id.as_str().to_owned(),
+            mid: o.mid.clone(),
+            tid: o.tid.clone(),
+            inst_mid: o.inst_mid.clone(),
+            qr_code_id: o.qr_code_id.clone(),
+            bill_qr_code: o.bill_qr_code.clone(),
+            binding: o.binding.as_str().to_owned(),
+            binding_error: o.binding_error.clone(),
+            amount_fen: o.amount.fen(),
+            paid_amount_fen: o.paid_amount.map(Amount::fen),
+            description: o.description.clone(),
+            status: o.status.as_str().to_owned(),
+            provider_status: o.facts.provider_status.clone(),
+            refunded_amount_fen: o.refunded.fen(),
+            seq_id: o.facts.seq_id.clone(),
+            target_order_id: o.facts.target_order_id.clone(),
+            target_sys: o.facts.target_sys.clone(),
+            pay_time: o.facts.pay_time.clone(),
+            settle_date: o.facts.settle_date.clone(),
+            auth_id_resp_code: o.facts.auth_id_resp_code.clone(),
+            completion_order_id: o.completion_order_id.clone(),
+            preauth: o.preauth,
+            expire_at: to_ms(o.expire_at),
+            needs_review: o.needs_review,
+            review_reason: o.review_reason.clone(),
+            // Attempts are bounded by the back-off list's length; saturate rather than wrap.
+            check_attempts: i32::try_from(o.schedule.attempts).unwrap_or(i32::MAX),
+            next_check_at: o.schedule.next_check_at.map(to_ms),
+            last_checked_at: o.schedule.last_checked_at.map(to_ms),
+            request_digest: o.request_digest.clone(),
+            created_at: to_ms(o.created_at),
+            updated_at: to_ms(o.updated_at),
+            version: o.version,
+        }
+    }
+}
+
+impl TryFrom<OrderRow> for Order {
+    type Error = StoreError;
+
+    fn try_from(r: OrderRow) -> Result<Self, Self::Error> {
+        let key = r.mer_order_id.clone();
+        let bad = |what: &str| StoreError::corrupt(TABLE, key.clone(), what);
+        let money =
+            |fen: i64, what: &str| Amount::from_fen(fen).map_err(|e| bad(&format!("{what}: {e}")));
+        let time = |ms: i64| from_ms(TABLE, &key, ms);
+        Ok(Order {
+            id: MerOrderId::parse_stored(&r.mer_order_id).map_err(|e| bad(&format!("id: {e}")))?,
+            binding: Binding::parse(&r.binding).ok_or_else(|| bad("binding"))?,
+            amount: Amount::payment(r.amount_fen, i64::MAX)
+                .map_err(|e| bad(&format!("amount: {e}")))?,
+            paid_amount: r
+                .paid_amount_fen
+                .map(|f| money(f, "paid amount"))
+                .transpose()?,
+            refunded: money(r.refunded_amount_fen, "refunded amount")?,
+            status: OrderStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
+            expire_at: time(r.expire_at)?,
+            schedule: CheckSchedule {
+                attempts: u32::try_from(r.check_attempts).map_err(|_| bad("check_attempts"))?,
+                next_check_at: r.next_check_at.map(time).transpose()?,
+                last_checked_at: r.last_checked_at.map(time).transpose()?,
+            },
+            created_at: time(r.created_at)?,
+            updated_at: time(r.updated_at)?,
+            facts: ProviderFacts {
+                provider_status: r.provider_status,
+                seq_id: r.seq_id,
+                target_order_id: r.target_order_id,
+                target_sys: r.target_sys,
+                pay_time: r.pay_time,
+                settle_date: r.settle_date,
+                auth_id_resp_code: r.auth_id_resp_code,
+            },
+            mid: r.mid,
+            tid: r.tid,
+            inst_mid: r.inst_mid,
+            qr_code_id: r.qr_code_id,
+            bill_qr_code: r.bill_qr_code,
+            binding_error: r.binding_error,
+            description: r.description,
+            completion_order_id: r.completion_order_id,
+            preauth: r.preauth,
+            needs_review: r.needs_review,
+            review_reason: r.review_reason,
+            request_digest: r.request_digest,
+            version: r.version,
+        })
+    }
+}
+
+fn parse_rows(rows: Vec<OrderRow>) -> Result<Vec<Order>, StoreError> {
+    rows.into_iter().map(Order::try_from).collect()
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// A new order.
+    New(Order),
+    /// The same request was made before: here is that order.
+    Existing(Order),
+    /// The id is taken by a different request.
+    Conflict(Order),
+}
+
+/// Creates `order` (version 1, with its creation event) unless its id exists. Run inside
+/// a write transaction so that the check and the insert are one step.
+pub fn create(conn: &mut SqliteConnection, order: &Order) -> Result<Created, StoreError> {
+    if let Some(existing) = find(conn, &order.id)? {
+        return Ok(if existing.request_digest == order.request_digest {
+            Created::Existing(existing)
+        } else {
+            Created::Conflict(existing)
+        });
+    }
+    diesel::insert_into(orders::table)
+        .values(OrderRow::from(order))
+        .execute(conn)?;
+    events::insert(
+        conn,
+        &events::NewEvent {
+            order: &order.id,
+            from: None,
+            to: order.status,
+            source: Source::Api,
+            evidence: None,
+            reason: Some("created"),
+            at: order.created_at,
+        },
+    )?;
+    Ok(Created::New(order.clone()))
+}
+
+/// The order with this id.
+pub fn find(conn: &mut SqliteConnection, id: &MerOrderId) -> Result<Option<Order>, StoreError> {
+    orders::table
+        .find(id.as_str())
+        .select(OrderRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Order::try_from)
+        .transpose()
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<OrderStatus>,
+    /// Only orders flagged (or not) for review.
+    pub needs_review: Option<bool>,
+    /// Keyset cursor: ids after this one.
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A page of orders in id order.
+pub fn list(conn: &mut SqliteConnection, f: &ListFilter) -> Result<Vec<Order>, StoreError> {
+    let mut q = orders::table.select(OrderRow::as_select()).into_boxed();
+    if let Some(s) = f.status {
+        q = q.filter(orders::status.eq(s.as_str()));
+    }
+    if let Some(r) = f.needs_review {
+        q = q.filter(orders::needs_review.eq(r));
+    }
+    if let Some(after) = &f.after {
+        q = q.filter(orders::mer_order_id.gt(after.clone()));
+    }
+    parse_rows(
+        q.order(orders::mer_order_id.asc())
+            .limit(f.limit)
+            .load(conn)?,
+    )
+}
+
+/// How many orders there are in each status (every status listed, zeros included).
+pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(OrderStatus, i64)>, StoreError> {
+    let rows: Vec<(String, i64)> = orders::table
+        .group_by(orders::status)
+        .select((orders::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    OrderStatus::ALL
+        .into_iter()
+        .map(|s| {
+            let n = rows
+                .iter()
+                .find(|(name, _)| name == s.as_str())
+                .map_or(0, |(_, n)| *n);
+            Ok((s, n))
+        })
+        .collect()
+}
+
+/// How many orders are flagged for review.
+pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(orders::table
+        .filter(orders::needs_review.eq(true))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Writes `after` over the row if it still has version `expected`. `after.version` must
+/// already be the new version. The one place an order row is rewritten.
+pub fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result<(), StoreError> {
+    let n = diesel::update(
+        orders::table
+            .filter(orders::mer_order_id.eq(after.id.as_str()))
+            .filter(orders::version.eq(expected)),
+    )
+    .set(OrderRow::from(after))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(after.id.to_string()))
+    }
+}
+
+/// One piece of provider evidence about one order, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The order.
+    pub order: MerOrderId,
+    /// What the provider said (its `past_expiry` is worked out here, from the order).
+    pub evidence: Evidence,
+    /// The facts that came with it.
+    pub facts: ProviderFacts,
+    /// Who brought it.
+    pub source: Source,
+    /// Journal reference: `notification:<id>`, `call:<id>`.
+    pub evidence_ref: Option<String>,
+    /// How long past expiry the provider is given before an unpaid order is closed.
+    pub expiry_grace: Duration,
+}
+
+/// The outcome of [`apply`].
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// What the state machine decided.
+    pub decision: Decision,
+    /// The order before.
+    pub before: Order,
+    /// The order after (equal to `before` when nothing changed).
+    pub after: Order,
+}
+
+impl Applied {
+    /// Whether the status changed.
+    pub fn moved(&self) -> bool {
+        matches!(self.decision, Decision::Move { .. })
+    }
+}
+
+/// Applies an observation: runs the state machine on the order as stored, and stores the
+/// decision (status, facts, review flag, event) with a compare-and-set on `version`.
+/// `None` if there is no such order. Run inside a write transaction, with the evidence's
+/// journal row, so that both or neither are kept.
+pub fn apply(
+    conn: &mut SqliteConnection,
+    obs: &Observation,
+    now: DateTime<Utc>,
+) -> Result<Option<Applied>, StoreError> {
+    let Some(before) = find(conn, &obs.order)? else {
+        return Ok(None);
+    };
+    let mut evidence = obs.evidence.clone();
+    let grace = chrono::Duration::from_std(obs.expiry_grace).unwrap_or(chrono::Duration::MAX);
+    evidence.past_expiry = before
+        .expire_at
+        .checked_add_signed(grace)
+        .is_some_and(|t| now >= t);
+    let decision = decide(&before.state(), &evidence, obs.source);
+
+    let mut after = before.clone();
+    let mut event_reason: Option<String> = None;
+    match &decision {
+        Decision::Move {
+            to,
+            refunded,
+            reason,
+        } => {
+            after.status = *to;
+            if let Some(r) = refunded {
+                after.refunded = *r;
+            }
+            if matches!(to, OrderStatus::Paid | OrderStatus::Authorized) && before.status != *to {
+                after.paid_amount = evidence.amount.or(after.paid_amount);
+            }
+            after.facts.merge(&obs.facts);
+            if !to.awaits_provider() {
+                after.schedule.next_check_at = None;
+            }
+            event_reason = Some(reason.as_str().to_owned());
+        }
+        Decision::Confirm => after.facts.merge(&obs.facts),
+        // Not yet paid, or indeterminate: the provider's latest word is still worth showing.
+        Decision::Ignore(IgnoreReason::NotYet | IgnoreReason::Indeterminate) => {
+            if obs.facts.provider_status.is_some() {
+                after
+                    .facts
+                    .provider_status
+                    .clone_from(&obs.facts.provider_status);
+            }
+        }
+        Decision::Ignore(_) => {}
+        Decision::Review(reason) => {
+            let text = reason.to_string();
+            if after.review_reason.as_deref() != Some(text.as_str()) || !after.needs_review {
+                event_reason = Some(format!("review: {text}"));
+            }
+            after.needs_review = true;
+            after.review_reason = Some(text);
+        }
+    }
+    if after == before {
+        return Ok(Some(Applied {
+            decision,
+            before,
+            after,
+        }));
+    }
+    after.version = before.version + 1;
+    after.updated_at = now;
+    save(conn, before.version, &after)?;
+    if let Some(reason) = event_reason {
+        events::insert(
+            conn,
+            &events::NewEvent {
+                order: &after.id,
+                from: Some(before.status),
+                to: after.status,
+                source: obs.source,
+                evidence: obs.evidence_ref.as_deref(),
+                reason: Some(&reason),
+                at: now,
+            },
+        )?;
+    }
+    Ok(Some(Applied {
+        decision,
+        before,
+        after,
+    }))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::chinaums::status::{BillStatus, TradeStatus};
+    use crate::domain::ids::MsgSrcId;
+    use crate::domain::order::Report;
+    use crate::domain::record::NewOrder;
+    use crate::store::testing::temp_db;
+    use chrono::TimeZone;
+    use diesel::connection::SimpleConnection;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0).unwrap()
+    }
+
+    /// A pending 100-fen order expiring an hour after `t0`.
+    pub(crate) fn new_order(digest: &str) -> Order {
+        let src = MsgSrcId::parse("1017").unwrap();
+        Order::create(
+            NewOrder {
+                id: MerOrderId::generate(&src, t0()),
+                mid: "898340149000005".into(),
+                tid: "88880001".into(),
+                inst_mid: "MINIDEFAULT".into(),
+                qr_code_id: None,
+                amount: Amount::payment(100, 1_000_000).unwrap(),
+                description: Some("tea".into()),
+                preauth: false,
+                expire_at: t0() + chrono::Duration::hours(1),
+                request_digest: digest.into(),
+            },
+            t0(),
+            t0() + chrono::Duration::seconds(30),
+        )
+    }
+
+    fn observe(order: &Order, report: Report, amount: i64) -> Observation {
+        let mut evidence = Evidence::of(report);
+        evidence.amount = Some(Amount::from_fen(amount).unwrap());
+        Observation {
+            order: order.id.clone(),
+            evidence,
+            facts: ProviderFacts {
+                provider_status: Some("PAID".into()),
+                seq_id: Some("00151100146N".into()),
+                ..Default::default()
+            },
+            source: Source::Notify,
+            evidence_ref: Some("notification:1".into()),
+            expiry_grace: Duration::from_secs(120),
+        }
+    }
+
+    #[test]
+    fn an_order_reads_back_exactly_as_it_was_created() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d1");
+
+        let created = create(&mut conn, &order).unwrap();
+
+        assert_eq!(created, Created::New(order.clone()));
+        assert_eq!(find(&mut conn, &order.id).unwrap(), Some(order.clone()));
+        let history = events::list_for(&mut conn, &order.id).unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(
+            (history[0].from, history[0].to),
+            (None, OrderStatus::Pending)
+        );
+    }
+
+    #[test]
+    fn creating_again_gives_the_stored_order_or_a_conflict() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d1");
+        create(&mut conn, &order).unwrap();
+
+        let mut same = order.clone();
+        same.created_at = t0() + chrono::Duration::seconds(5);
+        let mut other = order.clone();
+        other.request_digest = "d2".into();
+
+        assert_eq!(
+            create(&mut conn, &same).unwrap(),
+            Created::Existing(order.clone())
+        );
+        assert_eq!(
+            create(&mut conn, &other).unwrap(),
+            Created::Conflict(order.clone())
+        );
+        assert_eq!(events::list_for(&mut conn, &order.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_payment_moves_the_order_records_facts_and_writes_one_event() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d");
+        create(&mut conn, &order).unwrap();
+
+        let applied = apply(
+            &mut conn,
+            &observe(&order, Report::Bill(BillStatus::Paid), 100),
+            t0(),
+        )
+        .unwrap()
+        .unwrap();
+
+        assert!(applied.moved());
+        let stored = find(&mut conn, &order.id).unwrap().unwrap();
+        assert_eq!(stored.status, OrderStatus::Paid);
+        assert_eq!(stored.version, 2);
+        assert_eq!(stored.paid_amount.map(Amount::fen), Some(100));
+        assert_eq!(stored.facts.seq_id.as_deref(), Some("00151100146N"));
+        assert_eq!(
+            stored.schedule.next_check_at, None,
+            "no more checks once paid"
+        );
+        let history = events::list_for(&mut conn, &order.id).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].from, Some(OrderStatus::Pending));
+        assert_eq!(history[1].to, OrderStatus::Paid);
+        assert_eq!(history[1].source, Source::Notify);
+        assert_eq!(history[1].evidence.as_deref(), Some("notification:1"));
+    }
+
+    #[test]
+    fn stale_evidence_after_payment_changes_nothing() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d");
+        create(&mut conn, &order).unwrap();
+        apply(
+            &mut conn,
+            &observe(&order, Report::Bill(BillStatus::Paid), 100),
+            t0(),
+        )
+        .unwrap();
+        let paid = find(&mut conn, &order.id).unwrap().unwrap();
+
+        let stale = observe(&order, Report::Trade(TradeStatus::WaitBuyerPay), 100);
+        let applied = apply(&mut conn, &stale, t0()).unwrap().unwrap();
+
+        assert_eq!(applied.decision, Decision::Ignore(IgnoreReason::Stale));
+        assert_eq!(find(&mut conn, &order.id).unwrap().unwrap(), paid);
+        assert_eq!(events::list_for(&mut conn, &order.id).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_wrong_amount_flags_the_order_and_leaves_it_pending() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d");
+        create(&mut conn, &order).unwrap();
+
+        apply(
+            &mut conn,
+            &observe(&order, Report::Bill(BillStatus::Paid), 1),
+            t0(),
+        )
+        .unwrap();
+
+        let stored = find(&mut conn, &order.id).unwrap().unwrap();
+        assert_eq!(stored.status, OrderStatus::Pending);
+        assert!(stored.needs_review);
+        assert!(stored.review_reason.unwrap().contains("amount mismatch"));
+        let history = events::list_for(&mut conn, &order.id).unwrap();
+        assert_eq!(history.len(), 2);
+        assert!(history[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("review: "));
+    }
+
+    #[test]
+    fn an_unpaid_order_is_closed_by_a_query_only_past_expiry_and_grace() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d");
+        create(&mut conn, &order).unwrap();
+        let mut obs = observe(&order, Report::NoOrder, 100);
+        obs.source = Source::Query;
+        let expiry = order.expire_at;
+
+        let early = apply(&mut conn, &obs, expiry + chrono::Duration::seconds(119))
+            .unwrap()
+            .unwrap();
+        let late = apply(&mut conn, &obs, expiry + chrono::Duration::seconds(120))
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(early.decision, Decision::Ignore(IgnoreReason::NotYet));
+        assert_eq!(late.after.status, OrderStatus::Closed);
+        let history = events::list_for(&mut conn, &order.id).unwrap();
+        assert_eq!(history.last().unwrap().reason.as_deref(), Some("expired"));
+    }
+
+    #[test]
+    fn a_write_over_a_changed_row_is_refused() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d");
+        create(&mut conn, &order).unwrap();
+        let mut a = order.clone();
+        a.version = 2;
+        save(&mut conn, 1, &a).unwrap();
+
+        let mut b = order.clone();
+        b.version = 2;
+        b.description = Some("lost update".into());
+
+        assert!(matches!(
+            save(&mut conn, 1, &b),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            find(&mut conn, &order.id)
+                .unwrap()
+                .unwrap()
+                .description
+                .as_deref(),
+            Some("tea")
+        );
+    }
+
+    #[test]
+    fn a_row_edited_behind_our_back_does_not_parse_back() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("d");
+        create(&mut conn, &order).unwrap();
+        conn.batch_execute(
+            "PRAGMA ignore_check_constraints = ON; UPDATE orders SET status = 'SHIPPED';",
+        )
+        .unwrap();
+
+        assert!(matches!(
+            find(&mut conn, &order.id),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn listing_pages_by_id_and_filters_by_status() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let orders: Vec<Order> = (0..5).map(|i| new_order(&format!("d{i}"))).collect();
+        conn.immediate_transaction(|c| {
+            for o in &orders {
+                create(c, o)?;
+            }
+            apply(
+                c,
+                &observe(&orders[2], Report::Bill(BillStatus::Paid), 100),
+                t0(),
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+
+        let page1 = list(
+            &mut conn,
+            &ListFilter {
+                limit: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let page2 = list(
+            &mut conn,
+            &ListFilter {
+                limit: 3,
+                after: Some(page1[2].id.to_string()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let paid = list(
+            &mut conn,
+            &ListFilter {
+                limit: 10,
+                status: Some(OrderStatus::Paid),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+        assert_eq!(page1.len(), 3);
+        assert_eq!(page2.len(), 2);
+        let mut ids: Vec<_> = page1.iter().chain(&page2).map(|o| o.id.clone()).collect();
+        let sorted = {
+            let mut s = ids.clone();
+            s.sort();
+            s
+        };
+        assert_eq!(ids, sorted);
+        ids.dedup();
+        assert_eq!(ids.len(), 5);
+        assert_eq!(paid.len(), 1);
+        assert_eq!(paid[0].id, orders[2].id);
+        let counts = count_by_status(&mut conn).unwrap();
+        assert_eq!(counts[0], (OrderStatus::Pending, 4));
+        assert_eq!(counts[2], (OrderStatus::Paid, 1));
+    }
+}

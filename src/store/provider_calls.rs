@@ -1,0 +1,1 @@
+//! The `provider_calls` table. (Filled in by the issue that needs it.)

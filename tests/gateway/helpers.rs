@@ -1,0 +1,164 @@
+//! Shared test helpers: start the gateway, call it, inspect its store.
+
+use std::path::Path;
+
+use awc::http::StatusCode;
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use umsgate::config::{Environment, Settings};
+use umsgate::startup::{AppHandle, Application};
+use umsgate::store::Db;
+
+/// The admin token the test apps are configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running gateway.
+pub struct TestApp {
+    /// `http://127.0.0.1:<api port>`.
+    pub api: String,
+    /// `http://127.0.0.1:<notify port>`.
+    pub notify: String,
+    /// Its database.
+    pub db: Db,
+    handle: AppHandle,
+    client: awc::Client,
+    /// Keeps the database directory alive; shared with a restarted app.
+    pub dir: std::rc::Rc<TempDir>,
+}
+
+/// Settings for tests: the shipped defaults, ports 0, a database in `dir`, one worker per
+/// listener, an admin token, then `overrides` (a JSON object shaped like the TOML).
+pub fn test_settings(dir: &Path, overrides: Value) -> Settings {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let base = json!({
+        "api": {"bind": "127.0.0.1:0", "workers": 1},
+        "notify": {"bind": "127.0.0.1:0", "workers": 1},
+        "sandbox": {"bind": "127.0.0.1:0"},
+        "store": {"path": dir.join("gateway.db")},
+        "admin": {"token": ADMIN_TOKEN},
+        "reconcile": {"enabled": false},
+    });
+    let figment = Figment::new()
+        .merge(Toml::file_exact(config))
+        .merge(Serialized::defaults(base))
+        .merge(Serialized::defaults(overrides));
+    Settings::from_figment(figment, Environment::Sandbox).expect("test settings are valid")
+}
+
+impl TestApp {
+    /// A gateway with the test settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(json!({})).await
+    }
+
+    /// A gateway with the test settings plus `overrides`.
+    pub async fn spawn_with(overrides: Value) -> TestApp {
+        let dir = std::rc::Rc::new(tempfile::tempdir().expect("temp dir"));
+        Self::start(test_settings(dir.path(), overrides), dir).await
+    }
+
+    /// Starts a gateway on `settings`, keeping `dir` alive.
+    pub async fn start(settings: Settings, dir: std::rc::Rc<TempDir>) -> TestApp {
+        let app = Application::build(settings.clone())
+            .await
+            .expect("gateway starts");
+        let api = format!("http://127.0.0.1:{}", app.api_port());
+        let notify = format!("http://127.0.0.1:{}", app.notify_port());
+        let db = app.db().clone();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp {
+            api,
+            notify,
+            db,
+            handle,
+            client: awc::Client::default(),
+            dir,
+        }
+    }
+
+    /// Stops it, letting requests in flight finish.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// POSTs JSON to the api listener.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_raw(
+            &self.api,
+            path,
+            body.to_string().into_bytes(),
+            "application/json",
+        )
+        .await
+    }
+
+    /// POSTs raw bytes to `base` + `path`.
+    pub async fn post_raw(
+        &self,
+        base: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> (StatusCode, Value) {
+        let mut res = self
+            .client
+            .post(format!("{base}{path}"))
+            .insert_header(("Content-Type", content_type))
+            .send_body(body)
+            .await
+            .expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), parse(&bytes))
+    }
+
+    /// GETs from the api listener.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.get_authorized(path, None).await
+    }
+
+    /// GETs from the api listener with an optional `Authorization` header value.
+    pub async fn get_authorized(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.get(format!("{}{path}", self.api));
+        if let Some(a) = authorization {
+            req = req.insert_header(("Authorization", a));
+        }
+        let mut res = req.send().await.expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), parse(&bytes))
+    }
+
+    /// GETs raw text from `base` + `path`.
+    pub async fn get_text(&self, base: &str, path: &str) -> (StatusCode, String) {
+        let mut res = self
+            .client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// How many orders the store holds.
+    pub fn order_count(&self) -> i64 {
+        let mut conn = self.db.conn().expect("connection");
+        umsgate::store::orders::count_by_status(&mut conn)
+            .expect("count")
+            .iter()
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// JSON if the body is JSON, else the text as a JSON string.
+fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}

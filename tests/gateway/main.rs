@@ -1,0 +1,8 @@
+//! The gateway's integration tests: the real application on port 0, a temporary SQLite
+//! file, real HTTP. One binary, so that it is built once.
+
+mod helpers;
+
+mod admin;
+mod health;
+mod orders;
