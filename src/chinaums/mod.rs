@@ -7,3 +7,6 @@ pub mod notify_sign;
 pub mod sign;
 pub mod status;
 pub mod time;
+#[cfg(test)]
+mod vectors;
+pub mod wire;

@@ -1,0 +1,585 @@
+//! What the provider posts to us: payment notifications (seed 000, protocol.md §5) and
+//! contract notices (seed 004, §6), read from an already verified [`Form`] and written back
+//! as fields for the sandbox. Owns their fields; it must not verify signatures (that is
+//! `notify_sign`, over the form as received) and must not refuse a verified notification
+//! for anything but a missing id or unreadable money.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{
+    expose_opt, from_form_fields, int, non_empty, parse_json, text, timestamp, to_form_fields,
+    FieldError,
+};
+use crate::chinaums::form::Form;
+use crate::chinaums::notify_sign::SignType;
+use crate::chinaums::status::{BillStatus, ContractState, TradeStatus};
+use crate::secret::Secret;
+
+/// A bill's payment (`billPayment`): a JSON object, carried in notifications as a JSON
+/// string and in query answers as an object. Buyer fields (`buyerId`, `buyerUsername`) are
+/// deliberately not read.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillPayment {
+    /// The payment attempt's order id: `billNo` plus a short suffix in the provider's
+    /// samples.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mer_order_id: Option<String>,
+    /// The payment's state; `""` reads as absent.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "non_empty"
+    )]
+    pub status: Option<TradeStatus>,
+    /// Total after alliance discounts, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub total_amount: Option<i64>,
+    /// What the buyer paid, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub buyer_pay_amount: Option<i64>,
+    /// What the merchant received, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub receipt_amount: Option<i64>,
+    /// Invoiceable amount, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub invoice_amount: Option<i64>,
+    /// Channel discount, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub coupon_amount: Option<i64>,
+    /// Alliance discount, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub discount_amount: Option<i64>,
+    /// `yyyy-MM-dd HH:mm:ss`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pay_time: Option<String>,
+    /// `yyyy-MM-dd`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub settle_date: Option<String>,
+    /// The payment platform's order id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_order_id: Option<String>,
+    /// The payment platform, e.g. `WXPay`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_sys: Option<String>,
+    /// Reference number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pay_seq_id: Option<String>,
+    /// Bill business type.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_biz_type: Option<String>,
+    /// How it was paid, described.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pay_detail: Option<String>,
+}
+
+/// A payment result notification, bill-shaped (`billNo`, `billStatus`) or
+/// mini-program-shaped (`merOrderId`, `status` at the top level). Buyer fields
+/// (`extraBuyerInfo`, `buyerUsername`) are deliberately not read. The signature fields
+/// (`sign`, the random field) belong to the form, not here.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentNotification {
+    /// Unique per notification, unchanged on resends. Required.
+    pub notify_id: String,
+    /// The bill number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_no: Option<String>,
+    /// The bill's QR code URL.
+    #[serde(
+        rename = "billQRCode",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub bill_qr_code: Option<String>,
+    /// `yyyy-MM-dd`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_date: Option<String>,
+    /// The bill's state.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "non_empty"
+    )]
+    pub bill_status: Option<BillStatus>,
+    /// Total before discounts, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub total_amount: Option<i64>,
+    /// Platform serial number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seq_id: Option<String>,
+    /// Merchant number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mid: Option<String>,
+    /// Terminal number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tid: Option<String>,
+    /// Business type.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub inst_mid: Option<String>,
+    /// `yyyy-MM-dd HH:mm:ss`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub create_time: Option<String>,
+    /// The bill's description.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_desc: Option<String>,
+    /// Member number, as sent in update-qrcode.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub member_id: Option<String>,
+    /// Table, counter or room number, as sent in update-qrcode.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub counter_no: Option<String>,
+    /// Merchant name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mer_name: Option<String>,
+    /// The payer's note.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub memo: Option<String>,
+    /// Guarantee state.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secure_status: Option<String>,
+    /// Guaranteed amount completed, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub complete_amount: Option<i64>,
+    /// The payment, sent as a JSON string.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        serialize_with = "json_text::serialize",
+        deserialize_with = "json_text::deserialize"
+    )]
+    pub bill_payment: Option<BillPayment>,
+    /// Refunded amount, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "int::opt"
+    )]
+    pub refund_amount: Option<i64>,
+    /// Refund description.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_desc: Option<String>,
+    /// Present when a pre-authorised payment succeeded; preauthed needs it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auth_id_resp_cd: Option<String>,
+    /// `MD5` or `SHA256`; absent means MD5. Any other value is refused.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sign_type: Option<SignType>,
+    /// Mini-program shape: the order id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mer_order_id: Option<String>,
+    /// Mini-program shape: the order's state.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "non_empty"
+    )]
+    pub status: Option<TradeStatus>,
+    /// Mini-program shape: the payment platform's order id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_order_id: Option<String>,
+    /// Mini-program shape: the payment platform.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_sys: Option<String>,
+    /// Mini-program shape: `yyyy-MM-dd HH:mm:ss`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pay_time: Option<String>,
+    /// Mini-program shape: `yyyy-MM-dd`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub settle_date: Option<String>,
+}
+
+impl PaymentNotification {
+    /// Reads a verified notification. Empty fields are absent; unknown fields and unknown
+    /// statuses are kept or ignored, never refused. Refused: no `notifyId`, an amount that
+    /// is not whole non-negative fen, an unreadable `billPayment`, a `signType` other than
+    /// MD5/SHA256.
+    pub fn from_form(form: &Form) -> Result<PaymentNotification, FieldError> {
+        from_form_fields(form, &["notifyId"])
+    }
+
+    /// The notification as form fields (`billPayment` as a JSON string, absent fields left
+    /// out), for the sandbox to add the random field, sign and form-encode.
+    pub fn to_fields(&self) -> Vec<(String, String)> {
+        to_form_fields(self)
+    }
+}
+
+/// A contract termination notice (seed 004).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractNotice {
+    /// `yyyy-MM-dd HH:mm:ss`, Beijing time; with `contractNo`, identifies the notice.
+    pub request_timestamp: String,
+    /// Merchant number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mid: Option<String>,
+    /// The merchant's contract number (8..40).
+    pub contract_no: String,
+    /// The provider's contract id (Base64).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub contract_id: Option<String>,
+    /// The contract's state.
+    pub contract_state: ContractState,
+    /// When it was signed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub contract_signed_time: Option<String>,
+    /// When it expires.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub contract_expired_time: Option<String>,
+    /// Per-payment limit, as text.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub single_limit_amt: Option<String>,
+    /// Uses left, as text.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub avl_num: Option<String>,
+    /// Contract template id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub plan_id: Option<String>,
+    /// The signature, when the notice is signed (protocol.md §6, assumed). Verify the form.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        serialize_with = "expose_opt"
+    )]
+    pub sign: Option<Secret>,
+    /// `MD5` or `SHA256`, when signed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sign_type: Option<SignType>,
+}
+
+impl ContractNotice {
+    /// Reads a notice: `requestTimestamp` (`yyyy-MM-dd HH:mm:ss`), `contractNo` (8..40)
+    /// and `contractState` are required; unknown states are kept.
+    pub fn from_form(form: &Form) -> Result<ContractNotice, FieldError> {
+        let notice: ContractNotice =
+            from_form_fields(form, &["requestTimestamp", "contractNo", "contractState"])?;
+        timestamp("requestTimestamp", &notice.request_timestamp)?;
+        text("contractNo", &notice.contract_no, 8..=40)?;
+        Ok(notice)
+    }
+
+    /// The notice as form fields (with `sign` when set), for the sandbox to send.
+    pub fn to_fields(&self) -> Vec<(String, String)> {
+        to_form_fields(self)
+    }
+}
+
+/// `billPayment` in a notification: a JSON object inside a string field.
+mod json_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        payment: &Option<BillPayment>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match payment {
+            Some(payment) => {
+                s.serialize_str(&serde_json::to_string(payment).map_err(serde::ser::Error::custom)?)
+            }
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BillPayment>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)?.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        parse_json(text.as_bytes())
+            .map(Some)
+            .map_err(|(path, reason)| {
+                serde::de::Error::custom(match path {
+                    Some(path) => format!("{path}: {reason}"),
+                    None => reason,
+                })
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::chinaums::notify_sign;
+
+    const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        Form::parse(Form::encode(pairs).as_bytes()).unwrap()
+    }
+
+    fn paid() -> PaymentNotification {
+        PaymentNotification {
+            notify_id: "00000000-0000-0000-0000-000000000001".into(),
+            bill_no: Some("101720240101120000000001234".into()),
+            bill_date: Some("2024-01-01".into()),
+            bill_status: Some(BillStatus::Paid),
+            total_amount: Some(100),
+            mid: Some("898340149000005".into()),
+            bill_payment: Some(BillPayment {
+                mer_order_id: Some("1017202401011200000000012340".into()),
+                status: Some(TradeStatus::TradeSuccess),
+                total_amount: Some(100),
+                pay_time: Some("2024-01-01 12:01:02".into()),
+                target_sys: Some("WXPay".into()),
+                ..BillPayment::default()
+            }),
+            auth_id_resp_cd: Some("384822".into()),
+            sign_type: Some(SignType::Sha256),
+            ..PaymentNotification::default()
+        }
+    }
+
+    fn terminated() -> ContractNotice {
+        ContractNotice {
+            request_timestamp: "2024-01-01 12:00:00".into(),
+            mid: Some("898340149000005".into()),
+            contract_no: "1017C0000001".into(),
+            contract_id: None,
+            contract_state: ContractState::Rescission,
+            contract_signed_time: None,
+            contract_expired_time: None,
+            single_limit_amt: None,
+            avl_num: None,
+            plan_id: Some("P1".into()),
+            sign: None,
+            sign_type: None,
+        }
+    }
+
+    #[test]
+    fn the_sandbox_path_signs_fields_that_verify_and_read_back_unchanged() {
+        let mut fields = paid().to_fields();
+        fields.push(("gY".into(), "Snwz".into()));
+        let sign = notify_sign::sign(&fields, KEY, SignType::Sha256);
+        fields.push(("sign".into(), sign));
+
+        let received = Form::parse(Form::encode(&fields).as_bytes()).unwrap();
+
+        assert_eq!(notify_sign::verify(received.pairs(), &[KEY]), Ok(0));
+        assert_eq!(PaymentNotification::from_form(&received), Ok(paid()));
+        assert!(received
+            .get("billPayment")
+            .unwrap()
+            .starts_with("{\"merOrderId\""));
+    }
+
+    #[test]
+    fn a_mini_program_notification_carries_the_order_at_the_top_level() {
+        let received = form(&[
+            ("notifyId", "n-1"),
+            ("merOrderId", "1017202401011200000001234"),
+            ("status", "TRADE_SUCCESS"),
+            ("totalAmount", "100"),
+            ("extraBuyerInfo", "{\"name\":\"张三\"}"),
+            ("memo", ""),
+        ]);
+
+        let notification = PaymentNotification::from_form(&received).unwrap();
+
+        assert_eq!(
+            notification.mer_order_id.as_deref(),
+            Some("1017202401011200000001234")
+        );
+        assert_eq!(notification.status, Some(TradeStatus::TradeSuccess));
+        assert_eq!(notification.memo, None);
+        assert!(!format!("{notification:?}").contains("张三"));
+    }
+
+    #[test]
+    fn unknown_statuses_are_kept_not_refused() {
+        let received = form(&[("notifyId", "n-1"), ("billStatus", "PARTIAL")]);
+
+        let notification = PaymentNotification::from_form(&received).unwrap();
+
+        assert_eq!(
+            notification.bill_status,
+            Some(BillStatus::Unrecognised("PARTIAL".into()))
+        );
+    }
+
+    #[test]
+    fn a_notification_is_refused_naming_the_field_when_it_cannot_be_read() {
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (&[("billNo", "1017")], "notifyId"),
+            (&[("notifyId", "")], "notifyId"),
+            (&[("notifyId", "n"), ("totalAmount", "1.00")], "totalAmount"),
+            (&[("notifyId", "n"), ("refundAmount", "-1")], "refundAmount"),
+            (
+                &[("notifyId", "n"), ("billPayment", "{\"totalAmount\":")],
+                "billPayment",
+            ),
+            (&[("notifyId", "n"), ("signType", "RSA")], "signType"),
+        ];
+
+        for (pairs, field) in cases {
+            let error = PaymentNotification::from_form(&form(pairs)).unwrap_err();
+
+            assert_eq!(error.field, field, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_bad_amount_inside_bill_payment_is_named_within_bill_payment() {
+        let received = form(&[("notifyId", "n"), ("billPayment", r#"{"totalAmount":-5}"#)]);
+
+        let error = PaymentNotification::from_form(&received).unwrap_err();
+
+        assert_eq!(error.field, "billPayment");
+        assert!(
+            error
+                .reason
+                .starts_with("totalAmount: must not be negative"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_json_notification_reads_bill_payment_from_its_exact_text() {
+        let received = Form::from_json(
+            br#"{"notifyId":"n","totalAmount":100,"billPayment":{"merOrderId":"10170001","totalAmount":"100"}}"#,
+        )
+        .unwrap();
+
+        let notification = PaymentNotification::from_form(&received).unwrap();
+
+        assert_eq!(notification.total_amount, Some(100));
+        let payment = notification.bill_payment.unwrap();
+        assert_eq!(payment.mer_order_id.as_deref(), Some("10170001"));
+        assert_eq!(payment.total_amount, Some(100));
+    }
+
+    #[test]
+    fn a_contract_notice_round_trips_through_its_fields() {
+        let received = form(
+            &terminated()
+                .to_fields()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        );
+
+        assert_eq!(ContractNotice::from_form(&received), Ok(terminated()));
+    }
+
+    #[test]
+    fn a_contract_notice_needs_its_identity_and_state() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (
+                &[("contractNo", "1017C0000001"), ("contractState", "SIGNED")],
+                "requestTimestamp",
+            ),
+            (
+                &[
+                    ("requestTimestamp", "20240101120000"),
+                    ("contractNo", "1017C0000001"),
+                    ("contractState", "SIGNED"),
+                ],
+                "requestTimestamp",
+            ),
+            (
+                &[
+                    ("requestTimestamp", "2024-01-01 12:00:00"),
+                    ("contractNo", "1017C00"),
+                    ("contractState", "SIGNED"),
+                ],
+                "contractNo",
+            ),
+            (
+                &[
+                    ("requestTimestamp", "2024-01-01 12:00:00"),
+                    ("contractNo", "1017C0000001"),
+                ],
+                "contractState",
+            ),
+        ];
+
+        for (pairs, field) in cases {
+            let error = ContractNotice::from_form(&form(pairs)).unwrap_err();
+
+            assert_eq!(error.field, field, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_signed_contract_notice_keeps_its_sign_out_of_debug() {
+        let notice = ContractNotice {
+            sign: Some(Secret::new("ABCDEF0123456789")),
+            ..terminated()
+        };
+
+        assert!(!format!("{notice:?}").contains("ABCDEF0123456789"));
+        assert!(notice
+            .to_fields()
+            .contains(&("sign".to_owned(), "ABCDEF0123456789".to_owned())));
+    }
+
+    /// Names the readers care about, plus arbitrary ones.
+    fn field_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "notifyId",
+                "totalAmount",
+                "billPayment",
+                "billStatus",
+                "status",
+                "signType",
+                "refundAmount",
+                "requestTimestamp",
+                "contractNo",
+                "contractState",
+                "sign",
+            ])
+            .prop_map(str::to_owned),
+            "\\PC{1,8}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn reading_any_form_as_a_notice_never_panics(
+            fields in proptest::collection::btree_map(field_name(), ".{0,40}", 0..12),
+        ) {
+            let pairs: Vec<(String, String)> = fields.into_iter().collect();
+            let received = Form::parse(Form::encode(&pairs).as_bytes());
+
+            if let Ok(received) = received {
+                let _ = PaymentNotification::from_form(&received);
+                let _ = ContractNotice::from_form(&received);
+            }
+        }
+    }
+}
