@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod sandbox;
 pub mod secret;
 pub mod startup;
 pub mod store;
