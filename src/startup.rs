@@ -171,7 +171,8 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM (Ctrl-C only where there are no Unix signals).
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
