@@ -6,3 +6,4 @@ mod helpers;
 mod admin;
 mod health;
 mod orders;
+mod sandbox;
