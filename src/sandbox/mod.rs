@@ -132,7 +132,8 @@ impl Shared {
                 if roll(faults.reorder_notifications) {
                     given.push(NoticeFault::Reordered);
                     let most = faults.reorder_hold_ms;
-                    hold += Duration::from_millis(rand::random_range(most / 2..=most));
+                    hold = hold
+                        .saturating_add(Duration::from_millis(rand::random_range(most / 2..=most)));
                 }
                 if roll(faults.duplicate_notifications) {
                     given.push(NoticeFault::Duplicated);

@@ -231,7 +231,7 @@ async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) 
     };
     call.err_code = Some(answer.err_code);
     shared.calls().record(call, now);
-    let wait = std::time::Duration::from_millis(delay) + hold;
+    let wait = std::time::Duration::from_millis(delay).saturating_add(hold);
     if !wait.is_zero() {
         actix_web::rt::time::sleep(wait).await;
     }

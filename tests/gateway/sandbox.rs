@@ -667,6 +667,36 @@ async fn mini_pre_query_answers_no_order_for_an_unknown_id_and_closed_for_an_exp
 }
 
 #[actix_web::test]
+async fn an_unpaid_bill_reads_closed_once_its_expire_time_has_passed() {
+    let sandbox = TestSandbox::spawn().await;
+    let mut request = bind_request("QRCODE0011", "1017EXPI0001", 100, None);
+    request["expireTime"] = json!(time::format_body(Utc::now() + chrono::Duration::seconds(2)));
+    let bound = call(&sandbox, UPDATE_QRCODE, &request).await;
+
+    let closed = eventually("the bill to expire", || async {
+        let answer = call(&sandbox, QUERY, &query_request("1017EXPI0001")).await;
+        (answer["status"] == "TRADE_CLOSED").then_some(answer)
+    })
+    .await;
+    let (pay_status, refused) =
+        control(&sandbox, "/_sandbox/orders/1017EXPI0001/pay", json!({})).await;
+
+    assert_eq!(bound["errCode"], "SUCCESS", "{bound}");
+    assert_eq!(closed["errCode"], "SUCCESS");
+    assert_eq!(pay_status, StatusCode::CONFLICT);
+    assert!(
+        refused["message"].as_str().unwrap().contains("expired"),
+        "{refused}"
+    );
+    let journal = order(&sandbox, "1017EXPI0001").await;
+    assert_eq!(
+        journal["notifications"]["items"],
+        json!([]),
+        "expiry is silent"
+    );
+}
+
+#[actix_web::test]
 async fn mini_pre_query_refuses_a_malformed_request_naming_the_field() {
     let sandbox = TestSandbox::spawn().await;
     let base = query_request("1017QUERY002");
