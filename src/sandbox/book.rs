@@ -780,61 +780,43 @@ impl Book {
         })
     }
 
-    /// Journals a notification made for order `id`.
-    pub fn add_notice(&mut self, id: &str, notice: NoticeLog) {
-        if let Some(order) = self.orders.get_mut(id) {
-            order.notices.push(notice);
+    /// Journals a notice: under its order for a payment notification, under its contract
+    /// number for a contract notice.
+    pub fn add_notice(&mut self, about: &About, notice: NoticeLog) {
+        match about {
+            About::Order(id) => {
+                if let Some(order) = self.orders.get_mut(id) {
+                    order.notices.push(notice);
+                }
+            }
+            About::Contract(no) => self.contracts.entry(no.clone()).or_default().push(notice),
         }
     }
 
-    /// Records a delivery attempt of notification `notify_id` of order `id`.
-    pub fn note_attempt(&mut self, id: &str, notify_id: &str, acknowledged: bool) {
-        if let Some(n) = self
-            .orders
-            .get_mut(id)
-            .and_then(|o| o.notices.iter_mut().find(|n| n.id == notify_id))
-        {
-            note(n, acknowledged);
+    /// Records a delivery attempt of notice `id`.
+    pub fn note_attempt(&mut self, about: &About, id: &str, acknowledged: bool) {
+        if let Some(n) = self.notice(about, id) {
+            n.attempts = n.attempts.saturating_add(1);
+            if acknowledged {
+                n.delivered = n.delivered.saturating_add(1);
+                n.state = NoticeState::Delivered;
+            }
         }
     }
 
-    /// Records that notification `notify_id` of order `id` ran out of attempts.
-    pub fn note_gave_up(&mut self, id: &str, notify_id: &str) {
-        if let Some(n) = self
-            .orders
-            .get_mut(id)
-            .and_then(|o| o.notices.iter_mut().find(|n| n.id == notify_id))
-        {
+    /// Records that notice `id` ran out of attempts.
+    pub fn note_gave_up(&mut self, about: &About, id: &str) {
+        if let Some(n) = self.notice(about, id) {
             n.state = NoticeState::GaveUp;
         }
     }
 
-    /// Journals a contract notice.
-    pub fn add_contract_notice(&mut self, contract_no: &str, notice: NoticeLog) {
-        self.contracts
-            .entry(contract_no.to_owned())
-            .or_default()
-            .push(notice);
-    }
-
-    /// Records a delivery attempt of a contract notice.
-    pub fn note_contract_attempt(&mut self, contract_no: &str, id: &str, acknowledged: bool) {
-        if let Some(n) = self.contract_notice(contract_no, id) {
-            note(n, acknowledged);
-        }
-    }
-
-    /// Records that a contract notice ran out of attempts.
-    pub fn note_contract_gave_up(&mut self, contract_no: &str, id: &str) {
-        if let Some(n) = self.contract_notice(contract_no, id) {
-            n.state = NoticeState::GaveUp;
-        }
-    }
-
-    fn contract_notice(&mut self, contract_no: &str, id: &str) -> Option<&mut NoticeLog> {
-        self.contracts
-            .get_mut(contract_no)
-            .and_then(|list| list.iter_mut().find(|n| n.id == id))
+    fn notice(&mut self, about: &About, id: &str) -> Option<&mut NoticeLog> {
+        let list = match about {
+            About::Order(key) => self.orders.get_mut(key).map(|o| &mut o.notices),
+            About::Contract(no) => self.contracts.get_mut(no),
+        };
+        list.and_then(|l| l.iter_mut().find(|n| n.id == id))
     }
 
     /// The notices sent for a contract, oldest first.
@@ -843,11 +825,21 @@ impl Book {
     }
 }
 
-fn note(n: &mut NoticeLog, acknowledged: bool) {
-    n.attempts = n.attempts.saturating_add(1);
-    if acknowledged {
-        n.delivered = n.delivered.saturating_add(1);
-        n.state = NoticeState::Delivered;
+/// What a notice is about: where the book journals it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum About {
+    /// A payment notification, by the order's own id.
+    Order(String),
+    /// A contract notice, by contract number.
+    Contract(String),
+}
+
+impl std::fmt::Display for About {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            About::Order(id) => write!(f, "order {id}"),
+            About::Contract(no) => write!(f, "contract {no}"),
+        }
     }
 }
 
@@ -1192,13 +1184,14 @@ mod tests {
         let mut book = Book::new();
         book.bind_bill(bill("QR1", "1017BILL0001", 100, false), t0())
             .unwrap();
+        let about = About::Order("1017BILL0001".into());
         book.add_notice(
-            "1017BILL0001",
+            &about,
             NoticeLog::new("n1".into(), "PAID", Vec::new(), NoticeState::Pending),
         );
 
-        book.note_attempt("1017BILL0001", "n1", false);
-        book.note_attempt("1017BILL0001", "n1", true);
+        book.note_attempt(&about, "n1", false);
+        book.note_attempt(&about, "n1", true);
 
         let order = book.find("1017BILL0001", t0()).unwrap().0;
         assert_eq!(order.notices[0].attempts, 2);

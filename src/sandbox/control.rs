@@ -23,9 +23,9 @@ use crate::chinaums::wire::{
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 
-use super::book::{self, Event, NewMini, NoticeLog, NoticeState, Order, PayArgs, Refusal};
+use super::book::{self, About, Event, NewMini, NoticeLog, NoticeState, Order, PayArgs, Refusal};
 use super::config::FaultsPatch;
-use super::notify::{self, Ack, Delivery, Progress};
+use super::notify::{Ack, Delivery};
 use super::operations::optional_url;
 use super::Shared;
 
@@ -499,7 +499,7 @@ fn contract_delivery(
     Ok((log, url, Form::encode(&fields)))
 }
 
-/// Journals a contract notice and spawns its delivery.
+/// Journals a contract notice and delivers it.
 fn send_contract_notice(
     shared: &Arc<Shared>,
     contract_no: &str,
@@ -507,33 +507,21 @@ fn send_contract_notice(
     url: String,
     body: String,
 ) {
-    shared
-        .book()
-        .add_contract_notice(contract_no, notice.clone());
-    let delivery = Delivery {
-        url,
-        body,
-        gaps: shared.config.contract_backoff.clone(),
-        hold: std::time::Duration::ZERO,
-        duplicate: false,
-        ack: Ack::Http200,
-        timeout: shared.config.notify_timeout,
-    };
-    let shared = Arc::clone(shared);
-    let id = notice.id.clone();
-    let contract_no = contract_no.to_owned();
-    actix_web::rt::spawn(async move {
-        notify::deliver(delivery, |progress| {
-            let mut book = shared.book();
-            match progress {
-                Progress::Attempted { acknowledged } => {
-                    book.note_contract_attempt(&contract_no, &id, acknowledged)
-                }
-                Progress::GaveUp => book.note_contract_gave_up(&contract_no, &id),
-            }
-        })
-        .await
-    });
+    let about = About::Contract(contract_no.to_owned());
+    shared.book().add_notice(&about, notice.clone());
+    shared.dispatch(
+        about,
+        notice.id.clone(),
+        Delivery {
+            url,
+            body,
+            gaps: shared.config.contract_backoff.clone(),
+            hold: std::time::Duration::ZERO,
+            duplicate: false,
+            ack: Ack::Http200,
+            timeout: shared.config.notify_timeout,
+        },
+    );
 }
 
 /// `GET /_sandbox/contracts/{contractNo}`: the notices sent for a contract (without

@@ -8,7 +8,7 @@
 //! store, handlers, provider client or notification intake, and it never logs a key,
 //! token, signature, body or a buyer's personal field.
 //!
-//! Provider routes (JSON, `Authorization` as protocol.md §2–3):
+//! Provider routes (`Content-Type: application/json`, `Authorization` as protocol.md §2–3):
 //! `POST /v1/token/access`, `POST /v1/netpay/bills/update-qrcode`,
 //! `POST /v1/netpay/wx/mini-pre-query`, `POST /v1/netpay/preauthed`. Auth failures answer
 //! 401 with a numeric `errCode` (see [`auth`]); business answers are HTTP 200 with
@@ -55,7 +55,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::ids::MsgSrcId;
 
 use auth::{AuthState, Policy};
-use book::{Book, Event, NoticeFault, NoticeLog, NoticeState, Order};
+use book::{About, Book, Event, NoticeFault, NoticeLog, NoticeState, Order};
 use calls::CallLog;
 pub use config::{Faults, FaultsPatch, InvalidSetting, SandboxConfig, SandboxCredentials};
 use notify::{Ack, Delivery, Progress};
@@ -142,15 +142,15 @@ impl Shared {
             }
         };
         let duplicate = given.contains(&NoticeFault::Duplicated);
+        let about = About::Order(order.id.clone());
         self.book().add_notice(
-            &order.id,
+            &about,
             NoticeLog::new(notify_id.clone(), event.as_str(), given, state),
         );
         let (NoticeState::Pending, Some(url)) = (state, &order.notify_url) else {
             log::info!(
-                "sandbox: {} notification {notify_id} for order {} not sent ({})",
+                "sandbox: {} notification {notify_id} for {about} not sent ({})",
                 event.as_str(),
-                order.id,
                 state.as_str()
             );
             return;
@@ -163,27 +163,37 @@ impl Shared {
             self.creds.notify_key.expose(),
             sign_type,
         );
-        let delivery = Delivery {
-            url: url.clone(),
-            body,
-            gaps: self.config.notify_backoff.clone(),
-            hold,
-            duplicate,
-            ack: Ack::BodySuccess,
-            timeout: self.config.notify_timeout,
-        };
+        self.dispatch(
+            about,
+            notify_id,
+            Delivery {
+                url: url.clone(),
+                body,
+                gaps: self.config.notify_backoff.clone(),
+                hold,
+                duplicate,
+                ack: Ack::BodySuccess,
+                timeout: self.config.notify_timeout,
+            },
+        );
+    }
+
+    /// Delivers journaled notice `id` in the background, recording each attempt in the
+    /// book. Must run on the actix runtime.
+    fn dispatch(self: &Arc<Self>, about: About, id: String, delivery: Delivery) {
         let shared = Arc::clone(self);
-        let order_id = order.id.clone();
         actix_web::rt::spawn(async move {
             notify::deliver(delivery, |progress| {
                 let mut book = shared.book();
                 match progress {
                     Progress::Attempted { acknowledged } => {
-                        book.note_attempt(&order_id, &notify_id, acknowledged)
+                        book.note_attempt(&about, &id, acknowledged)
                     }
                     Progress::GaveUp => {
-                        log::warn!("sandbox: notification {notify_id} for order {order_id} was never acknowledged; gave up");
-                        book.note_gave_up(&order_id, &notify_id)
+                        log::warn!(
+                            "sandbox: notice {id} for {about} was never acknowledged; gave up"
+                        );
+                        book.note_gave_up(&about, &id)
                     }
                 }
             })

@@ -4,7 +4,7 @@
 //! every one is journaled in the call log. It must not change an order except through
 //! `book`, and never echoes a secret or a buyer's personal field.
 
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
@@ -102,11 +102,25 @@ fn auth_refusal(failure: &AuthFailure) -> HttpResponse {
 }
 
 /// `POST /v1/token/access`.
-pub async fn token(body: Bytes, shared: Data<Shared>) -> HttpResponse {
+pub async fn token(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpResponse {
     let now = Shared::now();
-    let request = wire::from_json::<TokenRequest>(&body)
-        .and_then(|r| r.validate().map(|()| r))
-        .map_err(|e| AuthFailure::BadTokenRequest(e.to_string()));
+    let json = if is_json(&req) {
+        Ok(())
+    } else {
+        Err(AuthFailure::BadTokenRequest(
+            "Content-Type: must be application/json".into(),
+        ))
+    };
+    let request = json
+        .and_then(|()| {
+            wire::from_json::<TokenRequest>(&body)
+                .map_err(|e| AuthFailure::BadTokenRequest(e.to_string()))
+        })
+        .and_then(|r| {
+            r.validate()
+                .map(|()| r)
+                .map_err(|e| AuthFailure::BadTokenRequest(e.to_string()))
+        });
     let app_id = request.as_ref().ok().map(|r| r.app_id.clone());
     let issued = request.and_then(|r| {
         shared.auth().issue(
@@ -216,6 +230,8 @@ async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) 
     let answer = if is_query && roll(faults.query_error_rate) {
         call.fault = Some("error");
         transient_error(now)
+    } else if !is_json(&req) {
+        wrong_content_type(op, now)
     } else {
         match op {
             Op::UpdateQrcode => bind(&shared, &body, now),
@@ -236,6 +252,51 @@ async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) 
         actix_web::rt::time::sleep(wait).await;
     }
     answer.body
+}
+
+/// Whether the request says its body is JSON, as every operation's must (protocol.md §1).
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The refusal of a body not sent as `application/json`, in the operation's own shape.
+fn wrong_content_type(op: Op, now: DateTime<Utc>) -> Answer {
+    let message = Some("Content-Type: must be application/json".to_owned());
+    let stamp = Some(time::format_body(now));
+    let code = BAD_REQUEST.to_owned();
+    match op {
+        Op::UpdateQrcode => Answer::json(
+            BAD_REQUEST,
+            &UpdateQrcodeResponse {
+                err_code: code,
+                err_msg: message,
+                response_timestamp: stamp,
+                ..UpdateQrcodeResponse::default()
+            },
+        ),
+        Op::MiniPreQuery => Answer::json(
+            BAD_REQUEST,
+            &MiniPreQueryResponse {
+                err_code: code,
+                err_msg: message,
+                response_timestamp: stamp,
+                ..MiniPreQueryResponse::default()
+            },
+        ),
+        Op::Preauthed => Answer::json(
+            BAD_REQUEST,
+            &PreauthedResponse {
+                err_code: code,
+                err_msg: message,
+                resp_ts: stamp,
+                ..PreauthedResponse::default()
+            },
+        ),
+    }
 }
 
 /// The error fault's answer: one of the provider's transient codes.

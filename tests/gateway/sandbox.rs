@@ -463,6 +463,30 @@ async fn each_auth_failure_answers_401_with_its_own_numeric_code_and_is_journale
 }
 
 #[actix_web::test]
+async fn an_operation_whose_body_is_not_declared_json_is_refused_naming_content_type() {
+    let sandbox = TestSandbox::spawn().await;
+    let body = query_request("1017NOSUCHORDER").to_string();
+    let header = body_sig(&sandbox, body.as_bytes());
+    let client = awc::Client::default();
+
+    let mut res = client
+        .post(format!("{}{QUERY}", sandbox.url))
+        .insert_header(("Authorization", header))
+        .insert_header(("Content-Type", "text/plain"))
+        .send_body(body)
+        .await
+        .expect("sent");
+    let answer: Value = res.json().await.expect("JSON");
+
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(answer["errCode"], "BAD_REQUEST");
+    assert!(answer["errMsg"]
+        .as_str()
+        .unwrap()
+        .starts_with("Content-Type"));
+}
+
+#[actix_web::test]
 async fn a_header_without_spaces_after_the_commas_verifies() {
     let sandbox = TestSandbox::spawn().await;
     let body = query_request("1017NOSUCHORDER").to_string().into_bytes();
