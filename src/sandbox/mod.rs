@@ -11,10 +11,10 @@
 //! Provider routes (`Content-Type: application/json`, `Authorization` as protocol.md §2–3):
 //! `POST /v1/token/access`, `POST /v1/netpay/bills/update-qrcode`,
 //! `POST /v1/netpay/wx/mini-pre-query`, `POST /v1/netpay/preauthed`. Auth failures answer
-//! 401 with a numeric `errCode` (see [`auth`]); business answers are HTTP 200 with
-//! `errCode` `SUCCESS` or a business code (`BAD_REQUEST` naming the field, `NO_ORDER`,
-//! `NO_MERCHANT`, `DUP_ORDER`, `OPERATION_NOT_ALLOWED`, `SYSTEM_BUSY`/`INTERNAL_ERROR`
-//! under the error fault).
+//! 401 (400 for a malformed token request) with a numeric `errCode`, 1000–1007, tabled in
+//! `auth.rs`; business answers are HTTP 200 with `errCode` `SUCCESS` or a business code
+//! (`BAD_REQUEST` naming the field, `NO_ORDER`, `NO_MERCHANT`, `DUP_ORDER`,
+//! `OPERATION_NOT_ALLOWED`, `SYSTEM_BUSY`/`INTERNAL_ERROR` under the error fault).
 //!
 //! Assumptions where the provider's record is thin (each one errs on the side that makes
 //! a client prove more, never less):
@@ -34,12 +34,12 @@
 //!   `authIdRespCd`; its completion sends no notification (preauthed answers
 //!   synchronously).
 
-pub mod auth;
-pub mod book;
-pub mod calls;
-pub mod config;
+mod auth;
+mod book;
+mod calls;
+mod config;
 mod control;
-pub mod notify;
+mod notify;
 mod operations;
 
 use std::io;
