@@ -439,8 +439,36 @@ impl Book {
         Self::default()
     }
 
-    fn default_expiry(now: DateTime<Utc>, given: Option<DateTime<Utc>>) -> DateTime<Utc> {
-        given.unwrap_or(now + Duration::minutes(DEFAULT_EXPIRY_MINUTES))
+    /// A new order waiting for the buyer, expiring at `expire_at` or after the default
+    /// 30 minutes.
+    fn open(
+        id: String,
+        bill: Option<Bill>,
+        amount: Amount,
+        notify_url: Option<String>,
+        expire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Order {
+        Order {
+            id,
+            inst_mid: if bill.is_some() {
+                "QRPAYDEFAULT"
+            } else {
+                "MINIDEFAULT"
+            }
+            .into(),
+            bill,
+            amount,
+            notify_url,
+            created_at: now,
+            expire_at: expire_at.unwrap_or(now + Duration::minutes(DEFAULT_EXPIRY_MINUTES)),
+            preauth: false,
+            phase: Phase::Open,
+            payment: None,
+            refunded: Amount::ZERO,
+            completion: None,
+            notices: Vec::new(),
+        }
     }
 
     /// Whether an id is taken by an order, attempt or completion.
@@ -467,27 +495,24 @@ impl Book {
         check_expiry(new.expire_at, now)?;
         self.qr_codes
             .insert(new.qr_code_id.clone(), new.bill_no.clone());
+        let bill = Bill {
+            qr_code_id: new.qr_code_id,
+            bill_qr_code: new.bill_qr_code,
+            bill_date: new.bill_date,
+            bill_desc: new.bill_desc,
+            member_id: new.member_id,
+            counter_no: new.counter_no,
+        };
         let order = Order {
-            id: new.bill_no.clone(),
-            bill: Some(Bill {
-                qr_code_id: new.qr_code_id,
-                bill_qr_code: new.bill_qr_code,
-                bill_date: new.bill_date,
-                bill_desc: new.bill_desc,
-                member_id: new.member_id,
-                counter_no: new.counter_no,
-            }),
-            inst_mid: "QRPAYDEFAULT".into(),
-            amount: new.amount,
-            notify_url: new.notify_url,
-            created_at: now,
-            expire_at: Self::default_expiry(now, new.expire_at),
             preauth: new.preauth,
-            phase: Phase::Open,
-            payment: None,
-            refunded: Amount::ZERO,
-            completion: None,
-            notices: Vec::new(),
+            ..Self::open(
+                new.bill_no.clone(),
+                Some(bill),
+                new.amount,
+                new.notify_url,
+                new.expire_at,
+                now,
+            )
         };
         Ok(self.orders.entry(new.bill_no).or_insert(order))
     }
@@ -501,21 +526,14 @@ impl Book {
             )));
         }
         check_expiry(new.expire_at, now)?;
-        let order = Order {
-            id: new.mer_order_id.clone(),
-            bill: None,
-            inst_mid: "MINIDEFAULT".into(),
-            amount: new.amount,
-            notify_url: new.notify_url,
-            created_at: now,
-            expire_at: Self::default_expiry(now, new.expire_at),
-            preauth: false,
-            phase: Phase::Open,
-            payment: None,
-            refunded: Amount::ZERO,
-            completion: None,
-            notices: Vec::new(),
-        };
+        let order = Self::open(
+            new.mer_order_id.clone(),
+            None,
+            new.amount,
+            new.notify_url,
+            new.expire_at,
+            now,
+        );
         Ok(self.orders.entry(new.mer_order_id).or_insert(order))
     }
 
