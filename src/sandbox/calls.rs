@@ -13,7 +13,7 @@ use crate::chinaums::time;
 /// debugging session, bounded so that a long-running sandbox does not grow without end.
 pub const MAX_CALLS: usize = 10_000;
 
-/// One request to a provider route.
+/// One journaled request to a provider route.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallRecord {
@@ -21,6 +21,22 @@ pub struct CallRecord {
     pub seq: u64,
     /// When it arrived, `yyyy-MM-dd HH:mm:ss` Beijing time.
     pub at: String,
+    /// What it was and how it was answered.
+    #[serde(flatten)]
+    pub call: Call,
+}
+
+/// The journal.
+#[derive(Debug, Default)]
+pub struct CallLog {
+    calls: VecDeque<CallRecord>,
+    next: u64,
+}
+
+/// What is known of a call when it is journaled.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
     /// The route, e.g. `/v1/netpay/wx/mini-pre-query`.
     pub path: String,
     /// The appId the request named (even when auth failed), if any.
@@ -34,32 +50,6 @@ pub struct CallRecord {
     /// The `errCode` answered (none for a garbage answer).
     pub err_code: Option<String>,
     /// The fault injected, if any: `error`, `timeout`, `garbage`.
-    pub fault: Option<&'static str>,
-}
-
-/// The journal.
-#[derive(Debug, Default)]
-pub struct CallLog {
-    calls: VecDeque<CallRecord>,
-    next: u64,
-}
-
-/// What is known of a call when it is journaled.
-#[derive(Clone, Debug, Default)]
-pub struct Call {
-    /// The route.
-    pub path: String,
-    /// The appId named, if any.
-    pub app_id: Option<String>,
-    /// The scheme, if recognised.
-    pub auth_scheme: Option<&'static str>,
-    /// Whether auth verified.
-    pub auth_verified: bool,
-    /// The HTTP status.
-    pub http_status: u16,
-    /// The `errCode`.
-    pub err_code: Option<String>,
-    /// The fault injected.
     pub fault: Option<&'static str>,
 }
 
@@ -78,13 +68,7 @@ impl CallLog {
         self.calls.push_back(CallRecord {
             seq: self.next,
             at: time::format_body(at),
-            path: call.path,
-            app_id: call.app_id,
-            auth_scheme: call.auth_scheme,
-            auth_verified: call.auth_verified,
-            http_status: call.http_status,
-            err_code: call.err_code,
-            fault: call.fault,
+            call,
         });
     }
 
@@ -92,7 +76,7 @@ impl CallLog {
     pub fn list(&self, path: Option<&str>) -> Vec<CallRecord> {
         self.calls
             .iter()
-            .filter(|c| path.is_none_or(|p| c.path == p))
+            .filter(|c| path.is_none_or(|p| c.call.path == p))
             .cloned()
             .collect()
     }

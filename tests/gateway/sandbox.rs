@@ -133,6 +133,32 @@ async fn pay(sandbox: &TestSandbox, id: &str, body: Value) -> Value {
     order
 }
 
+async fn refund(sandbox: &TestSandbox, id: &str, amount: Value) -> (StatusCode, Value) {
+    let path = format!("/_sandbox/orders/{id}/refund");
+    control(sandbox, &path, json!({ "amount": amount })).await
+}
+
+async fn set_faults(sandbox: &TestSandbox, faults: Value) {
+    let (status, answer) = control(sandbox, "/_sandbox/faults", faults).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+/// `request` with `field` set to `value`.
+fn with(request: &Value, field: &str, value: Value) -> Value {
+    let mut changed = request.clone();
+    changed[field] = value;
+    changed
+}
+
+/// `request` without `field`.
+fn without(request: &Value, field: &str) -> Value {
+    let mut changed = request.clone();
+    if let Some(fields) = changed.as_object_mut() {
+        fields.remove(field);
+    }
+    changed
+}
+
 async fn order(sandbox: &TestSandbox, id: &str) -> Value {
     let (status, order) = sandbox.get(&format!("/_sandbox/orders/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{order}");
@@ -525,8 +551,7 @@ async fn update_qrcode_binds_a_bill_and_answers_the_codes_url_echoing_the_reques
 #[actix_web::test]
 async fn update_qrcode_without_a_bill_number_gets_one_starting_with_the_source_id() {
     let sandbox = TestSandbox::spawn().await;
-    let mut request = bind_request("QRCODE0002", "x", 100, None);
-    request.as_object_mut().unwrap().remove("billNo");
+    let request = without(&bind_request("QRCODE0002", "x", 100, None), "billNo");
 
     let answer = call(&sandbox, UPDATE_QRCODE, &request).await;
 
@@ -541,45 +566,36 @@ async fn update_qrcode_without_a_bill_number_gets_one_starting_with_the_source_i
 #[actix_web::test]
 async fn update_qrcode_refuses_a_malformed_request_with_bad_request_naming_the_field() {
     let sandbox = TestSandbox::spawn().await;
-    let with = |field: &str, value: Value| {
-        let mut r = bind_request("QRCODE0003", "1017VALID001", 100, None);
-        r[field] = value;
-        r
-    };
-    let without = |field: &str| {
-        let mut r = bind_request("QRCODE0003", "1017VALID001", 100, None);
-        r.as_object_mut().unwrap().remove(field);
-        r
-    };
+    let base = bind_request("QRCODE0003", "1017VALID001", 100, None);
     let cases = [
-        (without("qrCodeId"), "qrCodeId"),
-        (without("requestTimestamp"), "requestTimestamp"),
-        (with("mid", json!("8983401490000051")), "mid"),
-        (with("tid", json!("888800011")), "tid"),
-        (with("totalAmount", json!(0)), "totalAmount"),
-        (with("totalAmount", json!(1_000_001)), "totalAmount"),
-        (with("totalAmount", json!(1.5)), "totalAmount"),
-        (without("totalAmount"), "totalAmount"),
+        (without(&base, "qrCodeId"), "qrCodeId"),
+        (without(&base, "requestTimestamp"), "requestTimestamp"),
+        (with(&base, "mid", json!("8983401490000051")), "mid"),
+        (with(&base, "tid", json!("888800011")), "tid"),
+        (with(&base, "totalAmount", json!(0)), "totalAmount"),
+        (with(&base, "totalAmount", json!(1_000_001)), "totalAmount"),
+        (with(&base, "totalAmount", json!(1.5)), "totalAmount"),
+        (without(&base, "totalAmount"), "totalAmount"),
         (
-            with("billNo", json!(format!("1017{}", "1".repeat(28)))),
+            with(&base, "billNo", json!(format!("1017{}", "1".repeat(28)))),
             "billNo",
         ),
-        (with("billNo", json!("2000OTHER001")), "billNo"),
-        (with("billDesc", json!("测".repeat(128))), "billDesc"),
-        (with("memberId", json!("m".repeat(33))), "memberId"),
+        (with(&base, "billNo", json!("2000OTHER001")), "billNo"),
+        (with(&base, "billDesc", json!("测".repeat(128))), "billDesc"),
+        (with(&base, "memberId", json!("m".repeat(33))), "memberId"),
         (
-            with("expireTime", json!("2030-01-01T00:00:00")),
+            with(&base, "expireTime", json!("2030-01-01T00:00:00")),
             "expireTime",
         ),
         (
-            with("expireTime", json!("2020-01-01 00:00:00")),
+            with(&base, "expireTime", json!("2020-01-01 00:00:00")),
             "expireTime",
         ),
         (
-            with("notifyUrl", json!("ftp://example.com/notify")),
+            with(&base, "notifyUrl", json!("ftp://example.com/notify")),
             "notifyUrl",
         ),
-        (with("instMid", json!("MINIDEFAULT")), "instMid"),
+        (with(&base, "instMid", json!("MINIDEFAULT")), "instMid"),
     ];
 
     for (request, field) in cases {
@@ -724,24 +740,17 @@ async fn an_unpaid_bill_reads_closed_once_its_expire_time_has_passed() {
 async fn mini_pre_query_refuses_a_malformed_request_naming_the_field() {
     let sandbox = TestSandbox::spawn().await;
     let base = query_request("1017QUERY002");
-    let with = |field: &str, value: Value| {
-        let mut r = base.clone();
-        r[field] = value;
-        r
-    };
-    let without = |field: &str| {
-        let mut r = base.clone();
-        r.as_object_mut().unwrap().remove(field);
-        r
-    };
     let cases = [
-        (without("merOrderId"), "merOrderId"),
-        (without("requestTimestamp"), "requestTimestamp"),
-        (without("tid"), "tid"),
-        (with("merOrderId", json!("10171")), "merOrderId"),
-        (with("merOrderId", json!("1".repeat(33))), "merOrderId"),
-        (with("mid", json!("8983401")), "mid"),
-        (with("msgId", json!("m".repeat(65))), "msgId"),
+        (without(&base, "merOrderId"), "merOrderId"),
+        (without(&base, "requestTimestamp"), "requestTimestamp"),
+        (without(&base, "tid"), "tid"),
+        (with(&base, "merOrderId", json!("10171")), "merOrderId"),
+        (
+            with(&base, "merOrderId", json!("1".repeat(33))),
+            "merOrderId",
+        ),
+        (with(&base, "mid", json!("8983401")), "mid"),
+        (with(&base, "msgId", json!("m".repeat(65))), "msgId"),
     ];
 
     for (request, field) in cases {
@@ -861,19 +870,20 @@ async fn preauthed_refuses_what_the_authorisation_does_not_allow() {
 async fn preauthed_refuses_a_malformed_request_naming_the_field() {
     let sandbox = TestSandbox::spawn().await;
     let base = preauthed_request("1017DONE0009", "1017AUTH0009", "123456", 100);
-    let with = |field: &str, value: Value| {
-        let mut r = base.clone();
-        r[field] = value;
-        r
-    };
     let cases = [
-        (with("authIdRespCode", json!("")), "authIdRespCode"),
-        (with("totalAmt", json!(0)), "totalAmt"),
-        (with("totalAmt", json!(100_000_001)), "totalAmt"),
-        (with("mchntOrderId", json!("1".repeat(33))), "mchntOrderId"),
-        (with("mchntOrderId", json!("9999DONE0009")), "mchntOrderId"),
-        (with("reqTs", json!("20240101120000")), "reqTs"),
-        (with("termNo", json!("x")), "termNo"),
+        (with(&base, "authIdRespCode", json!("")), "authIdRespCode"),
+        (with(&base, "totalAmt", json!(0)), "totalAmt"),
+        (with(&base, "totalAmt", json!(100_000_001)), "totalAmt"),
+        (
+            with(&base, "mchntOrderId", json!("1".repeat(33))),
+            "mchntOrderId",
+        ),
+        (
+            with(&base, "mchntOrderId", json!("9999DONE0009")),
+            "mchntOrderId",
+        ),
+        (with(&base, "reqTs", json!("20240101120000")), "reqTs"),
+        (with(&base, "termNo", json!("x")), "termNo"),
     ];
 
     for (request, field) in cases {
@@ -1093,26 +1103,15 @@ async fn a_reordered_notification_is_overtaken_by_the_next_one() {
         Some(&receiver.url),
     )
     .await;
-    control(
+    set_faults(
         &sandbox,
-        "/_sandbox/faults",
         json!({"reorderNotifications": 1.0, "reorderHoldMs": 4000}),
     )
     .await;
     pay(&sandbox, "1017REOR0001", json!({})).await;
-    control(
-        &sandbox,
-        "/_sandbox/faults",
-        json!({"reorderNotifications": 0.0}),
-    )
-    .await;
+    set_faults(&sandbox, json!({"reorderNotifications": 0.0})).await;
 
-    control(
-        &sandbox,
-        "/_sandbox/orders/1017REOR0001/refund",
-        json!({"amount": 30}),
-    )
-    .await;
+    refund(&sandbox, "1017REOR0001", json!(30)).await;
     let received = eventually("both notifications", || async {
         let got = receiver.received();
         (got.len() == 2).then_some(got)
@@ -1135,18 +1134,8 @@ async fn refund_notifications_carry_the_running_total_refunded() {
     .await;
     pay(&sandbox, "1017MINI0002", json!({})).await;
 
-    control(
-        &sandbox,
-        "/_sandbox/orders/1017MINI0002/refund",
-        json!({"amount": 30}),
-    )
-    .await;
-    control(
-        &sandbox,
-        "/_sandbox/orders/1017MINI0002/refund",
-        json!({"amount": 70}),
-    )
-    .await;
+    refund(&sandbox, "1017MINI0002", json!(30)).await;
+    refund(&sandbox, "1017MINI0002", json!(70)).await;
     let received = eventually("three notifications", || async {
         let got = receiver.received();
         (got.len() == 3).then_some(got)
@@ -1174,12 +1163,7 @@ async fn refund_notifications_carry_the_running_total_refunded() {
         );
     }
     assert_eq!(full["status"], "TRADE_CLOSED");
-    let (over, _) = control(
-        &sandbox,
-        "/_sandbox/orders/1017MINI0002/refund",
-        json!({"amount": 1}),
-    )
-    .await;
+    let (over, _) = refund(&sandbox, "1017MINI0002", json!(1)).await;
     assert_eq!(over, StatusCode::CONFLICT);
 }
 
@@ -1287,7 +1271,7 @@ async fn the_query_error_fault_answers_a_transient_error_code() {
 #[actix_web::test]
 async fn the_garbage_fault_answers_200_with_a_body_that_is_not_json() {
     let sandbox = TestSandbox::spawn().await;
-    control(&sandbox, "/_sandbox/faults", json!({"garbageRate": 1.0})).await;
+    set_faults(&sandbox, json!({"garbageRate": 1.0})).await;
     let body = bind_request("QRCODE0030", "1017GARB0001", 100, None)
         .to_string()
         .into_bytes();
@@ -1342,24 +1326,9 @@ async fn control_routes_answer_404_for_unknown_orders_and_409_for_impossible_cha
     let (paid_again, _) = control(&sandbox, "/_sandbox/orders/1017CTRL0001/pay", json!({})).await;
     let (pay_closed, _) = control(&sandbox, "/_sandbox/orders/1017CTRL0002/pay", json!({})).await;
     let (close_paid, _) = control(&sandbox, "/_sandbox/orders/1017CTRL0001/close", json!({})).await;
-    let (refund_unpaid, _) = control(
-        &sandbox,
-        "/_sandbox/orders/1017CTRL0002/refund",
-        json!({"amount": 1}),
-    )
-    .await;
-    let (too_much, _) = control(
-        &sandbox,
-        "/_sandbox/orders/1017CTRL0001/refund",
-        json!({"amount": 101}),
-    )
-    .await;
-    let (bad_amount, bad) = control(
-        &sandbox,
-        "/_sandbox/orders/1017CTRL0001/refund",
-        json!({"amount": 1.5}),
-    )
-    .await;
+    let (refund_unpaid, _) = refund(&sandbox, "1017CTRL0002", json!(1)).await;
+    let (too_much, _) = refund(&sandbox, "1017CTRL0001", json!(101)).await;
+    let (bad_amount, bad) = refund(&sandbox, "1017CTRL0001", json!(1.5)).await;
     let (taken, _) = control(
         &sandbox,
         "/_sandbox/orders",
