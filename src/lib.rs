@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod notify;
 pub mod provider;
 pub mod reconcile;
+pub mod sandbox;
 pub mod secret;
 pub mod startup;
 pub mod store;

@@ -1,4 +1,5 @@
-//! Shared test helpers: start the gateway, call it, inspect its store.
+//! Shared test helpers: start the gateway (or the provider sandbox alone), call it,
+//! inspect its store.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use figment::Figment;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use umsgate::config::{Environment, Settings};
+use umsgate::sandbox::{self, SandboxConfig, SandboxCredentials};
 use umsgate::startup::{AppHandle, Application};
 use umsgate::store::Db;
 
@@ -38,8 +40,13 @@ pub fn test_settings(dir: &Path, overrides: Value) -> Settings {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let base = json!({
         "api": {"bind": "127.0.0.1:0", "workers": 1},
-        "notify": {"bind": "127.0.0.1:0", "workers": 1},
-        "sandbox": {"bind": "127.0.0.1:0"},
+        "notify": {"bind": "127.0.0.1:0", "workers": 1, "public_url": "http://127.0.0.1:0"},
+        // The embedded sandbox resends notifications within milliseconds, not minutes.
+        "sandbox": {
+            "bind": "127.0.0.1:0",
+            "notify_backoff": ["0s", "50ms", "100ms", "200ms", "400ms"],
+            "contract_backoff": ["0s", "50ms", "100ms", "200ms", "400ms"],
+        },
         "store": {"path": dir.join("gateway.db")},
         "admin": {"token": ADMIN_TOKEN},
         "reconcile": {"enabled": false},
@@ -188,4 +195,87 @@ impl TestApp {
 fn parse(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// The provider sandbox alone, on port 0, playing the provider for the public test
+/// credentials.
+pub struct TestSandbox {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// What it plays the provider for.
+    pub creds: SandboxCredentials,
+    handle: actix_web::dev::ServerHandle,
+    client: awc::Client,
+}
+
+impl TestSandbox {
+    /// A sandbox with compressed time scales: notifications and contract notices are
+    /// resent every 50 ms, five attempts in all; a held query answers after 3 s.
+    pub async fn spawn() -> TestSandbox {
+        Self::spawn_with(json!({})).await
+    }
+
+    /// The compressed sandbox with `overrides` (a JSON object shaped like `[sandbox]`).
+    pub async fn spawn_with(overrides: Value) -> TestSandbox {
+        let mut config = json!({
+            "bind": "127.0.0.1:0",
+            "notify_backoff": ["0s", "50ms", "50ms", "50ms", "50ms"],
+            "contract_backoff": ["0s", "50ms", "50ms", "50ms", "50ms"],
+            "notify_timeout": "2s",
+            "query_timeout_hold": "3s",
+        });
+        if let (Some(base), Value::Object(extra)) = (config.as_object_mut(), overrides) {
+            base.extend(extra);
+        }
+        let config: SandboxConfig = serde_json::from_value(config).expect("sandbox config");
+        let creds = SandboxCredentials::public_test();
+        let running = sandbox::start(config, creds.clone())
+            .await
+            .expect("sandbox starts");
+        let url = running.url();
+        let handle = running.handle();
+        actix_web::rt::spawn(running.into_server());
+        TestSandbox {
+            url,
+            creds,
+            handle,
+            client: awc::Client::default(),
+        }
+    }
+
+    /// POSTs `body` to `path` with an optional `Authorization` header.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        authorization: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .insert_header(("Content-Type", "application/json"));
+        if let Some(a) = authorization {
+            req = req.insert_header(("Authorization", a));
+        }
+        let mut res = req.send_body(body).await.expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), parse(&bytes))
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let mut res = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), parse(&bytes))
+    }
+
+    /// Stops it.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
 }

@@ -7,3 +7,4 @@ mod admin;
 mod health;
 mod notify;
 mod orders;
+mod sandbox;
