@@ -88,7 +88,7 @@ reply's body contains SUCCESS:
 FAULTS (also [sandbox.faults] in the configuration):
   POST /_sandbox/faults  {dropNotifications,duplicateNotifications,reorderNotifications,
                           notificationDelayMs,queryErrorRate,queryTimeoutRate,queryDelayMs,
-                          garbageRate}   rates 0..1; GET shows them
+                          answerLossRate, garbageRate}   rates 0..1; GET shows them
 
 EXAMPLES (against `umsgate sandbox` on the default port):
   # a token: timestamp in Beijing time, signature = sha256(appId+timestamp+nonce+appKey)

@@ -78,6 +78,11 @@ pub async fn complete(
         parse_json(&body)?.0
     };
     let order = load(&state, id.clone()).await?;
+    // Asking again after a completion went through (its answer was lost, or the caller
+    // retried) gets the completed order, not an error.
+    if order.status == OrderStatus::Paid && order.completion_order_id.is_some() {
+        return Ok(HttpResponse::Ok().json(OrderView::from(&order)));
+    }
     if order.status != OrderStatus::Authorized {
         return Err(ApiError::Conflict(format!(
             "order {id} is {}; only an AUTHORIZED order can be completed",

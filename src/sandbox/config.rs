@@ -133,6 +133,10 @@ pub struct Faults {
     pub query_timeout_rate: f64,
     /// Every query is delayed this much, ms.
     pub query_delay_ms: u64,
+    /// An update-qrcode or preauthed call is carried out, and then its answer is held for
+    /// `query_timeout_hold` (lost to any sane client): the caller cannot know it worked
+    /// and must find out by querying.
+    pub answer_loss_rate: f64,
     /// Any operation (update-qrcode, mini-pre-query, preauthed) answers HTTP 200 with a
     /// body that is not JSON, and does nothing.
     pub garbage_rate: f64,
@@ -151,6 +155,7 @@ impl Default for Faults {
             query_error_rate: 0.0,
             query_timeout_rate: 0.0,
             query_delay_ms: 0,
+            answer_loss_rate: 0.0,
             garbage_rate: 0.0,
         }
     }
@@ -177,6 +182,8 @@ pub struct FaultsPatch {
     pub query_timeout_rate: Option<f64>,
     /// See [`Faults::query_delay_ms`].
     pub query_delay_ms: Option<u64>,
+    /// See [`Faults::answer_loss_rate`].
+    pub answer_loss_rate: Option<f64>,
     /// See [`Faults::garbage_rate`].
     pub garbage_rate: Option<f64>,
 }
@@ -217,6 +224,7 @@ impl Faults {
             (names.0[3], self.query_error_rate),
             (names.0[4], self.query_timeout_rate),
             (names.0[5], self.garbage_rate),
+            (names.0[6], self.answer_loss_rate),
         ];
         rates
             .into_iter()
@@ -241,6 +249,7 @@ impl Faults {
         set(&mut next.query_error_rate, patch.query_error_rate);
         set(&mut next.query_timeout_rate, patch.query_timeout_rate);
         set(&mut next.garbage_rate, patch.garbage_rate);
+        set(&mut next.answer_loss_rate, patch.answer_loss_rate);
         let keep = |slot: &mut u64, value: Option<u64>| {
             if let Some(v) = value {
                 *slot = v;
@@ -256,7 +265,7 @@ impl Faults {
 
 /// The rate keys' spellings, in the order [`Faults::check`] reads them.
 #[derive(Clone, Copy)]
-struct Names([&'static str; 6]);
+struct Names([&'static str; 7]);
 
 const SNAKE: Names = Names([
     "faults.drop_notifications",
@@ -265,6 +274,7 @@ const SNAKE: Names = Names([
     "faults.query_error_rate",
     "faults.query_timeout_rate",
     "faults.garbage_rate",
+    "faults.answer_loss_rate",
 ]);
 
 const CAMEL: Names = Names([
@@ -274,6 +284,7 @@ const CAMEL: Names = Names([
     "queryErrorRate",
     "queryTimeoutRate",
     "garbageRate",
+    "answerLossRate",
 ]);
 
 impl SandboxConfig {

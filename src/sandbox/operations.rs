@@ -242,6 +242,9 @@ async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) 
     let hold = if is_query && roll(faults.query_timeout_rate) {
         call.fault = Some("timeout");
         shared.config.query_timeout_hold
+    } else if !is_query && roll(faults.answer_loss_rate) {
+        call.fault = Some("answer_lost");
+        shared.config.query_timeout_hold
     } else {
         std::time::Duration::ZERO
     };

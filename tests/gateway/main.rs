@@ -4,7 +4,10 @@
 mod helpers;
 
 mod admin;
+mod flows;
 mod health;
 mod notify;
 mod orders;
+mod provider;
+mod reconcile;
 mod sandbox;
