@@ -3,6 +3,7 @@
 
 pub mod chinaums;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod metrics;

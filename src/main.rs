@@ -37,6 +37,10 @@ struct Cli {
 enum Command {
     /// Serve the api and notify listeners (the default).
     Serve,
+    /// Run a scripted lifecycle against the embedded sandbox on a throw-away database and
+    /// print what happened: paid with its notification, paid with the notification lost
+    /// and found by the reconciler, expired unpaid, a forged notification refused.
+    Demo,
     /// Create or upgrade the database, then exit.
     Migrate,
     /// Load and validate the configuration, print a summary (no secrets), then exit.
@@ -107,8 +111,15 @@ EXAMPLES (against `umsgate sandbox` on the default port):
   curl -s -X POST localhost:8090/_sandbox/faults -d '{"dropNotifications":1,"queryErrorRate":0.5}'"#;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // The demo prints its own table; its log would drown it.
+    let default_level = if matches!(cli.command, Some(Command::Demo)) {
+        "error"
+    } else {
+        "info"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
     let settings = match Settings::load(&cli.config_dir) {
         Ok(s) => s,
         Err(e) => {
@@ -119,6 +130,9 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
+        Command::Demo => actix_web::rt::System::new()
+            .block_on(umsgate::demo::run(&cli.config_dir))
+            .map(|rows| umsgate::demo::print(&rows)),
         Command::Sandbox { bind } => run_sandbox(settings, bind),
         Command::CheckConfig => {
             println!(
