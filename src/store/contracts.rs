@@ -73,10 +73,11 @@ pub fn find(
     conn: &mut SqliteConnection,
     contract_no: &str,
 ) -> Result<Option<Contract>, StoreError> {
+    // `get_result`, not `first`: see `orders::find` (a bound LIMIT defeats the statement cache).
     contracts::table
         .find(contract_no)
         .select(ContractRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(Contract::try_from)
         .transpose()

@@ -194,11 +194,16 @@ pub fn create(conn: &mut SqliteConnection, order: &Order) -> Result<Created, Sto
 }
 
 /// The order with this id.
+///
+/// `get_result`, not `first`: a key lookup has at most one row, and `first` binds its
+/// `LIMIT` as a parameter, which SQLite (3.47+) plans by value and so re-prepares on every
+/// bind: diesel's statement cache would never hit, on the hottest query there is
+/// (BENCHMARKS.md, *Where the time goes*).
 pub fn find(conn: &mut SqliteConnection, id: &MerOrderId) -> Result<Option<Order>, StoreError> {
     orders::table
         .find(id.as_str())
         .select(OrderRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(Order::try_from)
         .transpose()
