@@ -30,6 +30,8 @@ pub struct Run {
     pub elapsed: Duration,
     /// Latency of each successful request, microseconds, sorted.
     pub latencies_us: Vec<u64>,
+    /// The longest any request took, failed ones included, microseconds.
+    pub max_us: u64,
 }
 
 impl Run {
@@ -76,10 +78,12 @@ where
                     next.set(i + 1);
                     let sent = Instant::now();
                     let ok = send(i).await;
+                    let took = sent.elapsed().as_micros() as u64;
                     let mut r = run.borrow_mut();
+                    r.max_us = r.max_us.max(took);
                     if ok {
                         r.ok += 1;
-                        r.latencies_us.push(sent.elapsed().as_micros() as u64);
+                        r.latencies_us.push(took);
                     } else {
                         r.failed += 1;
                     }

@@ -52,9 +52,10 @@ fn mb(bytes: u64) -> String {
 
 fn latency(run: &Run) -> String {
     format!(
-        "p50 {:.1} ms · p99 {:.1} ms",
+        "p50 {:.1} ms · p99 {:.1} ms · max {:.0} ms",
         run.pct_ms(50.0),
-        run.pct_ms(99.0)
+        run.pct_ms(99.0),
+        run.max_us as f64 / 1000.0,
     )
 }
 
