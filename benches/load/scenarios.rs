@@ -321,6 +321,8 @@ pub struct Reconcile {
     pub rate: f64,
     /// Starts per second from the first start to the last (what the cap governs).
     pub start_rate: f64,
+    /// Milliseconds from the first start to the last.
+    pub start_span_ms: i64,
     /// Most starts in any one-second window.
     pub max_in_1s: usize,
     /// Orders that moved to PAID (half were paid at the sandbox with the notification lost).
@@ -447,6 +449,7 @@ pub async fn reconcile(
         queries: calls.len(),
         rate: calls.len() as f64 * 1000.0 / span_ms(first, ends),
         start_rate: (calls.len().saturating_sub(1)) as f64 * 1000.0 / span_ms(first, last),
+        start_span_ms: last - first,
         max_in_1s,
         moved,
         rss,
