@@ -189,3 +189,21 @@ fn parse(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
+
+/// A payment notification body as the provider sends it: `fields` plus the random field
+/// `extra` (name, value), signed with the configured key (MD5, `signType` absent), then
+/// form-encoded with `sign` last.
+pub fn signed_notice(fields: &[(&str, &str)], extra: (&str, &str)) -> Vec<u8> {
+    let mut pairs: Vec<(String, String)> = fields
+        .iter()
+        .chain(std::iter::once(&extra))
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    let sign = umsgate::chinaums::notify_sign::sign(
+        &pairs,
+        NOTIFY_KEY,
+        umsgate::chinaums::notify_sign::SignType::Md5,
+    );
+    pairs.push(("sign".into(), sign));
+    umsgate::chinaums::form::Form::encode(&pairs).into_bytes()
+}

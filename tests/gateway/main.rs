@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod crash;
 mod health;
 mod notify;
 mod orders;
