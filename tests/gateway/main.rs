@@ -6,5 +6,6 @@ mod helpers;
 mod admin;
 mod crash;
 mod health;
+mod hostile;
 mod notify;
 mod orders;
