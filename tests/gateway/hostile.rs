@@ -148,6 +148,11 @@ fn cases() -> Vec<Case> {
         case("create: amount as a huge digit string", Api, post_json("/orders", b"{\"amount\":\"99999999999999999999999\"}"), 400, Code("invalid_field")),
         case("create: amount as an object", Api, post_json("/orders", b"{\"amount\":{\"fen\":1}}"), 400, Code("invalid_field")),
         case("create: expiresInSeconds beyond i64", Api, post_json("/orders", b"{\"amount\":1,\"expiresInSeconds\":1e30}"), 400, Code("invalid_field")),
+        // Which value counts would depend on the parser: refused, never guessed.
+        case("create: duplicate amount keys", Api, post_json("/orders", b"{\"amount\":1,\"amount\":100}"), 400, Code("invalid_json")),
+        case("create: duplicate nested keys", Api, post_json("/orders", br#"{"amount":1,"qrCodeId":"Q1","buyer":{"name":"a","name":"b"}}"#), 400, Code("invalid_json")),
+        case("admin resync: duplicate keys", Api, admin_post_json("/admin/resync", br#"{"dryRun":true,"dryRun":false}"#), 400, Code("invalid_json")),
+        case("preauth: duplicate amount keys", Api, post_json(&format!("/orders/{AUTHORIZED_ORDER}/preauth-completion"), br#"{"amount":1,"amount":100}"#), 400, Code("invalid_json")),
         case("create: merOrderId with NUL", Api, post_json("/orders", br#"{"amount":1,"merOrderId":"1017AB\u0000CD"}"#), 400, Code("invalid_field")),
         case("create: bind field without qrCodeId", Api, post_json("/orders", br#"{"amount":1,"memberId":"m1"}"#), 400, Code("invalid_field")),
         case("create: empty body", Api, post_json("/orders", b""), 400, Code("invalid_json")),
