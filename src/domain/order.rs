@@ -240,6 +240,8 @@ pub enum ReviewReason {
         /// The reported refund total.
         refunded: Amount,
     },
+    /// A refund reported without its amount (a query carries none).
+    RefundAmountUnknown,
     /// A refund for an order that was never paid, or is closed or only authorised.
     RefundUnexpected(OrderStatus),
     /// Payment evidence for a closed order.
@@ -280,6 +282,9 @@ impl fmt::Display for ReviewReason {
                 "refund total of {refunded} fen is invalid for an order of {amount} fen"
             ),
             ReviewReason::RefundUnexpected(s) => write!(f, "refund reported for a {s} order"),
+            ReviewReason::RefundAmountUnknown => f.write_str(
+                "refund reported without its amount (its notification did not arrive); check the refunded total",
+            ),
             ReviewReason::PaidAfterClose => f.write_str("payment reported for a CLOSED order"),
             ReviewReason::ClosedAfterPaid(s) => {
                 write!(f, "provider reports closed for a {s} order")
@@ -304,6 +309,9 @@ pub enum Decision {
         refunded: Option<Amount>,
         /// Why.
         reason: MoveReason,
+        /// Something the move leaves unknown that a person must check (the order is
+        /// flagged as well as moved).
+        review: Option<ReviewReason>,
     },
     /// Consistent with what the order records: keep the provider's facts, change no status.
     Confirm,
@@ -348,6 +356,7 @@ fn move_to(to: OrderStatus) -> Decision {
         to,
         refunded: None,
         reason: MoveReason::Provider,
+        review: None,
     }
 }
 
@@ -390,6 +399,7 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
                     to: Closed,
                     refunded: None,
                     reason: MoveReason::Expired,
+                    review: None,
                 }
             } else {
                 Decision::Ignore(IgnoreReason::NotYet)
@@ -453,10 +463,15 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
                 }
             }
             match evidence.refunded {
-                // The query does not say how much: the status moves, the total waits for
-                // the notification that carries it.
+                // The query does not say how much: the status moves, and a person is asked
+                // to check the total (its notification, if it ever arrives, sets it).
                 None if s == Refunded => Decision::Confirm,
-                None => move_to(Refunded),
+                None => Decision::Move {
+                    to: Refunded,
+                    refunded: None,
+                    reason: MoveReason::Provider,
+                    review: Some(ReviewReason::RefundAmountUnknown),
+                },
                 Some(r) if r.is_zero() || r > order.amount => review(ReviewReason::RefundInvalid {
                     amount: order.amount,
                     refunded: r,
@@ -469,6 +484,7 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
                     to: Refunded,
                     refunded: Some(r),
                     reason: MoveReason::Provider,
+                    review: None,
                 },
             }
         }
@@ -740,7 +756,8 @@ mod tests {
                         Decision::Move {
                             to: OrderStatus::Closed,
                             refunded: None,
-                            reason: MoveReason::Expired
+                            reason: MoveReason::Expired,
+                            review: None,
                         },
                         "{rep} from {}",
                         source.as_str()
@@ -849,7 +866,8 @@ mod tests {
             Decision::Move {
                 to: OrderStatus::Refunded,
                 refunded: Some(fen(100)),
-                reason: MoveReason::Provider
+                reason: MoveReason::Provider,
+                review: None,
             }
         );
         assert_eq!(
@@ -874,7 +892,13 @@ mod tests {
         ));
         assert_eq!(
             decide(&order(OrderStatus::Paid), &with(None), Source::Query),
-            move_to(OrderStatus::Refunded)
+            Decision::Move {
+                to: OrderStatus::Refunded,
+                refunded: None,
+                reason: MoveReason::Provider,
+                review: Some(ReviewReason::RefundAmountUnknown),
+            },
+            "moved, and flagged: the total is not known"
         );
     }
 

@@ -19,7 +19,7 @@ use crate::domain::money::Amount;
 use crate::domain::order::{Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Order, ProviderFacts};
 use crate::provider::{Outcome, ProviderClient, QUERY_ATTEMPTS};
-use crate::store::orders::{self, Observation};
+use crate::store::orders::{self, Observation, Timing};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -52,7 +52,7 @@ pub(crate) async fn apply_completion(
         facts: done.facts,
         source,
         evidence_ref,
-        expiry_grace: state.settings.reconcile.expiry_grace,
+        timing: Timing::from(&state.settings.reconcile),
     };
     let applied = state
         .db

@@ -154,7 +154,74 @@ async fn with_every_notification_lost_two_hundred_paid_orders_reach_paid_through
     }
     let order = app.order(&ids[0]).await;
     assert_eq!(order["provider"]["targetSys"], "WXPay");
-    assert_eq!(order["reconcile"]["nextCheckAt"], Value::Null);
+    // Settled: checked again after `settled_backoff[0]` (1 h by default) for lost refunds.
+    let next =
+        chrono::DateTime::parse_from_rfc3339(order["reconcile"]["nextCheckAt"].as_str().unwrap())
+            .unwrap();
+    let wait = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        wait > chrono::Duration::minutes(50) && wait < chrono::Duration::minutes(70),
+        "{wait}"
+    );
+    assert_eq!(order["reconcile"]["attempts"], 0);
+}
+
+#[actix_web::test]
+async fn a_refund_whose_notification_was_lost_is_found_by_the_checks_after_settlement() {
+    let app = TestApp::spawn_with(merge(
+        fast(&["30s"]),
+        json!({"reconcile": {"settled_backoff": ["10ms", "10ms"]}}),
+    ))
+    .await;
+    let ids = paid_bills(&app, "SETL", 2).await;
+    crate::helpers::eventually("both paid by notification", || async {
+        statuses(&app, &ids).await.values().all(|s| s == "PAID")
+    })
+    .await;
+    app.sandbox_post("/_sandbox/faults", &json!({"dropNotifications": 1.0}))
+        .await;
+    app.sandbox_post(
+        &format!("/_sandbox/orders/{}/refund", ids[0]),
+        &json!({"amount": 30}),
+    )
+    .await;
+    app.sandbox_post(
+        &format!("/_sandbox/orders/{}/refund", ids[1]),
+        &json!({"amount": 100}),
+    )
+    .await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    for _ in 0..3 {
+        app.reconcile().await;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // A partial refund: the query says TRADE_REFUND without the amount.
+    let partial = app.order(&ids[0]).await;
+    assert_eq!(partial["status"], "REFUNDED");
+    assert_eq!(partial["needsReview"], true);
+    assert!(
+        partial["reviewReason"]
+            .as_str()
+            .unwrap()
+            .contains("without its amount"),
+        "{partial}"
+    );
+    // A full refund: the provider reports the paid order closed, which the design treats
+    // as a conflict for a person, never as a silent move.
+    let full = app.order(&ids[1]).await;
+    assert_eq!(full["status"], "PAID");
+    assert_eq!(full["needsReview"], true);
+    assert!(
+        full["reviewReason"].as_str().unwrap().contains("closed"),
+        "{full}"
+    );
+    // Two settled checks each, then no more.
+    for id in &ids {
+        assert_eq!(queries(&app, id), 2, "{id}");
+        assert_eq!(app.order(id).await["reconcile"]["nextCheckAt"], Value::Null);
+    }
 }
 
 #[actix_web::test]
