@@ -134,6 +134,9 @@ pub struct Evidence {
     pub refunded: Option<Amount>,
     /// Whether the evidence carries an authorisation code (`authIdRespCd`).
     pub auth_code: bool,
+    /// Whether the evidence carries a payment's facts (`payTime`, `targetOrderId`): a
+    /// "closed" report with them is about a paid order (fully refunded), not an unpaid one.
+    pub paid_facts: bool,
     /// Whether the order's expiry, plus the configured grace, has passed (the caller's
     /// clock, so that this function stays pure).
     pub past_expiry: bool,
@@ -147,6 +150,7 @@ impl Evidence {
             amount: None,
             refunded: None,
             auth_code: false,
+            paid_facts: false,
             past_expiry: false,
         }
     }
@@ -246,6 +250,9 @@ pub enum ReviewReason {
     RefundUnexpected(OrderStatus),
     /// Payment evidence for a closed order.
     PaidAfterClose,
+    /// Closed evidence that carries a payment's facts, for an order never seen paid: most
+    /// likely a full refund whose notifications were all lost.
+    ClosedWithPayment(OrderStatus),
     /// Closed (not fully refunded) evidence for a paid order.
     ClosedAfterPaid(OrderStatus),
     /// The provider has no record of an order we hold as authorised, paid or refunded.
@@ -289,6 +296,10 @@ impl fmt::Display for ReviewReason {
             ReviewReason::ClosedAfterPaid(s) => {
                 write!(f, "provider reports closed for a {s} order")
             }
+            ReviewReason::ClosedWithPayment(s) => write!(
+                f,
+                "provider reports this {s} order closed after a payment (fully refunded?)"
+            ),
             ReviewReason::UnknownToProvider(s) => {
                 write!(f, "provider has no record of this {s} order")
             }
@@ -490,6 +501,9 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
         }
         (s @ (Authorized | Closed), Claim::Refunded) => review(ReviewReason::RefundUnexpected(s)),
 
+        (s @ (Pending | Authorized), Claim::Closed) if evidence.paid_facts => {
+            review(ReviewReason::ClosedWithPayment(s))
+        }
         (Pending | Authorized, Claim::Closed) => move_to(Closed),
         (Closed, Claim::Closed) => Decision::Confirm,
         // The provider reports a fully refunded order as closed.
@@ -555,6 +569,7 @@ mod tests {
             amount: Some(fen(100)),
             refunded: refund.then(|| fen(60)),
             auth_code: false,
+            paid_facts: false,
             past_expiry: false,
         }
     }
@@ -899,6 +914,23 @@ mod tests {
                 review: Some(ReviewReason::RefundAmountUnknown),
             },
             "moved, and flagged: the total is not known"
+        );
+    }
+
+    #[test]
+    fn a_closed_report_with_a_payments_facts_is_never_taken_for_an_unpaid_close() {
+        let mut e = evidence(report("TRADE_CLOSED"));
+        e.paid_facts = true;
+        for status in [OrderStatus::Pending, OrderStatus::Authorized] {
+            assert_eq!(
+                decide(&order(status), &e, Source::Query),
+                Decision::Review(ReviewReason::ClosedWithPayment(status))
+            );
+        }
+        e.paid_facts = false;
+        assert_eq!(
+            decide(&order(OrderStatus::Pending), &e, Source::Query),
+            move_to(OrderStatus::Closed)
         );
     }
 

@@ -126,12 +126,13 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
         Some(v) => fen("totalAmount", Some(v))?,
         None => fen("billPayment.totalAmount", payment.total_amount)?,
     };
-    let evidence = Evidence {
+    let mut evidence = Evidence {
         report,
         amount,
         // Read as the running total refunded so far (README: an assumption).
         refunded: fen("refundAmount", n.refund_amount)?,
         auth_code: n.auth_id_resp_cd.as_ref().is_some_and(|c| !c.is_empty()),
+        paid_facts: false,
         past_expiry: false,
     };
     let facts = ProviderFacts {
@@ -145,6 +146,7 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
             .or_else(|| present(n.settle_date.as_ref())),
         auth_id_resp_code: present(n.auth_id_resp_cd.as_ref()),
     };
+    evidence.paid_facts = facts.show_a_payment();
     let mut names: Vec<String> = Vec::new();
     for name in [
         present(n.bill_no.as_ref()),
