@@ -229,7 +229,9 @@ impl Reconciler {
                         a.status.clone().unwrap_or(TradeStatus::Unknown),
                     ));
                     e.amount = a.total_amount.and_then(|f| Amount::from_fen(f).ok());
-                    found = Some((e, facts_of(&a), evidence_ref));
+                    let facts = facts_of(&a);
+                    e.paid_facts = facts.show_a_payment();
+                    found = Some((e, facts, evidence_ref));
                 }
                 Outcome::Refused(r) if r.class == ErrClass::NoOrder => {
                     found = Some((

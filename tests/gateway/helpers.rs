@@ -258,6 +258,46 @@ impl TestApp {
     }
 }
 
+/// Asserts that no event in the store moved an order backwards: every `from → to` is an
+/// edge of DESIGN.md §4 (plus PENDING → REFUNDED, and X → X for refund totals and review
+/// flags). Reads the whole `order_events` table once.
+pub fn never_backwards(app: &TestApp) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Edge {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        mer_order_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        from_status: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        to_status: String,
+    }
+    const FORWARD: [(&str, &str); 8] = [
+        ("PENDING", "AUTHORIZED"),
+        ("PENDING", "PAID"),
+        ("PENDING", "REFUNDED"),
+        ("PENDING", "CLOSED"),
+        ("AUTHORIZED", "PAID"),
+        ("AUTHORIZED", "CLOSED"),
+        ("PAID", "REFUNDED"),
+        ("REFUNDED", "REFUNDED"),
+    ];
+    let edges: Vec<Edge> = diesel::sql_query(
+        "SELECT mer_order_id, from_status, to_status FROM order_events WHERE from_status IS NOT NULL",
+    )
+    .load(&mut app.db.conn().expect("connection"))
+    .expect("events");
+    for e in edges {
+        let ok = e.from_status == e.to_status
+            || FORWARD.contains(&(e.from_status.as_str(), e.to_status.as_str()));
+        assert!(
+            ok,
+            "{} moved {} → {}",
+            e.mer_order_id, e.from_status, e.to_status
+        );
+    }
+}
+
 /// Polls `check` every 20 ms until it holds, for at most 10 s; panics naming `what`.
 /// For conditions that another task makes true (a notification arriving), not timing.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)

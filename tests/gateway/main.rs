@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod chaos;
 mod demo;
 mod flows;
 mod health;
