@@ -10,6 +10,7 @@ use figment::{Figment, Source};
 use serde::Deserialize;
 
 use crate::domain::ids::MsgSrcId;
+use crate::sandbox::{SandboxConfig, SandboxCredentials};
 use crate::secret::Secret;
 
 /// Prefix of environment overrides: `UMSGATE__SECTION__KEY`.
@@ -83,8 +84,8 @@ pub struct Settings {
     pub api: ApiSettings,
     /// The provider-facing listener.
     pub notify: NotifySettings,
-    /// The embedded sandbox.
-    pub sandbox: SandboxSettings,
+    /// The provider sandbox (embedded in sandbox mode, or `umsgate sandbox`).
+    pub sandbox: SandboxConfig,
     /// SQLite.
     pub store: StoreSettings,
     /// The provider and our credentials.
@@ -126,14 +127,6 @@ pub struct NotifySettings {
     pub workers: usize,
     /// Largest accepted body, bytes.
     pub max_body_bytes: usize,
-}
-
-/// `[sandbox]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SandboxSettings {
-    /// Listen address.
-    pub bind: SocketAddr,
 }
 
 /// `[store]`.
@@ -221,6 +214,9 @@ pub struct ReconcileSettings {
     /// Gaps between later queries.
     #[serde(deserialize_with = "durations")]
     pub backoff: Vec<Duration>,
+    /// Gaps between the checks of a PAID or REFUNDED order (empty: none).
+    #[serde(deserialize_with = "durations", default)]
+    pub settled_backoff: Vec<Duration>,
     /// Orders per pass.
     pub batch: u32,
     /// Queries in flight.
@@ -301,6 +297,9 @@ impl Settings {
 
     /// Checks every value that deserialisation cannot.
     fn validate(&self) -> Result<(), ConfigError> {
+        self.sandbox
+            .validate()
+            .map_err(|e| invalid(&format!("sandbox.{}", e.key), e.reason))?;
         check_url("notify.public_url", &self.notify.public_url)?;
         if self.provider.mode == ProviderMode::Remote {
             check_url("provider.base_url", &self.provider.base_url)?;
@@ -383,6 +382,26 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// What the sandbox plays the provider with: the gateway's own provider credentials
+    /// and its first notification key (the one a rotation lists first).
+    pub fn sandbox_credentials(&self) -> SandboxCredentials {
+        SandboxCredentials {
+            app_id: self.provider.app_id.clone(),
+            app_key: self.provider.app_key.clone(),
+            notify_key: self
+                .notify
+                .keys
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Secret::new("")),
+            mid: self.provider.mid.clone(),
+            tid: self.provider.tid.clone(),
+            msg_src_id: self.provider.msg_src_id_raw.clone(),
+        }
     }
 }
 
@@ -523,6 +542,14 @@ mod tests {
             ("[reconcile]\nbackoff = []", "reconcile.backoff"),
             ("[reconcile]\nconcurrency = 0", "reconcile.concurrency"),
             ("[admin]\ntoken = \"short\"", "admin.token"),
+            (
+                "[sandbox.faults]\nquery_error_rate = 2.0",
+                "sandbox.faults.query_error_rate",
+            ),
+            (
+                "[sandbox]\ncontract_backoff = []",
+                "sandbox.contract_backoff",
+            ),
         ] {
             let m = message(with(Environment::Sandbox, toml));
             assert!(m.contains(key), "{toml}: {m}");

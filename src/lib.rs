@@ -3,12 +3,14 @@
 
 pub mod chinaums;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod provider;
 pub mod reconcile;
+pub mod sandbox;
 pub mod secret;
 pub mod startup;
 pub mod store;

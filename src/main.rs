@@ -1,12 +1,14 @@
 //! The `umsgate` command: parses the command line and hands over to the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use umsgate::config::Settings;
-use umsgate::startup::Application;
+use umsgate::sandbox;
+use umsgate::startup::{shutdown_signal, Application};
 use umsgate::store::Db;
 
 /// umsgate — a reconciliation gateway for ChinaUMS payments.
@@ -35,15 +37,89 @@ struct Cli {
 enum Command {
     /// Serve the api and notify listeners (the default).
     Serve,
+    /// Run a scripted lifecycle against the embedded sandbox on a throw-away database and
+    /// print what happened: paid with its notification, paid with the notification lost
+    /// and found by the reconciler, expired unpaid, a forged notification refused.
+    Demo,
     /// Create or upgrade the database, then exit.
     Migrate,
     /// Load and validate the configuration, print a summary (no secrets), then exit.
     CheckConfig,
+    /// Run only the provider sandbox: a stand-in for ChinaUMS to test an integration against.
+    #[command(long_about = SANDBOX_HELP)]
+    Sandbox {
+        /// Listen address (overrides `sandbox.bind`, default 127.0.0.1:8090).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
 }
 
+/// `umsgate sandbox --help`.
+const SANDBOX_HELP: &str = r#"Run only the provider sandbox: a stand-in for the ChinaUMS open platform, to test a
+backend integration without the provider. It speaks the provider's protocol exactly
+(protocol.md): point your client's provider base URL at it, unchanged otherwise.
+
+CREDENTIALS. It plays the provider for the merchant in the configuration's [provider]
+section (default: the provider's public test credentials: appId
+10037e6f6823b20801682b6a5e5a0006, appKey 1c4e3b16066244ae9b236a09e5b312e8, mid
+898340149000005, tid 88880001, msgSrcId 1017) and signs notifications with the first of
+notify.keys (default impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6). Order ids and bill
+numbers must start with the msgSrcId.
+
+PROVIDER ROUTES (JSON; Authorization OPEN-BODY-SIG, or OPEN-ACCESS-TOKEN with a token from
+/v1/token/access):
+  POST /v1/token/access                  {appId,timestamp,nonce,signMethod:"SHA256",signature}
+  POST /v1/netpay/bills/update-qrcode    bind a bill to a QR code (billNo, totalAmount, notifyUrl…)
+  POST /v1/netpay/wx/mini-pre-query      an order's state, by merOrderId or targetOrderId
+  POST /v1/netpay/preauthed              complete a pre-authorised payment
+Auth failures answer 401 {"errCode":"1000".."1007","errInfo":…}; business answers are
+HTTP 200 with errCode SUCCESS, BAD_REQUEST (naming the field), NO_ORDER, NO_MERCHANT,
+DUP_ORDER or OPERATION_NOT_ALLOWED.
+
+ACT AS THE BUYER (control routes, JSON, this listener only). Every change POSTs a signed
+form notification to the order's notifyUrl, resent on sandbox.notify_backoff until the
+reply's body contains SUCCESS:
+  POST /_sandbox/orders                  {merOrderId,totalAmount,notifyUrl?,expireTime?}
+                                         a mini-program order, created at the provider
+  GET  /_sandbox/orders/{id}             the provider's truth, with notification counts
+  POST /_sandbox/orders/{id}/pay         {amount?,preauth?,notify?}  notify:false loses it
+  POST /_sandbox/orders/{id}/refund      {amount}  refunds add up; refundAmount = running total
+  POST /_sandbox/orders/{id}/close       close an unpaid order (or release an authorisation)
+  POST /_sandbox/orders/{id}/expire      an unpaid order expires now (silently)
+  POST /_sandbox/contracts/{no}/notify   {contractState,notifyUrl,…}  a contract notice
+  GET  /_sandbox/calls                   every provider call received, auth verified or not
+
+FAULTS (also [sandbox.faults] in the configuration):
+  POST /_sandbox/faults  {dropNotifications,duplicateNotifications,reorderNotifications,
+                          notificationDelayMs,queryErrorRate,queryTimeoutRate,queryDelayMs,
+                          answerLossRate, garbageRate}   rates 0..1; GET shows them
+
+EXAMPLES (against `umsgate sandbox` on the default port):
+  # a token: timestamp in Beijing time, signature = sha256(appId+timestamp+nonce+appKey)
+  APP=10037e6f6823b20801682b6a5e5a0006 KEY=1c4e3b16066244ae9b236a09e5b312e8
+  TS=$(TZ=Asia/Shanghai date +%Y%m%d%H%M%S) NONCE=$(openssl rand -hex 16)
+  SIG=$(printf '%s' "$APP$TS$NONCE$KEY" | sha256sum | cut -d' ' -f1)
+  TOKEN=$(curl -s localhost:8090/v1/token/access -H 'Content-Type: application/json'     -d "{"appId":"$APP","timestamp":"$TS","nonce":"$NONCE","signMethod":"SHA256","signature":"$SIG"}"     | sed 's/.*"accessToken":"\([^"]*\)".*//')
+  # bind a bill, then pay it as the buyer, refund part of it, and query it
+  curl -s localhost:8090/v1/netpay/bills/update-qrcode -H "Authorization: OPEN-ACCESS-TOKEN AccessToken=$TOKEN"     -H 'Content-Type: application/json' -d "{"requestTimestamp":"$(TZ=Asia/Shanghai date '+%F %T')",
+    "mid":"898340149000005","tid":"88880001","instMid":"QRPAYDEFAULT","qrCodeId":"QR0001",
+    "billNo":"1017DEMO0001","totalAmount":100,"notifyUrl":"http://127.0.0.1:8081/notify/payment"}"
+  curl -s -X POST localhost:8090/_sandbox/orders/1017DEMO0001/pay
+  curl -s -X POST localhost:8090/_sandbox/orders/1017DEMO0001/refund -d '{"amount":40}'
+  curl -s localhost:8090/_sandbox/orders/1017DEMO0001
+  # lose every notification, fail half the queries
+  curl -s -X POST localhost:8090/_sandbox/faults -d '{"dropNotifications":1,"queryErrorRate":0.5}'"#;
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // The demo prints its own table; its log would drown it.
+    let default_level = if matches!(cli.command, Some(Command::Demo)) {
+        "error"
+    } else {
+        "info"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
     let settings = match Settings::load(&cli.config_dir) {
         Ok(s) => s,
         Err(e) => {
@@ -54,6 +130,10 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
+        Command::Demo => actix_web::rt::System::new()
+            .block_on(umsgate::demo::run(&cli.config_dir))
+            .map(|rows| umsgate::demo::print(&rows)),
+        Command::Sandbox { bind } => run_sandbox(settings, bind),
         Command::CheckConfig => {
             println!(
                 "configuration OK: provider {:?} ({:?} auth), api {}, notify {}, store {}",
@@ -79,6 +159,28 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
         app.serve().await?;
+        Ok(())
+    })
+}
+
+fn run_sandbox(
+    settings: Settings,
+    bind: Option<SocketAddr>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let creds = settings.sandbox_credentials();
+    let mut config = settings.sandbox;
+    if let Some(bind) = bind {
+        config.bind = bind;
+    }
+    actix_web::rt::System::new().block_on(async move {
+        let running = sandbox::start(config, creds).await?;
+        println!("sandbox: the provider stand-in serves on {}", running.url());
+        let handle = running.handle();
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            handle.stop(true).await;
+        });
+        running.into_server().await?;
         Ok(())
     })
 }

@@ -10,7 +10,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-use crate::config::Settings;
+use crate::config::{ProviderMode, Settings};
 use crate::http::{self, AppState, Listener};
 use crate::metrics::Metrics;
 use crate::provider::{ProviderClient, ProviderShared};
@@ -34,6 +34,9 @@ pub enum StartupError {
         /// Why.
         source: io::Error,
     },
+    /// The embedded sandbox could not start.
+    #[error("embedded sandbox (configuration `sandbox`): {0}")]
+    Sandbox(io::Error),
     /// The reconciliation scheduler could not start.
     #[error("scheduler: {0}")]
     Scheduler(#[from] tokio_cron_scheduler::JobSchedulerError),
@@ -54,6 +57,7 @@ pub struct Application {
     db: Db,
     reconciler: Reconciler,
     scheduler: Option<Scheduler>,
+    sandbox: Option<(Server, String)>,
 }
 
 /// Stops a running gateway.
@@ -61,12 +65,17 @@ pub struct Application {
 pub struct AppHandle {
     api: ServerHandle,
     notify: ServerHandle,
+    sandbox: Option<ServerHandle>,
 }
 
 impl AppHandle {
-    /// Stops both listeners; `graceful` lets requests in flight finish.
+    /// Stops both listeners (and the embedded sandbox); `graceful` lets requests in flight
+    /// finish.
     pub async fn stop(&self, graceful: bool) {
         futures_util::future::join(self.api.stop(graceful), self.notify.stop(graceful)).await;
+        if let Some(s) = &self.sandbox {
+            s.stop(graceful).await;
+        }
     }
 }
 
@@ -79,16 +88,38 @@ fn bind(key: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr)
 
 impl Application {
     /// Opens the store (running migrations) and binds both listeners.
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        let (api_listener, api_addr) = bind("api.bind", settings.api.bind)?;
+        let (notify_listener, notify_addr) = bind("notify.bind", settings.notify.bind)?;
+        // A public URL on port 0 means "wherever the notify listener landed" (tests, demo).
+        if let Some(base) = settings.notify.public_url.strip_suffix(":0") {
+            settings.notify.public_url = format!("{base}:{}", notify_addr.port());
+        }
         let settings = Arc::new(settings);
         let store_settings = settings.store.clone();
         let db = tokio::task::spawn_blocking(move || Db::open(&store_settings))
             .await
             .map_err(|e| StoreError::Blocking(e.to_string()))??;
         let metrics = Arc::new(Metrics::new());
+        // Sandbox mode: the provider is the embedded sandbox, on its own loopback listener.
+        let sandbox = match settings.provider.mode {
+            ProviderMode::Sandbox => {
+                let running =
+                    crate::sandbox::start(settings.sandbox.clone(), settings.sandbox_credentials())
+                        .await
+                        .map_err(StartupError::Sandbox)?;
+                let url = running.url();
+                Some((running.into_server(), url))
+            }
+            ProviderMode::Remote => None,
+        };
+        let base_url = sandbox.as_ref().map_or_else(
+            || settings.provider.base_url.clone(),
+            |(_, url)| url.clone(),
+        );
         let provider = ProviderShared::new(
             settings.provider.clone(),
-            settings.provider.base_url.clone(),
+            base_url,
             db.clone(),
             metrics.clone(),
         );
@@ -105,7 +136,6 @@ impl Application {
         });
         let reconciler_data = web::Data::new(reconciler.clone());
 
-        let (api_listener, api_addr) = bind("api.bind", settings.api.bind)?;
         let api_state = state.clone();
         let api_provider = provider.clone();
         let api = HttpServer::new(move || {
@@ -125,7 +155,6 @@ impl Application {
         .listen(api_listener)?
         .run();
 
-        let (notify_listener, notify_addr) = bind("notify.bind", settings.notify.bind)?;
         let notify_state = state.clone();
         let notify = HttpServer::new(move || {
             App::new()
@@ -155,6 +184,7 @@ impl Application {
             db,
             reconciler,
             scheduler,
+            sandbox,
         })
     }
 
@@ -178,17 +208,26 @@ impl Application {
         &self.reconciler
     }
 
+    /// The embedded sandbox's base URL, in sandbox mode.
+    pub fn sandbox_url(&self) -> Option<&str> {
+        self.sandbox.as_ref().map(|(_, url)| url.as_str())
+    }
+
     /// A handle that stops the gateway.
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             api: self.api.handle(),
             notify: self.notify.handle(),
+            sandbox: self.sandbox.as_ref().map(|(s, _)| s.handle()),
         }
     }
 
     /// Serves until both listeners are stopped (through an [`AppHandle`]), then stops the
     /// scheduler, letting a pass in flight finish.
     pub async fn run_until_stopped(self) -> io::Result<()> {
+        if let Some((server, _)) = self.sandbox {
+            actix_web::rt::spawn(server);
+        }
         let (a, n) = futures_util::future::join(self.api, self.notify).await;
         if let Some(s) = self.scheduler {
             s.shutdown().await;
@@ -199,9 +238,12 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then stops gracefully.
     pub async fn serve(self) -> io::Result<()> {
         log::info!(
-            "serving: api on http://{}, notify on http://{}",
+            "serving: api on http://{}, notify on http://{}{}",
             self.api_addr,
-            self.notify_addr
+            self.notify_addr,
+            self.sandbox_url()
+                .map(|u| format!(", embedded provider sandbox on {u}"))
+                .unwrap_or_default()
         );
         let handle = self.handle();
         actix_web::rt::spawn(async move {
@@ -213,7 +255,8 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM (Ctrl-C only where there are no Unix signals).
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

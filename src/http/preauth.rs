@@ -19,7 +19,7 @@ use crate::domain::money::Amount;
 use crate::domain::order::{Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Order, ProviderFacts};
 use crate::provider::{Outcome, ProviderClient, QUERY_ATTEMPTS};
-use crate::store::orders::{self, Observation};
+use crate::store::orders::{self, Observation, Timing};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -52,7 +52,7 @@ pub(crate) async fn apply_completion(
         facts: done.facts,
         source,
         evidence_ref,
-        expiry_grace: state.settings.reconcile.expiry_grace,
+        timing: Timing::from(&state.settings.reconcile),
     };
     let applied = state
         .db
@@ -78,6 +78,11 @@ pub async fn complete(
         parse_json(&body)?.0
     };
     let order = load(&state, id.clone()).await?;
+    // Asking again after a completion went through (its answer was lost, or the caller
+    // retried) gets the completed order, not an error.
+    if order.status == OrderStatus::Paid && order.completion_order_id.is_some() {
+        return Ok(HttpResponse::Ok().json(OrderView::from(&order)));
+    }
     if order.status != OrderStatus::Authorized {
         return Err(ApiError::Conflict(format!(
             "order {id} is {}; only an AUTHORIZED order can be completed",

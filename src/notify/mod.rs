@@ -791,7 +791,10 @@ mod tests {
                             c,
                             notice,
                             &verdict,
-                            std::time::Duration::from_secs(120),
+                            orders::Timing {
+                                expiry_grace: std::time::Duration::from_secs(120),
+                                settled_recheck: Some(std::time::Duration::from_secs(60)),
+                            },
                             Utc::now(),
                         );
                         prop_assert!(recorded.is_ok(), "{recorded:?} for {verdict:?}");

@@ -1,4 +1,5 @@
-//! Shared test helpers: start the gateway, call it, inspect its store.
+//! Shared test helpers: start the gateway (or the provider sandbox alone), call it,
+//! inspect its store.
 
 use std::path::Path;
 
@@ -8,6 +9,8 @@ use figment::Figment;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use umsgate::config::{Environment, Settings};
+use umsgate::reconcile::{PassReport, Reconciler};
+use umsgate::sandbox::{self, SandboxConfig, SandboxCredentials};
 use umsgate::startup::{AppHandle, Application};
 use umsgate::store::Db;
 
@@ -26,6 +29,12 @@ pub struct TestApp {
     pub notify: String,
     /// Its database.
     pub db: Db,
+    /// The embedded sandbox's base URL (sandbox mode).
+    pub sandbox: Option<String>,
+    /// Its reconciler, for running passes directly.
+    pub reconciler: Reconciler,
+    /// Its settings.
+    pub settings: Settings,
     handle: AppHandle,
     client: awc::Client,
     /// Keeps the database directory alive; shared with a restarted app.
@@ -38,8 +47,13 @@ pub fn test_settings(dir: &Path, overrides: Value) -> Settings {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let base = json!({
         "api": {"bind": "127.0.0.1:0", "workers": 1},
-        "notify": {"bind": "127.0.0.1:0", "workers": 1},
-        "sandbox": {"bind": "127.0.0.1:0"},
+        "notify": {"bind": "127.0.0.1:0", "workers": 1, "public_url": "http://127.0.0.1:0"},
+        // The embedded sandbox resends notifications within milliseconds, not minutes.
+        "sandbox": {
+            "bind": "127.0.0.1:0",
+            "notify_backoff": ["0s", "50ms", "100ms", "200ms", "400ms"],
+            "contract_backoff": ["0s", "50ms", "100ms", "200ms", "400ms"],
+        },
         "store": {"path": dir.join("gateway.db")},
         "admin": {"token": ADMIN_TOKEN},
         "reconcile": {"enabled": false},
@@ -65,18 +79,22 @@ impl TestApp {
 
     /// Starts a gateway on `settings`, keeping `dir` alive.
     pub async fn start(settings: Settings, dir: std::rc::Rc<TempDir>) -> TestApp {
-        let app = Application::build(settings.clone())
-            .await
-            .expect("gateway starts");
+        let kept = settings.clone();
+        let app = Application::build(settings).await.expect("gateway starts");
         let api = format!("http://127.0.0.1:{}", app.api_port());
         let notify = format!("http://127.0.0.1:{}", app.notify_port());
         let db = app.db().clone();
         let handle = app.handle();
+        let sandbox = app.sandbox_url().map(str::to_owned);
+        let reconciler = app.reconciler().clone();
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             api,
             notify,
             db,
+            sandbox,
+            reconciler,
+            settings: kept,
             handle,
             client: awc::Client::default(),
             dir,
@@ -173,6 +191,62 @@ impl TestApp {
         (res.status(), String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// POSTs JSON to the api listener with the admin token.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let mut res = self
+            .client
+            .post(format!("{}{path}", self.api))
+            .insert_header(("Authorization", format!("Bearer {ADMIN_TOKEN}")))
+            .send_json(body)
+            .await
+            .expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), parse(&bytes))
+    }
+
+    /// POSTs JSON to the embedded sandbox (acting as the buyer or injecting faults).
+    pub async fn sandbox_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let base = self
+            .sandbox
+            .clone()
+            .expect("the app runs an embedded sandbox");
+        self.post_raw(
+            &base,
+            path,
+            body.to_string().into_bytes(),
+            "application/json",
+        )
+        .await
+    }
+
+    /// GETs from the embedded sandbox.
+    pub async fn sandbox_get(&self, path: &str) -> (StatusCode, Value) {
+        let base = self
+            .sandbox
+            .clone()
+            .expect("the app runs an embedded sandbox");
+        let (status, text) = self.get_text(&base, path).await;
+        (status, parse(text.as_bytes()))
+    }
+
+    /// The order as the API shows it (panics if it is not there).
+    pub async fn order(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/orders/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "order {id}: {body}");
+        body
+    }
+
+    /// One reconciliation pass, with a provider client of this thread.
+    pub async fn reconcile(&self) -> PassReport {
+        let client = self.reconciler.client();
+        self.reconciler.run_once(&client).await.expect("pass runs")
+    }
+
+    /// The reconciler's back-off list.
+    pub fn reconciler_backoff(&self) -> Vec<std::time::Duration> {
+        self.settings.reconcile.backoff.clone()
+    }
+
     /// How many orders the store holds.
     pub fn order_count(&self) -> i64 {
         let mut conn = self.db.conn().expect("connection");
@@ -184,10 +258,183 @@ impl TestApp {
     }
 }
 
+/// Asserts that no event in the store moved an order backwards: every `from → to` is an
+/// edge of DESIGN.md §4 (plus PENDING → REFUNDED, and X → X for refund totals and review
+/// flags). Reads the whole `order_events` table once.
+pub fn never_backwards(app: &TestApp) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Edge {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        mer_order_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        from_status: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        to_status: String,
+    }
+    const FORWARD: [(&str, &str); 8] = [
+        ("PENDING", "AUTHORIZED"),
+        ("PENDING", "PAID"),
+        ("PENDING", "REFUNDED"),
+        ("PENDING", "CLOSED"),
+        ("AUTHORIZED", "PAID"),
+        ("AUTHORIZED", "CLOSED"),
+        ("PAID", "REFUNDED"),
+        ("REFUNDED", "REFUNDED"),
+    ];
+    let edges: Vec<Edge> = diesel::sql_query(
+        "SELECT mer_order_id, from_status, to_status FROM order_events WHERE from_status IS NOT NULL",
+    )
+    .load(&mut app.db.conn().expect("connection"))
+    .expect("events");
+    for e in edges {
+        let ok = e.from_status == e.to_status
+            || FORWARD.contains(&(e.from_status.as_str(), e.to_status.as_str()));
+        assert!(
+            ok,
+            "{} moved {} → {}",
+            e.mer_order_id, e.from_status, e.to_status
+        );
+    }
+}
+
+/// Polls `check` every 20 ms until it holds, for at most 10 s; panics naming `what`.
+/// For conditions that another task makes true (a notification arriving), not timing.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("gave up waiting for: {what}");
+}
+
+/// Every log line any test in this binary has written since [`capture_logs`] was first
+/// called: a process-wide logger at trace level, so that a secret reaching any line, at
+/// any level, from any test, is caught.
+pub fn capture_logs() -> &'static std::sync::Mutex<String> {
+    use std::sync::{Mutex, OnceLock};
+    static LINES: OnceLock<&'static Mutex<String>> = OnceLock::new();
+    LINES.get_or_init(|| {
+        struct Capture(&'static Mutex<String>);
+        impl log::Log for Capture {
+            fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+                true
+            }
+            fn log(&self, record: &log::Record<'_>) {
+                let line = format!(
+                    "{} {}: {}\n",
+                    record.level(),
+                    record.target(),
+                    record.args()
+                );
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&line);
+            }
+            fn flush(&self) {}
+        }
+        let lines: &'static Mutex<String> = Box::leak(Box::new(Mutex::new(String::new())));
+        if log::set_boxed_logger(Box::new(Capture(lines))).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+        lines
+    })
+}
+
 /// JSON if the body is JSON, else the text as a JSON string.
 fn parse(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// The provider sandbox alone, on port 0, playing the provider for the public test
+/// credentials.
+pub struct TestSandbox {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// What it plays the provider for.
+    pub creds: SandboxCredentials,
+    handle: actix_web::dev::ServerHandle,
+    client: awc::Client,
+}
+
+impl TestSandbox {
+    /// A sandbox with compressed time scales: notifications and contract notices are
+    /// resent every 50 ms, five attempts in all; a held query answers after 3 s.
+    pub async fn spawn() -> TestSandbox {
+        Self::spawn_with(json!({})).await
+    }
+
+    /// The compressed sandbox with `overrides` (a JSON object shaped like `[sandbox]`).
+    pub async fn spawn_with(overrides: Value) -> TestSandbox {
+        let mut config = json!({
+            "bind": "127.0.0.1:0",
+            "notify_backoff": ["0s", "50ms", "50ms", "50ms", "50ms"],
+            "contract_backoff": ["0s", "50ms", "50ms", "50ms", "50ms"],
+            "notify_timeout": "2s",
+            "query_timeout_hold": "3s",
+        });
+        if let (Some(base), Value::Object(extra)) = (config.as_object_mut(), overrides) {
+            base.extend(extra);
+        }
+        let config: SandboxConfig = serde_json::from_value(config).expect("sandbox config");
+        let creds = SandboxCredentials::public_test();
+        let running = sandbox::start(config, creds.clone())
+            .await
+            .expect("sandbox starts");
+        let url = running.url();
+        let handle = running.handle();
+        actix_web::rt::spawn(running.into_server());
+        TestSandbox {
+            url,
+            creds,
+            handle,
+            client: awc::Client::default(),
+        }
+    }
+
+    /// POSTs `body` to `path` with an optional `Authorization` header.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        authorization: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .insert_header(("Content-Type", "application/json"));
+        if let Some(a) = authorization {
+            req = req.insert_header(("Authorization", a));
+        }
+        let mut res = req.send_body(body).await.expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), parse(&bytes))
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let mut res = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request sent");
+        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
+        (res.status(), parse(&bytes))
+    }
+
+    /// Stops it.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
 }
 
 /// A payment notification body as the provider sends it: `fields` plus the random field

@@ -4,8 +4,14 @@
 mod helpers;
 
 mod admin;
+mod chaos;
 mod crash;
+mod demo;
+mod flows;
 mod health;
 mod hostile;
 mod notify;
 mod orders;
+mod provider;
+mod reconcile;
+mod sandbox;

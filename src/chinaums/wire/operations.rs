@@ -253,7 +253,7 @@ impl UpdateQrcodeRequest {
 }
 
 /// update-qrcode's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateQrcodeResponse {
     /// `SUCCESS` or a business error code.
@@ -359,7 +359,7 @@ impl MiniPreQueryRequest {
 
 /// mini-pre-query's answer. Buyer fields (`buyerId`, `buyerUsername`, `bankCardNo`, …)
 /// are deliberately not read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MiniPreQueryResponse {
     /// `SUCCESS` or a business error code.
@@ -571,7 +571,7 @@ impl PreauthedRequest {
 
 /// preauthed's answer. Buyer fields (`buyerId`, `usrCardNo`, `buyerUsrname`, …) are
 /// deliberately not read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PreauthedResponse {
     /// `SUCCESS` or a business error code.

@@ -1,0 +1,187 @@
+//! Whole flows through the gateway and the embedded sandbox, with the sandbox's faults:
+//! what the provider really sends (duplicated, reordered), refunds, closures, contracts.
+
+use awc::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, TestApp, CONTRACT_TOKEN};
+
+async fn bound_bill(app: &TestApp, id: &str, amount: i64) {
+    let (status, body) = app
+        .post_json(
+            "/orders",
+            &json!({"merOrderId": id, "amount": amount, "qrCodeId": format!("QR{id}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn events(app: &TestApp, id: &str) -> Vec<Value> {
+    let (_, body) = app.get(&format!("/orders/{id}/events")).await;
+    body["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the sandbox has no notification left to deliver for `id`.
+async fn delivered(app: &TestApp, id: &str) {
+    eventually(
+        &format!("the sandbox delivered every notification for {id}"),
+        || async {
+            let (_, truth) = app.sandbox_get(&format!("/_sandbox/orders/{id}")).await;
+            truth["notifications"]["pending"] == 0
+        },
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_payment_notified_twice_by_the_provider_moves_the_order_once() {
+    let app = TestApp::spawn().await;
+    app.sandbox_post("/_sandbox/faults", &json!({"duplicateNotifications": 1.0}))
+        .await;
+    bound_bill(&app, "1017DUPL0001", 100).await;
+
+    app.sandbox_post("/_sandbox/orders/1017DUPL0001/pay", &json!({}))
+        .await;
+    eventually("two deliveries", || async {
+        let (_, rows) = app
+            .admin_get("/admin/notifications?order=1017DUPL0001")
+            .await;
+        rows["notifications"].as_array().map_or(0, Vec::len) >= 2
+    })
+    .await;
+    delivered(&app, "1017DUPL0001").await;
+
+    assert_eq!(app.order("1017DUPL0001").await["status"], "PAID");
+    let moves: Vec<_> = events(&app, "1017DUPL0001")
+        .await
+        .into_iter()
+        .filter(|e| e["from"].is_string())
+        .collect();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    let (_, rows) = app
+        .admin_get("/admin/notifications?order=1017DUPL0001")
+        .await;
+    let outcomes: Vec<&str> = rows["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["applied", "duplicate"]);
+}
+
+#[actix_web::test]
+async fn payment_and_refunds_reordered_by_the_provider_end_refunded_with_the_full_total() {
+    let app = TestApp::spawn_with(json!({"sandbox": {"faults": {"reorder_hold_ms": 300}}})).await;
+    bound_bill(&app, "1017REOR0001", 100).await;
+    app.sandbox_post("/_sandbox/faults", &json!({"reorderNotifications": 1.0}))
+        .await;
+
+    app.sandbox_post("/_sandbox/orders/1017REOR0001/pay", &json!({}))
+        .await;
+    app.sandbox_post(
+        "/_sandbox/orders/1017REOR0001/refund",
+        &json!({"amount": 30}),
+    )
+    .await;
+    app.sandbox_post(
+        "/_sandbox/orders/1017REOR0001/refund",
+        &json!({"amount": 20}),
+    )
+    .await;
+    delivered(&app, "1017REOR0001").await;
+
+    let order = app.order("1017REOR0001").await;
+    assert_eq!(order["status"], "REFUNDED");
+    assert_eq!(
+        order["refundedAmount"], 50,
+        "the running total, whatever arrived last"
+    );
+    assert_eq!(order["needsReview"], false);
+    for e in events(&app, "1017REOR0001")
+        .await
+        .iter()
+        .filter(|e| e["from"].is_string())
+    {
+        assert_ne!(e["to"], "PENDING", "never back to pending: {e}");
+    }
+}
+
+#[actix_web::test]
+async fn an_order_closed_at_the_provider_is_closed_here() {
+    let app = TestApp::spawn().await;
+    bound_bill(&app, "1017CLOS0001", 100).await;
+
+    let (status, _) = app
+        .sandbox_post("/_sandbox/orders/1017CLOS0001/close", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    delivered(&app, "1017CLOS0001").await;
+
+    assert_eq!(app.order("1017CLOS0001").await["status"], "CLOSED");
+}
+
+#[actix_web::test]
+async fn a_payment_of_another_amount_is_flagged_for_review_and_not_marked_paid() {
+    let app = TestApp::spawn().await;
+    bound_bill(&app, "1017MISM0001", 100).await;
+
+    app.sandbox_post("/_sandbox/orders/1017MISM0001/pay", &json!({"amount": 1}))
+        .await;
+    delivered(&app, "1017MISM0001").await;
+
+    let order = app.order("1017MISM0001").await;
+    assert_eq!(order["status"], "PENDING");
+    assert_eq!(order["needsReview"], true);
+    assert!(order["reviewReason"]
+        .as_str()
+        .unwrap()
+        .contains("amount mismatch"));
+}
+
+#[actix_web::test]
+async fn contract_notices_sent_by_the_provider_are_stored_and_an_older_one_is_ignored() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/notify/contract/{CONTRACT_TOKEN}", app.notify);
+    let notice = |state: &str, at: &str| json!({"contractState": state, "notifyUrl": url, "requestTimestamp": at, "contractId": "abc=", "planId": "P1"});
+
+    app.sandbox_post(
+        "/_sandbox/contracts/CN20261121001/notify",
+        &notice("SIGNED", "2026-11-21 10:00:00"),
+    )
+    .await;
+    eventually("the first notice is stored", || async {
+        app.get("/contracts/CN20261121001").await.0 == StatusCode::OK
+    })
+    .await;
+    app.sandbox_post(
+        "/_sandbox/contracts/CN20261121001/notify",
+        &notice("RESCISSION", "2026-11-21 12:00:00"),
+    )
+    .await;
+    eventually("the newer notice is stored", || async {
+        app.get("/contracts/CN20261121001").await.1["contractState"] == "RESCISSION"
+    })
+    .await;
+    app.sandbox_post(
+        "/_sandbox/contracts/CN20261121001/notify",
+        &notice("SIGNED", "2026-11-21 11:00:00"),
+    )
+    .await;
+    eventually("the older notice is journaled", || async {
+        let (_, rows) = app.admin_get("/admin/notifications?kind=contract").await;
+        rows["notifications"].as_array().map_or(0, Vec::len) == 3
+    })
+    .await;
+
+    let (_, contract) = app.get("/contracts/CN20261121001").await;
+    assert_eq!(contract["contractState"], "RESCISSION");
+    let (_, rows) = app.admin_get("/admin/notifications?kind=contract").await;
+    let outcomes: Vec<&str> = rows["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["applied", "applied", "stale"]);
+}
