@@ -119,12 +119,17 @@ impl Gateway {
     async fn start(dir: &Path, life: usize) -> Gateway {
         let log = dir.join(format!("gateway-{life}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_umsgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_umsgate"));
+        // Only this test's settings: none of the caller's UMSGATE… variables.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("UMSGATE") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
             .arg("--config-dir")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
             .arg("serve")
-            .env_remove("UMSGATE_ENV")
-            .env_remove("UMSGATE_CONFIG_DIR")
             .env("RUST_LOG", "info")
             .env("UMSGATE__API__BIND", "127.0.0.1:0")
             .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
