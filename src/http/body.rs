@@ -2,7 +2,9 @@
 //! name the field. Shared by both listeners; it must not interpret what it reads beyond
 //! the syntax.
 
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::HttpRequest;
 use std::fmt;
 
 use futures_util::StreamExt;
@@ -40,6 +42,27 @@ pub async fn read_up_to(mut payload: Payload, limit: usize) -> Result<Limited, A
 
 /// Reads the whole body, refusing more than `limit` bytes with 413 as soon as the limit is
 /// passed (the rest is never buffered).
+/// Reads a JSON request body of the api listener: refuses any content type but
+/// `application/json` (415), even for an empty body, so that a browser on another site
+/// cannot make the request without a CORS preflight (a "simple" request carries only form
+/// or text types); then reads at most `limit` bytes.
+pub async fn read_json_request(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let media = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if !media.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    read_limited(payload, limit).await
+}
+
 pub async fn read_limited(payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
     match read_up_to(payload, limit).await? {
         Limited::Whole(body) => Ok(body),

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::body::{parse_json, parse_query, read_limited};
+use super::body::{parse_json, parse_query, read_json_request};
 use super::error::ApiError;
 use super::AppState;
 use crate::chinaums::time;
@@ -310,9 +310,10 @@ fn request_digest(value: &serde_json::Value) -> String {
 pub async fn create(
     state: web::Data<AppState>,
     client: web::Data<ProviderClient>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let (parsed, value) = parse_json::<CreateOrderBody>(&body)?;
     if parsed.qr_code_id.is_none() {
         if let Some(field) = parsed.first_given() {

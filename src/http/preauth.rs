@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::body::{parse_json, read_limited};
+use super::body::{parse_json, read_json_request};
 use super::error::ApiError;
 use super::orders::{load, path_id, provider_error, OrderView};
 use super::AppState;
@@ -71,7 +71,7 @@ pub async fn complete(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req)?;
-    let body = read_limited(payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let parsed: CompletionBody = if body.is_empty() {
         CompletionBody { amount: None }
     } else {

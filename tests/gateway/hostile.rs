@@ -134,6 +134,13 @@ fn cases() -> Vec<Case> {
     vec![
         // --- api: POST /orders
         case("create: not JSON", Api, post_json("/orders", b"amount=1"), 400, Code("invalid_json")),
+        // A browser on another site can send these without a CORS preflight: refused.
+        case("create: JSON sent as text/plain", Api, http("POST", "/orders", &[("Content-Type", "text/plain")], br#"{"amount":1}"#), 415, Code("unsupported_media_type")),
+        case("create: JSON sent as a form", Api, post_form("/orders", br#"{"amount":1}"#), 415, Code("unsupported_media_type")),
+        case("create: no content type", Api, http("POST", "/orders", &[], br#"{"amount":1}"#), 415, Code("unsupported_media_type")),
+        case("preauth: empty body, no content type", Api, http("POST", &format!("/orders/{AUTHORIZED_ORDER}/preauth-completion"), &[], b""), 415, Code("unsupported_media_type")),
+        case("preauth: form body", Api, post_form(&format!("/orders/{AUTHORIZED_ORDER}/preauth-completion"), b"amount=1"), 415, Code("unsupported_media_type")),
+        case("admin resync: text/plain", Api, http("POST", "/admin/resync", &[("Content-Type", "text/plain"), ("Authorization", &bearer())], b"{}"), 415, Code("unsupported_media_type")),
         case("create: JSON array", Api, post_json("/orders", b"[1]"), 400, Code("invalid_json")),
         case("create: JSON string", Api, post_json("/orders", b"\"{}\""), 400, Code("invalid_json")),
         case("create: trailing garbage", Api, post_json("/orders", b"{\"amount\":1} x"), 400, Code("invalid_json")),
