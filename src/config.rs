@@ -214,6 +214,9 @@ pub struct ReconcileSettings {
     /// Gaps between later queries.
     #[serde(deserialize_with = "durations")]
     pub backoff: Vec<Duration>,
+    /// Gaps between the checks of a PAID or REFUNDED order (empty: none).
+    #[serde(deserialize_with = "durations", default)]
+    pub settled_backoff: Vec<Duration>,
     /// Orders per pass.
     pub batch: u32,
     /// Queries in flight.

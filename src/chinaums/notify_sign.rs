@@ -322,5 +322,34 @@ mod tests {
 
             prop_assert_eq!(verify(&received, &[KEY]), Err(VerifyError::Mismatch));
         }
+
+        #[test]
+        fn verifying_any_field_set_against_any_keys_never_panics(
+            fields in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just(SIGN_FIELD.to_owned()),
+                        Just(SIGN_TYPE_FIELD.to_owned()),
+                        "\\PC{0,8}",
+                    ],
+                    prop_oneof![
+                        "\\PC{0,64}",
+                        "[0-9A-Fa-f]{32}",
+                        "[0-9A-Fa-f]{64}",
+                        Just("SHA256".to_owned()),
+                    ],
+                ),
+                0..10,
+            ),
+            keys in proptest::collection::vec("\\PC{0,48}", 0..3),
+        ) {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+
+            let verified = verify(&fields, &keys);
+
+            if let Ok(index) = verified {
+                prop_assert!(index < keys.len());
+            }
+        }
     }
 }

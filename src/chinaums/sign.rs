@@ -372,6 +372,44 @@ mod tests {
         }
 
         #[test]
+        fn a_header_assembled_from_near_valid_parameters_parses_back_from_its_own_rendering(
+            names in Just(PARAMS.to_vec()).prop_shuffle(),
+            params in proptest::collection::vec(
+                (
+                    prop_oneof![9 => Just(None), 1 => prop::sample::select(vec!["Sig", "appid", ""]).prop_map(Some)],
+                    prop_oneof![9 => Just("="), 1 => prop::sample::select(vec!["= ", " =", ""])],
+                    prop_oneof![9 => Just("\""), 1 => prop::sample::select(vec!["", "'"])],
+                    prop_oneof![
+                        9 => "[A-Za-z0-9+/= \u{e9}]{1,12}",
+                        1 => "[A-Za-z0-9\",]{0,6}",
+                    ],
+                    prop_oneof![9 => Just("\""), 1 => prop::sample::select(vec!["", "\" ", "\"\""])],
+                ),
+                4,
+            ),
+            count in prop_oneof![3 => Just(4usize), 1 => 2usize..=5],
+            separator in prop::sample::select(vec![", ", ",", " , ", ",,", " "]),
+        ) {
+            let rendered: Vec<String> = names
+                .iter()
+                .cycle()
+                .zip(params.iter().cycle())
+                .take(count)
+                .map(|(name, (renamed, eq, open, value, close))| {
+                    format!("{}{eq}{open}{value}{close}", renamed.unwrap_or(name))
+                })
+                .collect();
+            let header = format!("{BODY_SIG_SCHEME} {}", rendered.join(separator));
+
+            let parsed = BodySig::parse(&header);
+
+            if let Ok(sig) = parsed {
+                prop_assert!(!sig.app_id.is_empty() && !sig.signature.is_empty());
+                prop_assert_eq!(BodySig::parse(&sig.header()), Ok(sig));
+            }
+        }
+
+        #[test]
         fn parsing_any_header_never_panics(header in ".*") {
             let _ = BodySig::parse(&header);
             let _ = BodySig::parse(&format!("OPEN-BODY-SIG {header}"));

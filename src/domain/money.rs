@@ -28,6 +28,10 @@ pub enum AmountError {
     },
 }
 
+/// 2^63 as a float: JSON numbers at or beyond it cannot be fen in an `i64`. (Used only to
+/// classify a refusal; money itself is never a float.)
+const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+
 /// An amount of money in fen. Never negative; arithmetic is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(i64);
@@ -62,7 +66,8 @@ impl Amount {
             serde_json::Value::Number(n) => {
                 if let Some(i) = n.as_i64() {
                     Self::from_fen(i)
-                } else if n.as_u64().is_some() {
+                } else if n.as_u64().is_some() || n.as_f64().is_some_and(|f| f.abs() >= I64_LIMIT) {
+                    // Integers beyond u64 arrive as floats: they are too large, not fractional.
                     Err(AmountError::TooLarge { limit: i64::MAX })
                 } else {
                     Err(AmountError::NotWhole)
@@ -182,6 +187,11 @@ mod tests {
         );
         assert!(matches!(
             Amount::parse_json(&json!(u64::MAX)),
+            Err(AmountError::TooLarge { .. })
+        ));
+        let beyond_u64: serde_json::Value = serde_json::from_str("18446744073709551616").unwrap();
+        assert!(matches!(
+            Amount::parse_json(&beyond_u64),
             Err(AmountError::TooLarge { .. })
         ));
         assert!(matches!(

@@ -134,6 +134,9 @@ pub struct Evidence {
     pub refunded: Option<Amount>,
     /// Whether the evidence carries an authorisation code (`authIdRespCd`).
     pub auth_code: bool,
+    /// Whether the evidence carries a payment's facts (`payTime`, `targetOrderId`): a
+    /// "closed" report with them is about a paid order (fully refunded), not an unpaid one.
+    pub paid_facts: bool,
     /// Whether the order's expiry, plus the configured grace, has passed (the caller's
     /// clock, so that this function stays pure).
     pub past_expiry: bool,
@@ -147,6 +150,7 @@ impl Evidence {
             amount: None,
             refunded: None,
             auth_code: false,
+            paid_facts: false,
             past_expiry: false,
         }
     }
@@ -240,10 +244,15 @@ pub enum ReviewReason {
         /// The reported refund total.
         refunded: Amount,
     },
+    /// A refund reported without its amount (a query carries none).
+    RefundAmountUnknown,
     /// A refund for an order that was never paid, or is closed or only authorised.
     RefundUnexpected(OrderStatus),
     /// Payment evidence for a closed order.
     PaidAfterClose,
+    /// Closed evidence that carries a payment's facts, for an order never seen paid: most
+    /// likely a full refund whose notifications were all lost.
+    ClosedWithPayment(OrderStatus),
     /// Closed (not fully refunded) evidence for a paid order.
     ClosedAfterPaid(OrderStatus),
     /// The provider has no record of an order we hold as authorised, paid or refunded.
@@ -280,10 +289,17 @@ impl fmt::Display for ReviewReason {
                 "refund total of {refunded} fen is invalid for an order of {amount} fen"
             ),
             ReviewReason::RefundUnexpected(s) => write!(f, "refund reported for a {s} order"),
+            ReviewReason::RefundAmountUnknown => f.write_str(
+                "refund reported without its amount (its notification did not arrive); check the refunded total",
+            ),
             ReviewReason::PaidAfterClose => f.write_str("payment reported for a CLOSED order"),
             ReviewReason::ClosedAfterPaid(s) => {
                 write!(f, "provider reports closed for a {s} order")
             }
+            ReviewReason::ClosedWithPayment(s) => write!(
+                f,
+                "provider reports this {s} order closed after a payment (fully refunded?)"
+            ),
             ReviewReason::UnknownToProvider(s) => {
                 write!(f, "provider has no record of this {s} order")
             }
@@ -304,6 +320,9 @@ pub enum Decision {
         refunded: Option<Amount>,
         /// Why.
         reason: MoveReason,
+        /// Something the move leaves unknown that a person must check (the order is
+        /// flagged as well as moved).
+        review: Option<ReviewReason>,
     },
     /// Consistent with what the order records: keep the provider's facts, change no status.
     Confirm,
@@ -348,6 +367,7 @@ fn move_to(to: OrderStatus) -> Decision {
         to,
         refunded: None,
         reason: MoveReason::Provider,
+        review: None,
     }
 }
 
@@ -390,6 +410,7 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
                     to: Closed,
                     refunded: None,
                     reason: MoveReason::Expired,
+                    review: None,
                 }
             } else {
                 Decision::Ignore(IgnoreReason::NotYet)
@@ -453,10 +474,15 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
                 }
             }
             match evidence.refunded {
-                // The query does not say how much: the status moves, the total waits for
-                // the notification that carries it.
+                // The query does not say how much: the status moves, and a person is asked
+                // to check the total (its notification, if it ever arrives, sets it).
                 None if s == Refunded => Decision::Confirm,
-                None => move_to(Refunded),
+                None => Decision::Move {
+                    to: Refunded,
+                    refunded: None,
+                    reason: MoveReason::Provider,
+                    review: Some(ReviewReason::RefundAmountUnknown),
+                },
                 Some(r) if r.is_zero() || r > order.amount => review(ReviewReason::RefundInvalid {
                     amount: order.amount,
                     refunded: r,
@@ -469,11 +495,15 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
                     to: Refunded,
                     refunded: Some(r),
                     reason: MoveReason::Provider,
+                    review: None,
                 },
             }
         }
         (s @ (Authorized | Closed), Claim::Refunded) => review(ReviewReason::RefundUnexpected(s)),
 
+        (s @ (Pending | Authorized), Claim::Closed) if evidence.paid_facts => {
+            review(ReviewReason::ClosedWithPayment(s))
+        }
         (Pending | Authorized, Claim::Closed) => move_to(Closed),
         (Closed, Claim::Closed) => Decision::Confirm,
         // The provider reports a fully refunded order as closed.
@@ -539,6 +569,7 @@ mod tests {
             amount: Some(fen(100)),
             refunded: refund.then(|| fen(60)),
             auth_code: false,
+            paid_facts: false,
             past_expiry: false,
         }
     }
@@ -740,7 +771,8 @@ mod tests {
                         Decision::Move {
                             to: OrderStatus::Closed,
                             refunded: None,
-                            reason: MoveReason::Expired
+                            reason: MoveReason::Expired,
+                            review: None,
                         },
                         "{rep} from {}",
                         source.as_str()
@@ -849,7 +881,8 @@ mod tests {
             Decision::Move {
                 to: OrderStatus::Refunded,
                 refunded: Some(fen(100)),
-                reason: MoveReason::Provider
+                reason: MoveReason::Provider,
+                review: None,
             }
         );
         assert_eq!(
@@ -874,7 +907,30 @@ mod tests {
         ));
         assert_eq!(
             decide(&order(OrderStatus::Paid), &with(None), Source::Query),
-            move_to(OrderStatus::Refunded)
+            Decision::Move {
+                to: OrderStatus::Refunded,
+                refunded: None,
+                reason: MoveReason::Provider,
+                review: Some(ReviewReason::RefundAmountUnknown),
+            },
+            "moved, and flagged: the total is not known"
+        );
+    }
+
+    #[test]
+    fn a_closed_report_with_a_payments_facts_is_never_taken_for_an_unpaid_close() {
+        let mut e = evidence(report("TRADE_CLOSED"));
+        e.paid_facts = true;
+        for status in [OrderStatus::Pending, OrderStatus::Authorized] {
+            assert_eq!(
+                decide(&order(status), &e, Source::Query),
+                Decision::Review(ReviewReason::ClosedWithPayment(status))
+            );
+        }
+        e.paid_facts = false;
+        assert_eq!(
+            decide(&order(OrderStatus::Pending), &e, Source::Query),
+            move_to(OrderStatus::Closed)
         );
     }
 

@@ -67,6 +67,13 @@ pub struct ProviderFacts {
 }
 
 impl ProviderFacts {
+    /// Whether these are a payment's facts (when the buyer paid, the wallet's order): a
+    /// report that carries them is about an order that was paid.
+    pub fn show_a_payment(&self) -> bool {
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        given(&self.pay_time) || given(&self.target_order_id)
+    }
+
     /// Takes every fact `newer` reports, keeping ours where it is silent.
     pub fn merge(&mut self, newer: &ProviderFacts) {
         let take = |ours: &mut Option<String>, theirs: &Option<String>| {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
 
-use super::body::{parse_json, parse_query, read_limited};
+use super::body::{parse_json, parse_query, read_json_request};
 use super::error::ApiError;
 use super::orders::{load, path_id, rfc3339, OrderView};
 use super::AppState;
@@ -208,9 +208,10 @@ pub async fn resync_many(
     state: web::Data<AppState>,
     reconciler: web::Data<Reconciler>,
     client: web::Data<ProviderClient>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let b: ResyncBody = if body.is_empty() {
         ResyncBody {
             status: None,

@@ -2,9 +2,14 @@
 //! name the field. Shared by both listeners; it must not interpret what it reads beyond
 //! the syntax.
 
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::HttpRequest;
+use std::fmt;
+
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
 
@@ -37,6 +42,27 @@ pub async fn read_up_to(mut payload: Payload, limit: usize) -> Result<Limited, A
 
 /// Reads the whole body, refusing more than `limit` bytes with 413 as soon as the limit is
 /// passed (the rest is never buffered).
+/// Reads a JSON request body of the api listener: refuses any content type but
+/// `application/json` (415), even for an empty body, so that a browser on another site
+/// cannot make the request without a CORS preflight (a "simple" request carries only form
+/// or text types); then reads at most `limit` bytes.
+pub async fn read_json_request(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let media = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if !media.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    read_limited(payload, limit).await
+}
+
 pub async fn read_limited(payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
     match read_up_to(payload, limit).await? {
         Limited::Whole(body) => Ok(body),
@@ -44,9 +70,11 @@ pub async fn read_limited(payload: Payload, limit: usize) -> Result<Bytes, ApiEr
     }
 }
 
-/// Parses JSON into `T`, naming the field at fault.
+/// Parses JSON into `T`, naming the field at fault. An object that repeats a key, at any
+/// depth, is refused: which of the values counts would depend on the parser, and a request
+/// that moves money must mean one thing (`{"dryRun":true,"dryRun":false}`).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<(T, serde_json::Value), ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
+    let Unique(value) = serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidJson(format!("body is not valid JSON: {e}")))?;
     if !value.is_object() {
         return Err(ApiError::InvalidJson("body must be a JSON object".into()));
@@ -77,5 +105,76 @@ fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiErro
             field: path,
             message: inner,
         }
+    }
+}
+
+/// A JSON value read with every object's keys unique (serde_json keeps the last of repeated
+/// keys silently). Depth stays bounded by serde_json's recursion limit.
+struct Unique(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // serde_json refuses non-finite numbers before they get here; Null is unreachable.
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if members.contains_key(&key) {
+                return Err(A::Error::custom(format!(
+                    "key `{key}` is given more than once"
+                )));
+            }
+            let Unique(value) = map.next_value()?;
+            members.insert(key, value);
+        }
+        Ok(members.into())
     }
 }

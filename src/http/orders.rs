@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::body::{parse_json, parse_query, read_limited};
+use super::body::{parse_json, parse_query, read_json_request};
 use super::error::ApiError;
 use super::AppState;
 use crate::chinaums::time;
@@ -310,9 +310,10 @@ fn request_digest(value: &serde_json::Value) -> String {
 pub async fn create(
     state: web::Data<AppState>,
     client: web::Data<ProviderClient>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let (parsed, value) = parse_json::<CreateOrderBody>(&body)?;
     if parsed.qr_code_id.is_none() {
         if let Some(field) = parsed.first_given() {
@@ -658,5 +659,228 @@ mod tests {
             serde_json::from_str(r#"{"amount":101,"x":{"b":1,"a":2}}"#).unwrap();
         assert_eq!(request_digest(&a), request_digest(&b));
         assert_ne!(request_digest(&a), request_digest(&c));
+    }
+
+    /// The create-order body, from arbitrary bytes and from arbitrary field sets, through
+    /// the same steps as `create` short of the store: parse, the bind-field rule, the
+    /// validation into a new order, and the update-qrcode request. Nothing panics, and
+    /// what is accepted is within the limits.
+    mod arbitrary {
+        use std::path::Path;
+        use std::sync::Arc;
+
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        use serde_json::{json, Value};
+
+        use super::super::*;
+        use crate::config::{Environment, Settings};
+        use crate::metrics::Metrics;
+        use crate::store::testing::temp_db;
+
+        fn state() -> (AppState, tempfile::TempDir) {
+            let (db, dir) = temp_db();
+            let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+            let settings = Settings::from_figment(
+                Settings::figment(&config, Environment::Sandbox),
+                Environment::Sandbox,
+            )
+            .expect("shipped settings");
+            let state = AppState {
+                db,
+                settings: Arc::new(settings),
+                metrics: Arc::new(Metrics::new()),
+            };
+            (state, dir)
+        }
+
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "\\PC{0,40}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    proptest::collection::btree_map("\\PC{0,8}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A value for `field`: mostly one of its plausible shapes, sometimes anything.
+        fn value_for(field: &'static str) -> BoxedStrategy<Value> {
+            let plausible: BoxedStrategy<Value> = match field {
+                "amount" => prop_oneof![
+                    6 => (1i64..=1_000_000).prop_map(Value::from),
+                    1 => (-5i64..2_000_000).prop_map(Value::from),
+                    1 => "-?[0-9]{1,25}(\\.[0-9]{0,3})?".prop_map(Value::from),
+                    1 => Just(json!(1e300)),
+                ]
+                .boxed(),
+                "merOrderId" => prop_oneof![
+                    4 => "1017[A-Za-z0-9]{2,24}",
+                    1 => "[A-Za-z0-9-]{0,40}",
+                ]
+                .prop_map(Value::from)
+                .boxed(),
+                "expireTime" => prop_oneof![
+                    "20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]",
+                    "\\PC{0,20}",
+                ]
+                .prop_map(Value::from)
+                .boxed(),
+                "expiresInSeconds" | "installmentNumber" => {
+                    any::<i64>().prop_map(Value::from).boxed()
+                }
+                "qrCodeId" | "instMid" | "memberId" | "counterNo" => {
+                    prop_oneof![4 => "[!-~]{1,32}", 1 => "[ -~]{0,40}"]
+                        .prop_map(Value::from)
+                        .boxed()
+                }
+                "preauth" | "secureTransaction" | "isEfrcPs" => {
+                    any::<bool>().prop_map(Value::from).boxed()
+                }
+                "buyer" => (
+                    proptest::collection::btree_map(
+                        prop::sample::select(vec!["name", "mobile", "certType", "certNo"]),
+                        "\\PC{0,20}".prop_map(Value::from),
+                        0..4,
+                    ),
+                    proptest::option::of(any::<bool>()),
+                )
+                    .prop_map(|(m, fix)| {
+                        let mut o: serde_json::Map<String, Value> =
+                            m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                        if let Some(fix) = fix {
+                            o.insert("fixBuyer".into(), fix.into());
+                        }
+                        Value::Object(o)
+                    })
+                    .boxed(),
+                "retCommParams" => proptest::collection::btree_map(
+                    prop::sample::select(vec!["foodOrderType", "brandId", "storeId", "tableNo"]),
+                    "\\PC{0,40}".prop_map(Value::from),
+                    0..4,
+                )
+                .prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                })
+                .boxed(),
+                "goods" => proptest::collection::vec(
+                    proptest::collection::btree_map(
+                        prop::sample::select(vec![
+                            "goodsId",
+                            "goodsName",
+                            "quantity",
+                            "price",
+                            "body",
+                        ]),
+                        "\\PC{0,12}".prop_map(Value::from),
+                        0..4,
+                    )
+                    .prop_map(|m| {
+                        Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                    }),
+                    0..3,
+                )
+                .prop_map(Value::from)
+                .boxed(),
+                _ => prop_oneof![4 => "\\PC{0,60}", 1 => "\\PC{0,300}"]
+                    .prop_map(Value::from)
+                    .boxed(),
+            };
+            prop_oneof![12 => plausible, 1 => any_json()].boxed()
+        }
+
+        const FIELDS: [&str; 28] = [
+            "amount",
+            "merOrderId",
+            "description",
+            "expireTime",
+            "expiresInSeconds",
+            "qrCodeId",
+            "instMid",
+            "preauth",
+            "goods",
+            "memberId",
+            "counterNo",
+            "walletOption",
+            "buyer",
+            "retCommParams",
+            "attachedData",
+            "srcReserve",
+            "msgId",
+            "returnUrl",
+            "systemId",
+            "secureTransaction",
+            "clientIp",
+            "installmentNumber",
+            "subMchntInfo",
+            "isEfrcPs",
+            "psPpt",
+            "amount",
+            "amount",
+            "surprise",
+        ];
+
+        fn any_body() -> impl Strategy<Value = Vec<u8>> {
+            let field = |names: Vec<&'static str>| {
+                prop::sample::select(names)
+                    .prop_flat_map(|f| value_for(f).prop_map(move |v| (f, v)))
+            };
+            let fields = (
+                proptest::option::weighted(0.9, field(vec!["amount"])),
+                proptest::collection::vec(field(FIELDS.to_vec()), 0..5),
+            )
+                .prop_map(|(amount, rest)| amount.into_iter().chain(rest).collect::<Vec<_>>())
+                .prop_map(|pairs| {
+                    let object: serde_json::Map<String, Value> =
+                        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                    Value::Object(object).to_string().into_bytes()
+                });
+            prop_oneof![
+                1 => proptest::collection::vec(any::<u8>(), 0..256),
+                1 => any_json().prop_map(|v| v.to_string().into_bytes()),
+                6 => fields,
+            ]
+        }
+
+        #[test]
+        fn any_create_order_body_is_validated_without_panicking_and_within_the_limits() {
+            let (state, _dir) = state();
+            let max = state.settings.orders.max_amount_fen;
+            let mut runner = TestRunner::new(Config {
+                failure_persistence: None,
+                ..Config::default()
+            });
+
+            let result = runner.run(&any_body(), |body| {
+                let Ok((parsed, value)) = parse_json::<CreateOrderBody>(&body) else {
+                    return Ok(());
+                };
+                if parsed.qr_code_id.is_none() && parsed.first_given().is_some() {
+                    return Ok(());
+                }
+                let now = Utc::now();
+                let Ok(new) = new_order(&parsed, request_digest(&value), &state, now) else {
+                    return Ok(());
+                };
+                prop_assert!((1..=max).contains(&new.amount.fen()));
+                prop_assert!(new.expire_at > now && new.expire_at <= now + MAX_EXPIRY);
+                prop_assert!(new.id.as_str().starts_with("1017"));
+                let order = Order::create(new, now, now);
+                if order.binding == Binding::Unknown {
+                    let _ = bind_request(&order, parsed, &state, now);
+                }
+                Ok(())
+            });
+
+            result.unwrap();
+        }
     }
 }

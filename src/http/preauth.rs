@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::body::{parse_json, read_limited};
+use super::body::{parse_json, read_json_request};
 use super::error::ApiError;
 use super::orders::{load, path_id, provider_error, OrderView};
 use super::AppState;
@@ -19,7 +19,7 @@ use crate::domain::money::Amount;
 use crate::domain::order::{Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Order, ProviderFacts};
 use crate::provider::{Outcome, ProviderClient, QUERY_ATTEMPTS};
-use crate::store::orders::{self, Observation};
+use crate::store::orders::{self, Observation, Timing};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -52,7 +52,7 @@ pub(crate) async fn apply_completion(
         facts: done.facts,
         source,
         evidence_ref,
-        expiry_grace: state.settings.reconcile.expiry_grace,
+        timing: Timing::from(&state.settings.reconcile),
     };
     let applied = state
         .db
@@ -71,7 +71,7 @@ pub async fn complete(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req)?;
-    let body = read_limited(payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let parsed: CompletionBody = if body.is_empty() {
         CompletionBody { amount: None }
     } else {

@@ -405,4 +405,426 @@ mod tests {
 
         assert_eq!(values, Outcome::JOURNAL_VALUES);
     }
+
+    /// Notices built from arbitrary bytes and arbitrary field sets, correctly signed or
+    /// not, examined and then recorded end to end on a real store (each case in a
+    /// transaction that is rolled back): nothing panics, a verified notice is never a
+    /// store error, and what is accepted is what the journal can key on.
+    mod arbitrary {
+        use chrono::{Duration as Gap, Utc};
+        use diesel::{Connection, SqliteConnection};
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+        use super::super::{contract, payment, BodyRead, Received};
+        use crate::chinaums::form::Form;
+        use crate::chinaums::notify_sign::{self, SignType};
+        use crate::domain::ids::MerOrderId;
+        use crate::domain::money::Amount;
+        use crate::domain::record::{NewOrder, Order};
+        use crate::store::orders;
+        use crate::store::testing::temp_db;
+
+        const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
+        const MID: &str = "898340149000005";
+        /// A plain order, a pre-authorised one, and one long past its expiry.
+        const ORDERS: [&str; 3] = ["1017PROP000001", "1017PROP000002", "1017PROP000003"];
+
+        fn any_content_type() -> impl Strategy<Value = Option<String>> {
+            prop_oneof![
+                Just(None),
+                Just(Some("application/x-www-form-urlencoded".to_owned())),
+                Just(Some("application/json; charset=utf-8".to_owned())),
+                Just(Some("text/plain".to_owned())),
+                "\\PC{0,40}".prop_map(Some),
+            ]
+        }
+
+        fn any_read() -> impl Strategy<Value = BodyRead> {
+            prop_oneof![
+                8 => Just(BodyRead::Whole),
+                1 => Just(BodyRead::TooLarge),
+                1 => Just(BodyRead::Failed),
+            ]
+        }
+
+        fn field_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => prop::sample::select(vec![
+                    "notifyId", "billNo", "billStatus", "status", "totalAmount",
+                    "refundAmount", "mid", "billPayment", "merOrderId", "authIdRespCd",
+                    "seqId", "signType", "payTime", "settleDate", "targetOrderId",
+                    "targetSys", "requestTimestamp", "contractNo", "contractState",
+                    "contractId", "avlNum", "sign",
+                ])
+                .prop_map(str::to_owned),
+                1 => "[A-Za-z][A-Za-z0-9]{0,8}",
+            ]
+        }
+
+        fn field_value() -> impl Strategy<Value = String> {
+            let words = prop::sample::select(vec![
+                "PAID",
+                "UNPAID",
+                "REFUND",
+                "CLOSED",
+                "UNKNOWN",
+                "TRADE_SUCCESS",
+                "TRADE_CLOSED",
+                "TRADE_REFUND",
+                "WAIT_BUYER_PAY",
+                "NEW_ORDER",
+                "MD5",
+                "SHA256",
+                "sha256",
+                "RSA",
+                "SIGNED",
+                "RESCISSION",
+                "UNSIGNED",
+                MID,
+                "898340149000006",
+                "2026-11-21 12:00:00",
+                "2026-13-40 99:99:99",
+                "n-1",
+                "1017CONTRACT0001",
+                "100",
+                "0",
+                "-1",
+                "1.5",
+            ])
+            .prop_map(str::to_owned);
+            prop_oneof![
+                3 => words,
+                2 => prop::sample::select(ORDERS.to_vec()).prop_map(str::to_owned),
+                2 => any::<i64>().prop_map(|n| n.to_string()),
+                1 => "[0-9]{19,30}",
+                2 => bill_payment(),
+                2 => "\\PC{0,16}",
+            ]
+        }
+
+        /// `billPayment`: a JSON object of the payment's fields with arbitrary values, or
+        /// text that is almost one.
+        fn bill_payment() -> impl Strategy<Value = String> {
+            let member = (
+                prop::sample::select(vec![
+                    "merOrderId",
+                    "status",
+                    "totalAmount",
+                    "payTime",
+                    "paySeqId",
+                    "targetSys",
+                    "buyerPayAmount",
+                ]),
+                prop_oneof![
+                    prop::sample::select(ORDERS.to_vec())
+                        .prop_map(|o| serde_json::Value::from(o.to_owned())),
+                    any::<i64>().prop_map(serde_json::Value::from),
+                    any::<f64>().prop_map(serde_json::Value::from),
+                    "\\PC{0,10}".prop_map(serde_json::Value::from),
+                    Just(serde_json::Value::Null),
+                    Just(serde_json::json!({"nested": [1, {"deeper": null}]})),
+                ],
+            );
+            prop_oneof![
+                proptest::collection::vec(member, 0..6).prop_map(|members| {
+                    let object: serde_json::Map<String, serde_json::Value> = members
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect();
+                    serde_json::Value::Object(object).to_string()
+                }),
+                "\\{\\PC{0,20}",
+            ]
+        }
+
+        /// A value, or nothing (the field is left out) one time in `1 + weight`.
+        fn mostly(
+            value: impl Strategy<Value = String> + 'static,
+            weight: u32,
+        ) -> BoxedStrategy<Option<String>> {
+            prop_oneof![weight => value.prop_map(Some), 1 => Just(None)].boxed()
+        }
+
+        fn one_of(words: &[&'static str]) -> impl Strategy<Value = String> {
+            prop::sample::select(words.to_vec()).prop_map(str::to_owned)
+        }
+
+        fn amount() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => one_of(&["100", "99", "1", "0"]),
+                1 => field_value(),
+            ]
+        }
+
+        /// The fields of a payment notification, each drawn mostly from what the provider
+        /// sends (few notifyIds, so that copies collide) and sometimes anything at all.
+        fn payment_fields() -> impl Strategy<Value = Vec<(String, Option<String>)>> {
+            let order = || prop_oneof![4 => one_of(&ORDERS), 1 => field_value()];
+            (
+                mostly(
+                    prop_oneof![4 => one_of(&["n-1", "n-2", "n-3"]), 1 => field_value()],
+                    12,
+                ),
+                mostly(order(), 3),
+                mostly(order(), 2),
+                mostly(
+                    one_of(&["PAID", "UNPAID", "REFUND", "CLOSED", "UNKNOWN"]),
+                    3,
+                ),
+                mostly(
+                    one_of(&[
+                        "TRADE_SUCCESS",
+                        "TRADE_CLOSED",
+                        "TRADE_REFUND",
+                        "WAIT_BUYER_PAY",
+                    ]),
+                    1,
+                ),
+                (mostly(amount(), 4), mostly(amount(), 1)),
+                (
+                    mostly(
+                        prop_oneof![4 => Just(MID.to_owned()), 1 => field_value()],
+                        4,
+                    ),
+                    mostly(bill_payment(), 1),
+                    mostly(one_of(&["384822", ""]), 1),
+                ),
+            )
+                .prop_map(
+                    |(id, bill, mer, bill_status, status, (total, refund), (mid, pay, auth))| {
+                        vec![
+                            ("notifyId".into(), id),
+                            ("billNo".into(), bill),
+                            ("merOrderId".into(), mer),
+                            ("billStatus".into(), bill_status),
+                            ("status".into(), status),
+                            ("totalAmount".into(), total),
+                            ("refundAmount".into(), refund),
+                            ("mid".into(), mid),
+                            ("billPayment".into(), pay),
+                            ("authIdRespCd".into(), auth),
+                        ]
+                    },
+                )
+        }
+
+        /// The fields of a contract notice, the same way.
+        fn contract_fields() -> impl Strategy<Value = Vec<(String, Option<String>)>> {
+            (
+                mostly(
+                    prop_oneof![
+                        4 => one_of(&["2026-11-21 12:00:00", "2026-11-21 11:00:00"]),
+                        1 => field_value(),
+                    ],
+                    8,
+                ),
+                mostly(
+                    one_of(&["1017CONTRACT0001", "1017CONTRACT0002", "short"]),
+                    8,
+                ),
+                mostly(
+                    prop_oneof![
+                        4 => one_of(&["SIGNED", "RESCISSION", "UNSIGNED", "DELETING_CONTRACT"]),
+                        1 => field_value(),
+                    ],
+                    8,
+                ),
+                mostly(
+                    prop_oneof![4 => Just(MID.to_owned()), 1 => field_value()],
+                    2,
+                ),
+            )
+                .prop_map(|(ts, no, state, mid)| {
+                    vec![
+                        ("requestTimestamp".into(), ts),
+                        ("contractNo".into(), no),
+                        ("contractState".into(), state),
+                        ("mid".into(), mid),
+                    ]
+                })
+        }
+
+        /// `base` plus arbitrary extra fields, signed with the digest its own `signType`
+        /// selects (so that it verifies unless it names an unknown algorithm), or left as
+        /// it is.
+        fn notice_fields(
+            base: impl Strategy<Value = Vec<(String, Option<String>)>>,
+            signed: f64,
+        ) -> impl Strategy<Value = Vec<(String, String)>> {
+            (
+                base,
+                proptest::collection::btree_map(field_name(), field_value(), 0..4),
+                prop::bool::weighted(signed),
+            )
+                .prop_map(|(base, extra, sign)| {
+                    let mut pairs: Vec<(String, String)> = base
+                        .into_iter()
+                        .filter_map(|(n, v)| v.map(|v| (n, v)))
+                        .collect();
+                    for (name, value) in extra {
+                        if pairs.iter().all(|(n, _)| *n != name) && (!sign || name != "sign") {
+                            pairs.push((name, value));
+                        }
+                    }
+                    if sign {
+                        let sign_type = SignType::from_field(
+                            pairs
+                                .iter()
+                                .find(|(n, _)| n == "signType")
+                                .map(|(_, v)| v.as_str()),
+                        );
+                        pairs.push(("Qx".into(), "AbCd".into()));
+                        let sign = notify_sign::sign(&pairs, KEY, sign_type);
+                        pairs.push(("sign".into(), sign));
+                    }
+                    pairs
+                })
+        }
+
+        /// The fields as a body: a form, or a JSON object of strings.
+        fn encoded(pairs: &[(String, String)], json: bool) -> Vec<u8> {
+            if json {
+                let object: serde_json::Map<String, serde_json::Value> = pairs
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone().into()))
+                    .collect();
+                serde_json::Value::Object(object).to_string().into_bytes()
+            } else {
+                Form::encode(pairs).into_bytes()
+            }
+        }
+
+        /// Arbitrary bytes, or a notice built from `fields`, as a form or as JSON, under
+        /// any content type.
+        fn any_notice(
+            fields: impl Strategy<Value = Vec<(String, String)>>,
+        ) -> impl Strategy<Value = Received> {
+            prop_oneof![
+                1 => (
+                    proptest::collection::vec(any::<u8>(), 0..512),
+                    any_content_type(),
+                    any_read()
+                )
+                    .prop_map(|(body, content_type, read)| received(body, content_type, read)),
+                6 => (
+                    fields,
+                    any::<bool>(),
+                    prop_oneof![3 => Just(None), 1 => any_content_type()]
+                )
+                    .prop_map(
+                    |(pairs, json, content_type)| {
+                        received(encoded(&pairs, json), content_type, BodyRead::Whole)
+                    }
+                ),
+            ]
+        }
+
+        fn received(body: Vec<u8>, content_type: Option<String>, read: BodyRead) -> Received {
+            Received {
+                at: Utc::now(),
+                body,
+                read,
+                content_type,
+                remote_addr: Some("127.0.0.1:1".into()),
+            }
+        }
+
+        /// Runs `f` in a transaction that is always rolled back.
+        fn rolled_back<T>(
+            conn: &mut SqliteConnection,
+            f: impl FnOnce(&mut SqliteConnection) -> T,
+        ) -> T {
+            let mut out = None;
+            let _ = conn.transaction::<(), diesel::result::Error, _>(|c| {
+                out = Some(f(c));
+                Err(diesel::result::Error::RollbackTransaction)
+            });
+            out.expect("the transaction ran")
+        }
+
+        fn runner() -> TestRunner {
+            TestRunner::new(Config {
+                failure_persistence: None,
+                ..Config::default()
+            })
+        }
+
+        #[test]
+        fn any_sequence_of_arbitrary_payment_notices_is_examined_and_recorded_without_fault() {
+            let (db, _dir) = temp_db();
+            let mut conn = db.conn().unwrap();
+            let now = Utc::now();
+            for (i, id) in ORDERS.iter().enumerate() {
+                let expire_at = if i == 2 {
+                    now - Gap::days(1)
+                } else {
+                    now + Gap::hours(1)
+                };
+                let new = NewOrder {
+                    id: MerOrderId::parse_stored(id).unwrap(),
+                    mid: MID.into(),
+                    tid: "88880001".into(),
+                    inst_mid: "QRPAYDEFAULT".into(),
+                    qr_code_id: None,
+                    amount: Amount::from_fen(100).unwrap(),
+                    description: None,
+                    preauth: i == 1,
+                    expire_at,
+                    request_digest: "prop".into(),
+                };
+                orders::create(&mut conn, &Order::create(new, now, now)).unwrap();
+            }
+            let keys = ["old-key", KEY];
+            let conn = std::cell::RefCell::new(conn);
+
+            let notices = any_notice(notice_fields(payment_fields(), 0.9));
+
+            let result = runner().run(&proptest::collection::vec(notices, 1..6), |notices| {
+                rolled_back(&mut conn.borrow_mut(), |c| {
+                    for notice in &notices {
+                        let verdict = payment::examine(notice, &keys, MID);
+                        if let payment::Verdict::Accepted(n) = &verdict {
+                            prop_assert!(!n.notify_id.is_empty());
+                        }
+                        let recorded = payment::record(
+                            c,
+                            notice,
+                            &verdict,
+                            orders::Timing {
+                                expiry_grace: std::time::Duration::from_secs(120),
+                                settled_recheck: Some(std::time::Duration::from_secs(60)),
+                            },
+                            Utc::now(),
+                        );
+                        prop_assert!(recorded.is_ok(), "{recorded:?} for {verdict:?}");
+                    }
+                    Ok::<(), TestCaseError>(())
+                })
+            });
+
+            result.unwrap();
+        }
+
+        #[test]
+        fn any_sequence_of_arbitrary_contract_notices_is_examined_and_recorded_without_fault() {
+            let (db, _dir) = temp_db();
+            let conn = std::cell::RefCell::new(db.conn().unwrap());
+
+            let notices = any_notice(notice_fields(contract_fields(), 0.5));
+
+            let result = runner().run(&proptest::collection::vec(notices, 1..6), |notices| {
+                rolled_back(&mut conn.borrow_mut(), |c| {
+                    for notice in &notices {
+                        let verdict = contract::examine(notice, &[KEY], MID);
+                        let recorded = contract::record(c, notice, &verdict, Utc::now());
+                        prop_assert!(recorded.is_ok(), "{recorded:?} for {verdict:?}");
+                    }
+                    Ok::<(), TestCaseError>(())
+                })
+            });
+
+            result.unwrap();
+        }
+    }
 }

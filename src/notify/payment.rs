@@ -5,8 +5,6 @@
 //! an order except through `store::orders::apply`, nor decide a duplicate by reading: the
 //! journal's unique index on the first verified copy's `notifyId` does.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
 
@@ -20,7 +18,7 @@ use crate::domain::money::Amount;
 use crate::domain::order::{Decision, Evidence, Report, Source};
 use crate::domain::record::ProviderFacts;
 use crate::store::notifications::{self, Journaled, NewEntry};
-use crate::store::orders::{self, Applied, Observation};
+use crate::store::orders::{self, Applied, Observation, Timing};
 use crate::store::StoreError;
 
 /// A verified, readable payment notification: what the journal and the state machine need.
@@ -128,12 +126,13 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
         Some(v) => fen("totalAmount", Some(v))?,
         None => fen("billPayment.totalAmount", payment.total_amount)?,
     };
-    let evidence = Evidence {
+    let mut evidence = Evidence {
         report,
         amount,
         // Read as the running total refunded so far (README: an assumption).
         refunded: fen("refundAmount", n.refund_amount)?,
         auth_code: n.auth_id_resp_cd.as_ref().is_some_and(|c| !c.is_empty()),
+        paid_facts: false,
         past_expiry: false,
     };
     let facts = ProviderFacts {
@@ -147,6 +146,7 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
             .or_else(|| present(n.settle_date.as_ref())),
         auth_id_resp_code: present(n.auth_id_resp_cd.as_ref()),
     };
+    evidence.paid_facts = facts.show_a_payment();
     let mut names: Vec<String> = Vec::new();
     for name in [
         present(n.bill_no.as_ref()),
@@ -233,13 +233,13 @@ fn entry(received: &Received) -> NewEntry<'_> {
 /// Journals the notice and, if it is verified, names an order we hold, and is the first
 /// verified copy of its `notifyId`, applies its evidence to that order. Run inside one
 /// write transaction (`Db::write`): the journal row, the order and its event are kept
-/// together or not at all. `now` stamps the order's change; `expiry_grace` is
-/// `reconcile.expiry_grace`.
+/// together or not at all. `now` stamps the order's change; `timing` comes from the
+/// reconcile settings.
 pub fn record(
     conn: &mut SqliteConnection,
     received: &Received,
     verdict: &Verdict,
-    expiry_grace: Duration,
+    timing: Timing,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
     match verdict {
@@ -268,7 +268,7 @@ pub fn record(
                 order_ref: order_ref.clone(),
             })
         }
-        Verdict::Accepted(notice) => record_verified(conn, received, notice, expiry_grace, now),
+        Verdict::Accepted(notice) => record_verified(conn, received, notice, timing, now),
     }
 }
 
@@ -276,7 +276,7 @@ fn record_verified(
     conn: &mut SqliteConnection,
     received: &Received,
     notice: &PaymentNotice,
-    expiry_grace: Duration,
+    timing: Timing,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
     let Some(order) = matched_order(conn, &notice.names)? else {
@@ -340,7 +340,7 @@ fn record_verified(
         facts: notice.facts.clone(),
         source: Source::Notify,
         evidence_ref: Some(format!("notification:{journal_id}")),
-        expiry_grace,
+        timing,
     };
     let (outcome, detail) = match orders::apply(conn, &observation, now)? {
         Some(applied) => (

@@ -8,6 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
+use crate::store::orders::Timing;
+
 use super::{contract, payment, BodyRead, Outcome, Received, RejectReason};
 use super::{KIND_CONTRACT, KIND_PAYMENT, METRIC_STORE_ERROR};
 use crate::http::body::{read_up_to, Limited};
@@ -117,10 +119,10 @@ pub async fn payment(
 ) -> HttpResponse {
     let received = receive(&state, &req, payload).await;
     let verdict = payment::examine(&received, &keys(&state), &state.settings.provider.mid);
-    let grace = state.settings.reconcile.expiry_grace;
+    let timing = Timing::from(&state.settings.reconcile);
     let stored = state
         .db
-        .write(move |conn| payment::record(conn, &received, &verdict, grace, Utc::now()))
+        .write(move |conn| payment::record(conn, &received, &verdict, timing, Utc::now()))
         .await;
     match stored {
         Ok(r) => {

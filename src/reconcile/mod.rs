@@ -22,7 +22,7 @@ use crate::domain::order::{Decision, Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Binding, Order, ProviderFacts};
 use crate::metrics::Metrics;
 use crate::provider::{Outcome, ProviderClient, ProviderShared};
-use crate::store::orders::{self, Observation};
+use crate::store::orders::{self, Observation, Timing};
 use crate::store::{events, Db, StoreError};
 
 /// How long passes stop after the provider refuses our credentials or configuration:
@@ -229,7 +229,9 @@ impl Reconciler {
                         a.status.clone().unwrap_or(TradeStatus::Unknown),
                     ));
                     e.amount = a.total_amount.and_then(|f| Amount::from_fen(f).ok());
-                    found = Some((e, facts_of(&a), evidence_ref));
+                    let facts = facts_of(&a);
+                    e.paid_facts = facts.show_a_payment();
+                    found = Some((e, facts, evidence_ref));
                 }
                 Outcome::Refused(r) if r.class == ErrClass::NoOrder => {
                     found = Some((
@@ -256,6 +258,7 @@ impl Reconciler {
 
         let now = Utc::now();
         let (settings, id) = (self.settings.clone(), order.id.clone());
+        let settled_before = !order.status.awaits_provider();
         let (applied, after, flagged) = self
             .db
             .write(move |c| {
@@ -268,7 +271,7 @@ impl Reconciler {
                             facts,
                             source,
                             evidence_ref,
-                            expiry_grace: settings.reconcile.expiry_grace,
+                            timing: Timing::from(&settings.reconcile),
                         },
                         now,
                     )?,
@@ -297,6 +300,17 @@ impl Reconciler {
                                 policy::scheduled_checks(&settings.reconcile.backoff)
                             ));
                         }
+                    } else if settled_before && o.schedule.next_check_at.is_some() {
+                        // One of the few checks after settlement: the next, or none.
+                        o.schedule.attempts = o.schedule.attempts.saturating_add(1);
+                        let index = usize::try_from(o.schedule.attempts).unwrap_or(usize::MAX);
+                        o.schedule.next_check_at = settings
+                            .reconcile
+                            .settled_backoff
+                            .get(index)
+                            .and_then(|gap| {
+                                now.checked_add_signed(policy::jittered(*gap, rand::random()))
+                            });
                     }
                 })?;
                 if flagged {

@@ -387,8 +387,27 @@ pub struct Observation {
     pub source: Source,
     /// Journal reference: `notification:<id>`, `call:<id>`.
     pub evidence_ref: Option<String>,
+    /// The reconciler's timings that a decision needs.
+    pub timing: Timing,
+}
+
+/// The reconciler's timings a status change needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
     /// How long past expiry the provider is given before an unpaid order is closed.
     pub expiry_grace: Duration,
+    /// When a newly PAID or REFUNDED order is first checked again (to catch a refund or
+    /// closure whose notification was lost); `None`: never.
+    pub settled_recheck: Option<Duration>,
+}
+
+impl From<&crate::config::ReconcileSettings> for Timing {
+    fn from(r: &crate::config::ReconcileSettings) -> Self {
+        Timing {
+            expiry_grace: r.expiry_grace,
+            settled_recheck: r.settled_backoff.first().copied(),
+        }
+    }
 }
 
 /// The outcome of [`apply`].
@@ -424,7 +443,8 @@ pub fn apply(
         return Ok(None);
     };
     let mut evidence = obs.evidence.clone();
-    let grace = chrono::Duration::from_std(obs.expiry_grace).unwrap_or(chrono::Duration::MAX);
+    let grace =
+        chrono::Duration::from_std(obs.timing.expiry_grace).unwrap_or(chrono::Duration::MAX);
     evidence.past_expiry = before
         .expire_at
         .checked_add_signed(grace)
@@ -438,6 +458,7 @@ pub fn apply(
             to,
             refunded,
             reason,
+            review,
         } => {
             after.status = *to;
             if let Some(r) = refunded {
@@ -447,10 +468,29 @@ pub fn apply(
                 after.paid_amount = evidence.amount.or(after.paid_amount);
             }
             after.facts.merge(&obs.facts);
-            if !to.awaits_provider() {
+            if !to.awaits_provider() && before.status.awaits_provider() {
+                // Settled: PAID and REFUNDED orders are checked a few more times, so that
+                // a refund or closure whose notification is lost is still found.
+                after.schedule.attempts = 0;
+                after.schedule.next_check_at = match to {
+                    OrderStatus::Paid | OrderStatus::Refunded => obs
+                        .timing
+                        .settled_recheck
+                        .and_then(|d| chrono::Duration::from_std(d).ok())
+                        .and_then(|d| now.checked_add_signed(d)),
+                    _ => None,
+                };
+            } else if *to == OrderStatus::Closed {
                 after.schedule.next_check_at = None;
             }
-            event_reason = Some(reason.as_str().to_owned());
+            event_reason = Some(match review {
+                Some(r) => {
+                    after.needs_review = true;
+                    after.review_reason = Some(r.to_string());
+                    format!("{}; review: {r}", reason.as_str())
+                }
+                None => reason.as_str().to_owned(),
+            });
         }
         Decision::Confirm => after.facts.merge(&obs.facts),
         // Not yet paid, or indeterminate: the provider's latest word is still worth showing.
@@ -554,7 +594,10 @@ pub(crate) mod tests {
             },
             source: Source::Notify,
             evidence_ref: Some("notification:1".into()),
-            expiry_grace: Duration::from_secs(120),
+            timing: Timing {
+                expiry_grace: Duration::from_secs(120),
+                settled_recheck: None,
+            },
         }
     }
 

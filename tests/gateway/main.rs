@@ -4,9 +4,12 @@
 mod helpers;
 
 mod admin;
+mod chaos;
+mod crash;
 mod demo;
 mod flows;
 mod health;
+mod hostile;
 mod notify;
 mod orders;
 mod provider;

@@ -58,20 +58,21 @@ fn notify_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// The payment facts the provider sends inside a bill notification.
+/// The payment facts the provider sends inside a bill notification: a payment's time and
+/// wallet order only when there was a payment.
 fn bill_payment(order: &str, status: &str) -> String {
-    json!({
-        "merOrderId": format!("{order}1"),
-        "paySeqId": "24112112000100",
-        "totalAmount": 100,
-        "buyerPayAmount": 100,
-        "payTime": "2026-11-21 12:01:02",
-        "settleDate": "2026-11-21",
-        "status": status,
-        "targetOrderId": "4200001234202611210000000001",
-        "targetSys": "WXPay",
-    })
-    .to_string()
+    let paid = matches!(status, "TRADE_SUCCESS" | "TRADE_REFUND");
+    let mut payment =
+        json!({"merOrderId": format!("{order}1"), "totalAmount": 100, "status": status});
+    if paid {
+        payment["paySeqId"] = json!("24112112000100");
+        payment["buyerPayAmount"] = json!(100);
+        payment["payTime"] = json!("2026-11-21 12:01:02");
+        payment["settleDate"] = json!("2026-11-21");
+        payment["targetOrderId"] = json!("4200001234202611210000000001");
+        payment["targetSys"] = json!("WXPay");
+    }
+    payment.to_string()
 }
 
 /// A bill notification naming `order` as its `billNo`.

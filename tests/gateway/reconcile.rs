@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use umsgate::reconcile::policy::scheduled_checks;
 use umsgate::store::provider_calls;
 
-use crate::helpers::{test_settings, TestApp, TestSandbox};
+use crate::helpers::{never_backwards, test_settings, TestApp, TestSandbox};
 
 /// Reconciler settings for tests: every new order due at once, no rate cap in the way.
 fn fast(backoff: &[&str]) -> Value {
@@ -96,32 +96,6 @@ fn queries(app: &TestApp, id: &str) -> usize {
         .count()
 }
 
-/// Asserts that no order's history ever moved backwards.
-async fn never_backwards(app: &TestApp, ids: &[String]) {
-    let rank = |s: &str| match s {
-        "PENDING" => 0,
-        "AUTHORIZED" => 1,
-        "PAID" => 2,
-        "REFUNDED" => 3,
-        "CLOSED" => 4,
-        other => panic!("unknown status {other}"),
-    };
-    for id in ids {
-        let (_, body) = app.get(&format!("/orders/{id}/events")).await;
-        for e in body["events"].as_array().unwrap() {
-            if let Some(from) = e["from"].as_str() {
-                let (f, t) = (rank(from), rank(e["to"].as_str().unwrap()));
-                let closes = t == 4 && f <= 1;
-                assert!(
-                    t >= f && (t != 4 || closes || f == 4),
-                    "{id} moved {from} → {}",
-                    e["to"]
-                );
-            }
-        }
-    }
-}
-
 #[actix_web::test]
 async fn with_every_notification_lost_two_hundred_paid_orders_reach_paid_through_queries_alone() {
     // Arrange
@@ -154,7 +128,74 @@ async fn with_every_notification_lost_two_hundred_paid_orders_reach_paid_through
     }
     let order = app.order(&ids[0]).await;
     assert_eq!(order["provider"]["targetSys"], "WXPay");
-    assert_eq!(order["reconcile"]["nextCheckAt"], Value::Null);
+    // Settled: checked again after `settled_backoff[0]` (1 h by default) for lost refunds.
+    let next =
+        chrono::DateTime::parse_from_rfc3339(order["reconcile"]["nextCheckAt"].as_str().unwrap())
+            .unwrap();
+    let wait = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        wait > chrono::Duration::minutes(50) && wait < chrono::Duration::minutes(70),
+        "{wait}"
+    );
+    assert_eq!(order["reconcile"]["attempts"], 0);
+}
+
+#[actix_web::test]
+async fn a_refund_whose_notification_was_lost_is_found_by_the_checks_after_settlement() {
+    let app = TestApp::spawn_with(merge(
+        fast(&["30s"]),
+        json!({"reconcile": {"settled_backoff": ["10ms", "10ms"]}}),
+    ))
+    .await;
+    let ids = paid_bills(&app, "SETL", 2).await;
+    crate::helpers::eventually("both paid by notification", || async {
+        statuses(&app, &ids).await.values().all(|s| s == "PAID")
+    })
+    .await;
+    app.sandbox_post("/_sandbox/faults", &json!({"dropNotifications": 1.0}))
+        .await;
+    app.sandbox_post(
+        &format!("/_sandbox/orders/{}/refund", ids[0]),
+        &json!({"amount": 30}),
+    )
+    .await;
+    app.sandbox_post(
+        &format!("/_sandbox/orders/{}/refund", ids[1]),
+        &json!({"amount": 100}),
+    )
+    .await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    for _ in 0..3 {
+        app.reconcile().await;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // A partial refund: the query says TRADE_REFUND without the amount.
+    let partial = app.order(&ids[0]).await;
+    assert_eq!(partial["status"], "REFUNDED");
+    assert_eq!(partial["needsReview"], true);
+    assert!(
+        partial["reviewReason"]
+            .as_str()
+            .unwrap()
+            .contains("without its amount"),
+        "{partial}"
+    );
+    // A full refund: the provider reports the paid order closed, which the design treats
+    // as a conflict for a person, never as a silent move.
+    let full = app.order(&ids[1]).await;
+    assert_eq!(full["status"], "PAID");
+    assert_eq!(full["needsReview"], true);
+    assert!(
+        full["reviewReason"].as_str().unwrap().contains("closed"),
+        "{full}"
+    );
+    // Two settled checks each, then no more.
+    for id in &ids {
+        assert_eq!(queries(&app, id), 2, "{id}");
+        assert_eq!(app.order(id).await["reconcile"]["nextCheckAt"], Value::Null);
+    }
 }
 
 #[actix_web::test]
@@ -180,7 +221,7 @@ async fn with_failing_and_hanging_queries_every_order_still_converges_and_none_m
         final_statuses.values().all(|s| s == "PAID"),
         "after {passes} passes: {final_statuses:?}"
     );
-    never_backwards(&app, &ids).await;
+    never_backwards(&app);
     let limit = usize::try_from(scheduled_checks(&app.reconciler_backoff())).unwrap();
     for id in &ids {
         let n = queries(&app, id);
@@ -281,7 +322,6 @@ async fn an_order_that_exhausts_its_schedule_is_flagged_for_review_and_still_che
         &json!({"merOrderId": "1017EXHS0001", "amount": 5}),
     )
     .await;
-    let ids = ["1017EXHS0001".to_owned()];
 
     for _ in 0..4 {
         app.reconcile().await;
@@ -310,7 +350,7 @@ async fn an_order_that_exhausts_its_schedule_is_flagged_for_review_and_still_che
         .filter(|e| e["reason"].as_str().unwrap_or("").starts_with("review"))
         .count();
     assert_eq!(reviews, 1);
-    never_backwards(&app, &ids).await;
+    never_backwards(&app);
 }
 
 #[actix_web::test]
