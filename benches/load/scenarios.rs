@@ -16,6 +16,7 @@ use umsgate::domain::ids::MerOrderId;
 use umsgate::domain::order::{OrderStatus, Source};
 use umsgate::notify::payment::{self, Verdict};
 use umsgate::notify::{BodyRead, Outcome, Received};
+use umsgate::store::orders::Timing;
 use umsgate::store::{events, orders, provider_calls, schema, Db, StoreError};
 
 use crate::child::Server;
@@ -134,7 +135,7 @@ fn limit_loop(
     per_commit: usize,
     limit: Duration,
 ) -> Limit {
-    let grace = settings.reconcile.expiry_grace;
+    let timing = Timing::from(&settings.reconcile);
     let mut conn = db.conn().expect("connection");
     let mut latencies = Vec::new();
     let mut done = 0;
@@ -146,7 +147,7 @@ fn limit_loop(
         let t = Instant::now();
         conn.immediate_transaction(|c| {
             for (received, verdict) in chunk {
-                let r = payment::record(c, received, verdict, grace, Utc::now())?;
+                let r = payment::record(c, received, verdict, timing, Utc::now())?;
                 assert_eq!(r.outcome, Outcome::Applied, "limit loop: {r:?}");
             }
             Ok::<_, StoreError>(())
