@@ -173,12 +173,11 @@ impl Db {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        off_executor(move || {
             let mut conn = pool.get().map_err(StoreError::from)?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| E::from(StoreError::Blocking(e.to_string())))?
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, off the async executor, after the
@@ -190,14 +189,29 @@ impl Db {
         T: Send + 'static,
         E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        self.run(move |conn| {
-            // The mutex guards no data: poisoned by a write that panicked, it is still sound.
+        let (writer, pool) = (self.writer.clone(), self.pool.clone());
+        off_executor(move || {
+            // The turn first, then a connection: writers waiting for their turn must not
+            // hold pooled connections that readers need. The mutex guards no data:
+            // poisoned by a write that panicked, it is still sound.
             let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut conn = pool.get().map_err(StoreError::from)?;
             conn.immediate_transaction(f)
         })
         .await
     }
+}
+
+/// Runs blocking `f` in tokio's blocking pool; a panic in `f` becomes a `StoreError`.
+async fn off_executor<T, E, F>(f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| E::from(StoreError::Blocking(e.to_string())))?
 }
 
 fn path_str(path: &Path) -> String {
