@@ -219,22 +219,9 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chinaums::notify_sign::{self, SignType};
+    use crate::chinaums::notify_sign::SignType;
     use crate::chinaums::status::ContractState;
-    use crate::notify::BodyRead;
-
-    const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
-    const MID: &str = "898340149000005";
-
-    fn received(pairs: &[(String, String)]) -> Received {
-        Received {
-            at: Utc::now(),
-            body: Form::encode(pairs).into_bytes(),
-            read: BodyRead::Whole,
-            content_type: None,
-            remote_addr: None,
-        }
-    }
+    use crate::notify::testing::{received, KEY, MID};
 
     fn notice() -> Vec<(String, String)> {
         [
@@ -249,10 +236,8 @@ mod tests {
         .collect()
     }
 
-    fn signed(mut pairs: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
-        let sign = notify_sign::sign(&pairs, key, SignType::Md5);
-        pairs.push(("sign".into(), sign));
-        pairs
+    fn signed(pairs: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
+        crate::notify::testing::signed(pairs, key, SignType::Md5)
     }
 
     #[test]

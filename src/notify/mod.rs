@@ -316,6 +316,41 @@ fn insert_row(conn: &mut SqliteConnection, e: &NewEntry<'_>) -> Result<i64, Stor
 }
 
 #[cfg(test)]
+pub(crate) mod testing {
+    //! Notices as the provider sends them, for the intake's unit tests.
+    use super::*;
+    use crate::chinaums::form::Form;
+    use crate::chinaums::notify_sign::{self, SignType};
+
+    /// The notification key of protocol.md's examples.
+    pub const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
+    /// The test merchant.
+    pub const MID: &str = "898340149000005";
+
+    /// `pairs`, form-encoded and read whole.
+    pub fn received(pairs: &[(String, String)]) -> Received {
+        Received {
+            at: Utc::now(),
+            body: Form::encode(pairs).into_bytes(),
+            read: BodyRead::Whole,
+            content_type: Some("application/x-www-form-urlencoded".into()),
+            remote_addr: None,
+        }
+    }
+
+    /// `pairs` with a `sign` by `key` appended.
+    pub fn signed(
+        mut pairs: Vec<(String, String)>,
+        key: &str,
+        sign_type: SignType,
+    ) -> Vec<(String, String)> {
+        let sign = notify_sign::sign(&pairs, key, sign_type);
+        pairs.push(("sign".into(), sign));
+        pairs
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -364,33 +364,23 @@ fn record_verified(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chinaums::notify_sign::{self, SignType};
+    use crate::chinaums::notify_sign::SignType;
     use crate::chinaums::status::{BillStatus, TradeStatus};
+    use crate::notify::testing::{self, received, KEY, MID};
     use crate::notify::BodyRead;
 
-    const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
-    const MID: &str = "898340149000005";
-
-    fn received(body: String) -> Received {
-        Received {
-            at: Utc::now(),
-            body: body.into_bytes(),
-            read: BodyRead::Whole,
-            content_type: Some("application/x-www-form-urlencoded".into()),
-            remote_addr: None,
-        }
+    fn owned(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
 
     /// `fields` plus the random field, signed with `key`, form-encoded.
     fn signed(fields: &[(&str, &str)], key: &str, sign_type: SignType) -> Received {
-        let mut pairs: Vec<(String, String)> = fields
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+        let mut pairs = owned(fields);
         pairs.push(("Qx".into(), "AbCd".into()));
-        let sign = notify_sign::sign(&pairs, key, sign_type);
-        pairs.push(("sign".into(), sign));
-        received(Form::encode(&pairs))
+        received(&testing::signed(pairs, key, sign_type))
     }
 
     const PAYMENT: &str = r#"{"merOrderId":"1017B0000010","paySeqId":"P1","totalAmount":90,"payTime":"2026-11-21 12:01:02","settleDate":"2026-11-21","status":"TRADE_SUCCESS","targetOrderId":"T1","targetSys":"WXPay"}"#;
@@ -499,11 +489,7 @@ mod tests {
                 RejectReason::UnknownSignType,
                 false,
             ),
-            (
-                received(Form::encode(&unsigned)),
-                RejectReason::Unsigned,
-                false,
-            ),
+            (received(&owned(&unsigned)), RejectReason::Unsigned, false),
             (
                 signed(&paid_bill(), "another-key", SignType::Md5),
                 RejectReason::BadSignature,

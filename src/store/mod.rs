@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod orders;
 pub mod provider_calls;
 pub mod schema;
+pub mod synthetic;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -805,26 +805,21 @@ pub(crate) mod tests {
         let (db, _dir) = temp_db();
         let mut conn = db.conn().unwrap();
         let now = to_ms(t0());
-        let insert = |status: &str, prefix: &str, n: i64, next: &str| {
-            format!(
-                "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n}) \
-                 INSERT INTO orders (mer_order_id, mid, tid, inst_mid, binding, amount_fen, status, \
-                   preauth, expire_at, next_check_at, request_digest, created_at, updated_at, version) \
-                 SELECT '{prefix}' || printf('%010d', i), '898340149000005', '88880001', 'MINIDEFAULT', \
-                   'none', 100, '{status}', 0, {now}, {next}, 'd', {now}, {now}, 1 FROM seq"
-            )
-        };
-        conn.batch_execute(&insert("PAID", "1017S", 100_000, "NULL"))
-            .unwrap();
-        conn.batch_execute(&insert("PENDING", "1017D", 100, &format!("{now} - i")))
-            .unwrap();
-        conn.batch_execute(&insert(
-            "PENDING",
-            "1017L",
-            50,
-            &format!("{now} + 1000 + i"),
-        ))
+        use crate::store::synthetic::{insert_orders, NextCheck};
+        let later = t0() + chrono::Duration::seconds(1);
+        insert_orders(
+            &mut conn,
+            OrderStatus::Paid,
+            "1017S",
+            100_000,
+            t0(),
+            NextCheck::Never,
+        )
         .unwrap();
+        let due_now = NextCheck::CountingDownFrom(t0());
+        insert_orders(&mut conn, OrderStatus::Pending, "1017D", 100, t0(), due_now).unwrap();
+        let not_yet = NextCheck::CountingUpFrom(later);
+        insert_orders(&mut conn, OrderStatus::Pending, "1017L", 50, t0(), not_yet).unwrap();
 
         // Act
         let selected = due(&mut conn, t0(), 1_000).unwrap();

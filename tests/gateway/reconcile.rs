@@ -280,26 +280,25 @@ async fn unpaid_orders_past_their_expiry_are_closed() {
 
 #[actix_web::test]
 async fn a_pass_over_a_hundred_thousand_settled_orders_selects_only_the_hundred_due() {
-    use diesel::connection::SimpleConnection;
+    use umsgate::domain::order::OrderStatus;
+    use umsgate::store::synthetic::{insert_orders, NextCheck};
     let app = TestApp::spawn_with(fast(&["30s"])).await;
-    let now = chrono::Utc::now().timestamp_millis();
-    let far = now + 86_400_000;
-    let insert = |status: &str, prefix: &str, n: i64, next: &str| {
-        format!(
-            "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n}) \
-             INSERT INTO orders (mer_order_id, mid, tid, inst_mid, binding, amount_fen, status, \
-               preauth, expire_at, next_check_at, request_digest, created_at, updated_at, version) \
-             SELECT '{prefix}' || printf('%010d', i), '898340149000005', '88880001', 'MINIDEFAULT', \
-               'none', 100, '{status}', 0, {far}, {next}, 'd', {now}, {now}, 1 FROM seq"
-        )
-    };
+    let now = chrono::Utc::now();
+    let far = now + chrono::Duration::days(1);
     let mut conn = app.db.conn().unwrap();
-    conn.batch_execute(&insert("PAID", "1017S", 100_000, "NULL"))
-        .unwrap();
-    conn.batch_execute(&insert("PENDING", "1017D", 100, &format!("{now} - i")))
-        .unwrap();
-    conn.batch_execute(&insert("PENDING", "1017L", 50, &format!("{far}")))
-        .unwrap();
+    insert_orders(
+        &mut conn,
+        OrderStatus::Paid,
+        "1017S",
+        100_000,
+        far,
+        NextCheck::Never,
+    )
+    .unwrap();
+    let due_now = NextCheck::CountingDownFrom(now);
+    insert_orders(&mut conn, OrderStatus::Pending, "1017D", 100, far, due_now).unwrap();
+    let not_yet = NextCheck::CountingUpFrom(far);
+    insert_orders(&mut conn, OrderStatus::Pending, "1017L", 50, far, not_yet).unwrap();
     drop(conn);
 
     let report = app.reconcile().await;
