@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
 use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::StoreSettings;
@@ -60,6 +61,9 @@ pub enum StoreError {
     /// The blocking task did not complete.
     #[error("database task: {0}")]
     Blocking(String),
+    /// The database file could not be opened.
+    #[error("database open: {0}")]
+    Open(#[from] diesel::ConnectionError),
     /// The database directory could not be created.
     #[error("database directory: {0}")]
     Io(#[from] std::io::Error),
@@ -89,14 +93,19 @@ struct Pragmas {
     busy_timeout: Duration,
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+impl Pragmas {
+    fn apply(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
              PRAGMA foreign_keys = ON;",
             self.busy_timeout.as_millis()
         ))
-        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -139,20 +148,40 @@ impl Db {
 
     /// Opens without migrating (for `umsgate migrate`, which reports what it applies).
     pub fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
+        let (builder, manager) = Self::prepare(settings)?;
+        Ok(Db {
+            pool: builder.build(manager)?,
+            writer: Default::default(),
+        })
+    }
+
+    /// Creates the file and its directory and puts the file in WAL mode; returns the pool
+    /// to build.
+    fn prepare(
+        settings: &StoreSettings,
+    ) -> Result<
+        (
+            diesel::r2d2::Builder<ConnectionManager<SqliteConnection>>,
+            ConnectionManager<SqliteConnection>,
+        ),
+        StoreError,
+    > {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let manager = ConnectionManager::<SqliteConnection>::new(path_str(&settings.path));
-        let pool = diesel::r2d2::Pool::builder()
+        let path = path_str(&settings.path);
+        let pragmas = Pragmas {
+            busy_timeout: settings.busy_timeout,
+        };
+        // One connection turns a new file to WAL before the pool opens its own: the switch
+        // takes an exclusive lock that SQLite does not wait for (busy_timeout does not
+        // apply), so pooled connections racing to switch a new file now and then failed
+        // with "database is locked". On a file already in WAL the PRAGMA is a no-op.
+        pragmas.apply(&mut SqliteConnection::establish(&path)?)?;
+        let builder = diesel::r2d2::Pool::builder()
             .max_size(settings.pool_size)
-            .connection_customizer(Box::new(Pragmas {
-                busy_timeout: settings.busy_timeout,
-            }))
-            .build(manager)?;
-        Ok(Db {
-            pool,
-            writer: Default::default(),
-        })
+            .connection_customizer(Box::new(pragmas));
+        Ok((builder, ConnectionManager::new(path)))
     }
 
     /// Runs pending migrations; returns the versions applied.
@@ -300,6 +329,40 @@ mod tests {
     struct Pragma {
         #[diesel(sql_type = diesel::sql_types::Text)]
         v: String,
+    }
+
+    #[test]
+    fn a_new_pool_on_a_new_file_opens_every_connection_at_the_first_try() {
+        // Arrange: fresh files, and a pool that counts the connections it failed to open
+        // (r2d2 retries them, logging "database is locked" at ERROR).
+        #[derive(Debug, Clone, Default)]
+        struct Count(Arc<std::sync::atomic::AtomicUsize>);
+        impl diesel::r2d2::HandleError<diesel::r2d2::Error> for Count {
+            fn handle_error(&self, _: diesel::r2d2::Error) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let failed = Count::default();
+        let dir = tempfile::tempdir().unwrap();
+
+        // Act: 100 pools of 16 connections, each on a new file. (Without the WAL switch
+        // first, 2 to 5 of the 100 had a connection fail.)
+        for i in 0..100 {
+            let settings = StoreSettings {
+                path: dir.path().join(format!("{i}.db")),
+                pool_size: 16,
+                busy_timeout: Duration::from_secs(5),
+            };
+            let (builder, manager) = Db::prepare(&settings).unwrap();
+            let pool = builder
+                .error_handler(Box::new(failed.clone()))
+                .build(manager)
+                .unwrap();
+            assert_eq!(pool.state().connections, 16);
+        }
+
+        // Assert
+        assert_eq!(failed.0.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]
