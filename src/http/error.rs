@@ -25,6 +25,12 @@ pub enum ApiError {
     /// No such thing.
     #[error("{0}")]
     NotFound(String),
+    /// The route exists, but not for this method.
+    #[error("this route answers only {allow}")]
+    MethodNotAllowed {
+        /// The methods it answers (the `Allow` header).
+        allow: &'static str,
+    },
     /// The request conflicts with what exists.
     #[error("{0}")]
     Conflict(String),
@@ -77,6 +83,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidField { .. } => "invalid_field",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -117,6 +124,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidJson(_) | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -138,8 +146,14 @@ impl ResponseError for ApiError {
             self.to_string()
         };
         let mut res = HttpResponse::build(status);
-        if status == StatusCode::UNAUTHORIZED {
-            res.insert_header(("WWW-Authenticate", "Bearer"));
+        match self {
+            ApiError::Unauthorized => {
+                res.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                res.insert_header(("Allow", *allow));
+            }
+            _ => {}
         }
         res.json(Body {
             code: self.code(),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Logger, Next};
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse, Resource, ResponseError};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -39,29 +39,36 @@ pub struct Listener(pub &'static str);
 
 /// Routes of the `api` listener.
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .route("/orders", web::post().to(orders::create))
-        .route("/orders", web::get().to(orders::list))
-        .route("/orders/{merOrderId}", web::get().to(orders::get))
-        .route("/orders/{merOrderId}/events", web::get().to(orders::events))
-        .route("/contracts/{contractNo}", web::get().to(contracts::get))
-        .route(
-            "/orders/{merOrderId}/preauth-completion",
-            web::post().to(preauth::complete),
+    cfg.service(resource("/healthz", "GET").get(health::healthz))
+        .service(resource("/readyz", "GET").get(health::readyz))
+        .service(resource("/metrics", "GET").get(health::metrics))
+        .service(
+            resource("/orders", "GET, POST")
+                .post(orders::create)
+                .get(orders::list),
+        )
+        .service(resource("/orders/{merOrderId}", "GET").get(orders::get))
+        .service(resource("/orders/{merOrderId}/events", "GET").get(orders::events))
+        .service(resource("/contracts/{contractNo}", "GET").get(contracts::get))
+        .service(
+            resource("/orders/{merOrderId}/preauth-completion", "POST").post(preauth::complete),
         )
         .service(
             web::scope("/admin")
                 .wrap(from_fn(admin::require_token))
-                .route("/notifications", web::get().to(admin::notifications))
-                .route(
-                    "/orders/{merOrderId}/resync",
-                    web::post().to(admin::resync_one),
-                )
-                .route("/resync", web::post().to(admin::resync_many)),
+                .service(resource("/notifications", "GET").get(admin::notifications))
+                .service(resource("/orders/{merOrderId}/resync", "POST").post(admin::resync_one))
+                .service(resource("/resync", "POST").post(admin::resync_many)),
         )
         .default_service(web::to(not_found));
+}
+
+/// A route answering the methods in `allow` (as the handlers added to it say) and a
+/// JSON 405 with that `Allow` header to any other method.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        ApiError::MethodNotAllowed { allow }.error_response()
+    }))
 }
 
 /// Routes of the `notify` listener: notification intake and nothing else.

@@ -172,7 +172,7 @@ fn cases() -> Vec<Case> {
         case("list: unknown parameter", Api, get("/orders?limt=5"), 400, Code("invalid_field")),
         case("list: repeated parameter", Api, get("/orders?limit=1&limit=2"), 400, Code("invalid_field")),
         case("list: needsReview not a boolean", Api, get("/orders?needsReview=maybe"), 400, Code("invalid_field")),
-        case("list: wrong method", Api, http("DELETE", "/orders", &[], b""), 404, Code("not_found")),
+        case("list: wrong method", Api, http("DELETE", "/orders", &[], b""), 405, Code("method_not_allowed")),
         // --- api: GET /orders/{id}, /events
         case("order: unknown", Api, get("/orders/1017NOSUCHORDER"), 404, Code("not_found")),
         case("order: id too long", Api, get(&format!("/orders/1017{}", "9".repeat(40))), 400, Code("invalid_field")),
@@ -181,7 +181,7 @@ fn cases() -> Vec<Case> {
         case("order: encoded slash", Api, get("/orders/1017%2F..%2Fmetrics"), 400, Code("invalid_field")),
         case("order: dot segments", Api, get("/orders/../metrics"), 404, Code("not_found")),
         case("events: unknown order", Api, get("/orders/1017NOSUCHORDER/events"), 404, Code("not_found")),
-        case("events: wrong method", Api, http("POST", "/orders/1017NOSUCHORDER/events", &[], b""), 404, Code("not_found")),
+        case("events: wrong method", Api, http("POST", "/orders/1017NOSUCHORDER/events", &[], b""), 405, Code("method_not_allowed")),
         // --- api: preauth-completion
         case("preauth: unknown order", Api, post_json("/orders/1017NOSUCHORDER/preauth-completion", b""), 404, Code("not_found")),
         case("preauth: PENDING order", Api, post_json(&format!("/orders/{PENDING_ORDER}/preauth-completion"), b"{}"), 409, Code("conflict")),
@@ -189,7 +189,7 @@ fn cases() -> Vec<Case> {
         case("preauth: amount over the authorised one", Api, post_json(&format!("/orders/{AUTHORIZED_ORDER}/preauth-completion"), br#"{"amount":101}"#), 400, Code("invalid_field")),
         case("preauth: amount zero", Api, post_json(&format!("/orders/{AUTHORIZED_ORDER}/preauth-completion"), br#"{"amount":0}"#), 400, Code("invalid_field")),
         case("preauth: unknown field", Api, post_json(&format!("/orders/{AUTHORIZED_ORDER}/preauth-completion"), br#"{"amount":1,"force":true}"#), 400, Code("invalid_field")),
-        case("preauth: wrong method", Api, get(&format!("/orders/{PENDING_ORDER}/preauth-completion")), 404, Code("not_found")),
+        case("preauth: wrong method", Api, get(&format!("/orders/{PENDING_ORDER}/preauth-completion")), 405, Code("method_not_allowed")),
         // --- api: contracts
         case("contract: number too short", Api, get("/contracts/1017"), 400, Code("invalid_field")),
         case("contract: unknown", Api, get("/contracts/1017NOSUCHCONTRACT"), 404, Code("not_found")),
@@ -212,11 +212,12 @@ fn cases() -> Vec<Case> {
         case("admin resync: not JSON", Api, admin_post_json("/admin/resync", b"dryRun"), 400, Code("invalid_json")),
         case("admin: unknown route with the token", Api, admin_get("/admin/secrets"), 404, Code("not_found")),
         case("admin: unknown route without the token", Api, get("/admin/secrets"), 401, Code("unauthorized")),
-        case("admin journal: wrong method", Api, http("DELETE", "/admin/notifications", &[("Authorization", &bearer())], b""), 404, Code("not_found")),
+        case("admin journal: wrong method without the token", Api, http("DELETE", "/admin/notifications", &[], b""), 401, Code("unauthorized")),
+        case("admin journal: wrong method", Api, http("DELETE", "/admin/notifications", &[("Authorization", &bearer())], b""), 405, Code("method_not_allowed")),
         // --- api: health and metrics
-        case("healthz: wrong method", Api, http("POST", "/healthz", &[], b""), 404, Code("not_found")),
-        case("readyz: wrong method", Api, http("PUT", "/readyz", &[], b""), 404, Code("not_found")),
-        case("metrics: wrong method", Api, http("DELETE", "/metrics", &[], b""), 404, Code("not_found")),
+        case("healthz: wrong method", Api, http("POST", "/healthz", &[], b""), 405, Code("method_not_allowed")),
+        case("readyz: wrong method", Api, http("PUT", "/readyz", &[], b""), 405, Code("method_not_allowed")),
+        case("metrics: wrong method", Api, http("DELETE", "/metrics", &[], b""), 405, Code("method_not_allowed")),
         case("api: unknown route", Api, get("/nope"), 404, Code("not_found")),
         case("api: notify route on the api listener", Api, post_form("/notify/payment", b"a=1"), 404, Code("not_found")),
         // --- api: the HTTP layer

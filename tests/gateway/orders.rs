@@ -310,3 +310,33 @@ async fn orders_survive_a_restart_on_the_same_database() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(read, created);
 }
+
+#[actix_web::test]
+async fn a_method_a_route_does_not_answer_is_a_405_that_names_the_methods_it_does() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let client = awc::Client::default();
+
+    // Act
+    let mut orders = client
+        .delete(format!("{}/orders", app.api))
+        .send()
+        .await
+        .unwrap();
+    let mut one = client
+        .put(format!("{}/orders/1017TEST000001", app.api))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(orders.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(orders.headers().get("allow").unwrap(), "GET, POST");
+    let body: Value = orders.json().await.unwrap();
+    assert_eq!(body["code"], "method_not_allowed");
+    assert_eq!(one.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(one.headers().get("allow").unwrap(), "GET");
+    let body: Value = one.json().await.unwrap();
+    assert_eq!(body["message"], "this route answers only GET");
+    assert_eq!(app.order_count(), 0);
+}
