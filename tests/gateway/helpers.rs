@@ -36,6 +36,8 @@ pub struct TestApp {
     /// Its settings.
     pub settings: Settings,
     handle: AppHandle,
+    /// The running application, until `stop` has awaited its end.
+    running: std::cell::RefCell<Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>>,
     client: awc::Client,
     /// Keeps the database directory alive; shared with a restarted app.
     pub dir: std::rc::Rc<TempDir>,
@@ -87,7 +89,7 @@ impl TestApp {
         let handle = app.handle();
         let sandbox = app.sandbox_url().map(str::to_owned);
         let reconciler = app.reconciler().clone();
-        actix_web::rt::spawn(app.run_until_stopped());
+        let running = actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             api,
             notify,
@@ -96,14 +98,23 @@ impl TestApp {
             reconciler,
             settings: kept,
             handle,
+            running: Some(running).into(),
             client: awc::Client::default(),
             dir,
         }
     }
 
-    /// Stops it, letting requests in flight finish.
+    /// Stops it, letting requests and a reconcile pass in flight finish, and returns when
+    /// it has ended.
     pub async fn stop(&self) {
         self.handle.stop(true).await;
+        let running = self.running.borrow_mut().take();
+        if let Some(running) = running {
+            running
+                .await
+                .expect("the gateway task ends")
+                .expect("the gateway ends cleanly");
+        }
     }
 
     /// POSTs JSON to the api listener.

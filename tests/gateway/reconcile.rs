@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use umsgate::reconcile::policy::scheduled_checks;
 use umsgate::store::provider_calls;
 
-use crate::helpers::{never_backwards, test_settings, TestApp, TestSandbox};
+use crate::helpers::{eventually, never_backwards, test_settings, TestApp, TestSandbox};
 
 /// Reconciler settings for tests: every new order due at once, no rate cap in the way.
 fn fast(backoff: &[&str]) -> Value {
@@ -488,4 +488,67 @@ async fn an_operator_resyncs_many_orders_or_lists_them_in_a_dry_run() {
         (Some(4), Some(3))
     );
     assert!(statuses(&app, &ids).await.values().all(|s| s == "PAID"));
+}
+
+#[actix_web::test]
+async fn stopping_the_gateway_waits_for_the_scheduled_pass_in_flight_to_commit() {
+    // Arrange: the scheduler on, ticking every second; a provider that loses every
+    // notification and holds every query answer 1.5 s.
+    let sandbox = TestSandbox::spawn().await;
+    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
+    let settings = test_settings(
+        dir.path(),
+        merge(
+            fast(&["1h"]),
+            json!({
+                "provider": {"mode": "remote", "base_url": sandbox.url},
+                "reconcile": {"enabled": true, "tick": "* * * * * *"},
+            }),
+        ),
+    );
+    let app = TestApp::start(settings, dir).await;
+    let faults = json!({"dropNotifications": 1.0, "queryDelayMs": 1500});
+    sandbox
+        .post("/_sandbox/faults", faults.to_string().into_bytes(), None)
+        .await;
+    let id = "1017STOP0001";
+    let (status, body) = app
+        .post_json(
+            "/orders",
+            &json!({"merOrderId": id, "amount": 100, "qrCodeId": "QRSTOP0001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = sandbox
+        .post(&format!("/_sandbox/orders/{id}/pay"), b"{}".to_vec(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually("the scheduled pass has sent its query", || async {
+        let (_, calls) = sandbox
+            .get("/_sandbox/calls?path=/v1/netpay/wx/mini-pre-query")
+            .await;
+        calls["calls"].as_array().is_some_and(|c| !c.is_empty())
+    })
+    .await;
+
+    // Act: stop while the query's answer is still held.
+    app.stop().await;
+
+    // Assert: the pass finished and committed before the gateway ended.
+    use diesel::prelude::*;
+    use umsgate::store::schema::orders;
+    let status: String = orders::table
+        .find(id)
+        .select(orders::status)
+        .first(&mut app.db.conn().unwrap())
+        .unwrap();
+    assert_eq!(status, "PAID");
+    let calls = provider_calls::list(&mut app.db.conn().unwrap(), Some(id)).unwrap();
+    assert_eq!(
+        calls
+            .iter()
+            .map(|c| c.operation.as_str())
+            .collect::<Vec<_>>(),
+        ["update-qrcode", "mini-pre-query"]
+    );
 }
