@@ -414,10 +414,12 @@ impl ProviderClient {
             Outcome::Unknown(_) => log::warn!("{line}: {}", detail.as_deref().unwrap_or("")),
         }
         let (op_name, order, label) = (op.as_str(), order.map(str::to_owned), label);
+        // A write like any other: it takes its turn on the writer mutex (`Db::write`)
+        // rather than polling for SQLite's lock.
         let result = self
             .shared
             .db
-            .run(move |c| {
+            .write(move |c| {
                 provider_calls::insert(
                     c,
                     &NewCall {
