@@ -36,6 +36,14 @@ fn merge(mut a: Value, b: Value) -> Value {
     a
 }
 
+/// A gateway whose provider is `sandbox` (remote mode), with `base` then `overrides`.
+async fn on_remote(sandbox: &TestSandbox, base: Value, overrides: Value) -> TestApp {
+    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
+    let remote = json!({"provider": {"mode": "remote", "base_url": sandbox.url}});
+    let settings = test_settings(dir.path(), merge(merge(base, remote), overrides));
+    TestApp::start(settings, dir).await
+}
+
 /// Creates `n` bound bills of 100 fen and pays each at the sandbox.
 async fn paid_bills(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
@@ -355,18 +363,15 @@ async fn an_order_that_exhausts_its_schedule_is_flagged_for_review_and_still_che
 #[actix_web::test]
 async fn a_configuration_error_stops_the_pass_and_pauses_the_next() {
     let sandbox = TestSandbox::spawn().await;
-    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
-    let settings = test_settings(
-        dir.path(),
-        merge(
-            fast(&["30s"]),
-            json!({
-                "provider": {"mode": "remote", "base_url": sandbox.url, "app_key": "00000000000000000000000000000000"},
-                "reconcile": {"concurrency": 1},
-            }),
-        ),
-    );
-    let app = TestApp::start(settings, dir).await;
+    let app = on_remote(
+        &sandbox,
+        fast(&["30s"]),
+        json!({
+            "provider": {"app_key": "00000000000000000000000000000000"},
+            "reconcile": {"concurrency": 1},
+        }),
+    )
+    .await;
     for i in 0..5 {
         app.post_json(
             "/orders",
@@ -495,18 +500,12 @@ async fn stopping_the_gateway_waits_for_the_scheduled_pass_in_flight_to_commit()
     // Arrange: the scheduler on, ticking every second; a provider that loses every
     // notification and holds every query answer 1.5 s.
     let sandbox = TestSandbox::spawn().await;
-    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
-    let settings = test_settings(
-        dir.path(),
-        merge(
-            fast(&["1h"]),
-            json!({
-                "provider": {"mode": "remote", "base_url": sandbox.url},
-                "reconcile": {"enabled": true, "tick": "* * * * * *"},
-            }),
-        ),
-    );
-    let app = TestApp::start(settings, dir).await;
+    let app = on_remote(
+        &sandbox,
+        fast(&["1h"]),
+        json!({"reconcile": {"enabled": true, "tick": "* * * * * *"}}),
+    )
+    .await;
     let faults = json!({"dropNotifications": 1.0, "queryDelayMs": 1500});
     sandbox
         .post("/_sandbox/faults", faults.to_string().into_bytes(), None)
