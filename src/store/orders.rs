@@ -330,8 +330,9 @@ pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreErr
 }
 
 /// Writes `after` over the row if it still has version `expected`. `after.version` must
-/// already be the new version. The one place an order row is rewritten.
-pub fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result<(), StoreError> {
+/// already be the new version. The one place an order row is rewritten; private, so that
+/// outside this module a row changes only through [`apply`] (status) or [`update`] (the rest).
+fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result<(), StoreError> {
     let n = diesel::update(
         orders::table
             .filter(orders::mer_order_id.eq(after.id.as_str()))
