@@ -240,6 +240,16 @@ impl Order {
             preauth: self.preauth,
         }
     }
+
+    /// Flags the order for an operator with `reason`; returns whether that changed
+    /// anything (it was not flagged, or for another reason), i.e. whether it is news for
+    /// the order's history.
+    pub fn flag(&mut self, reason: String) -> bool {
+        let news = !self.needs_review || self.review_reason.as_deref() != Some(reason.as_str());
+        self.needs_review = true;
+        self.review_reason = Some(reason);
+        news
+    }
 }
 
 /// One entry of an order's history.

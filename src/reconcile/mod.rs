@@ -293,9 +293,7 @@ impl Reconciler {
                         );
                         o.schedule.next_check_at = Some(next.at);
                         if next.exhausted && !o.needs_review {
-                            flagged = true;
-                            o.needs_review = true;
-                            o.review_reason = Some(format!(
+                            flagged = o.flag(format!(
                                 "no final answer from the provider after {} checks",
                                 policy::scheduled_checks(&settings.reconcile.backoff)
                             ));

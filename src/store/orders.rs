@@ -294,26 +294,24 @@ pub const AGE_BUCKETS: [(&str, i64); 6] = [
     ("ge_24h", i64::MAX),
 ];
 
-#[derive(diesel::QueryableByName)]
-struct CreatedAt {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    created_at: i64,
-}
-
 /// How many orders awaiting the provider fall in each of [`AGE_BUCKETS`] at `now`.
 pub fn awaiting_by_age(
     conn: &mut SqliteConnection,
     now: DateTime<Utc>,
 ) -> Result<Vec<(&'static str, i64)>, StoreError> {
-    let created: Vec<CreatedAt> = diesel::sql_query(
-        "SELECT created_at FROM orders WHERE status IN ('PENDING', 'AUTHORIZED')",
-    )
-    .load(conn)?;
+    let awaiting = OrderStatus::ALL
+        .into_iter()
+        .filter(|s| s.awaits_provider())
+        .map(OrderStatus::as_str);
+    let created: Vec<i64> = orders::table
+        .filter(orders::status.eq_any(awaiting))
+        .select(orders::created_at)
+        .load(conn)?;
     let now = to_ms(now);
     let mut counts: Vec<(&'static str, i64)> =
         AGE_BUCKETS.iter().map(|(name, _)| (*name, 0)).collect();
-    for c in created {
-        let age = now.saturating_sub(c.created_at) / 1000;
+    for created_at in created {
+        let age = now.saturating_sub(created_at) / 1000;
         if let Some(i) = AGE_BUCKETS.iter().position(|(_, bound)| age < *bound) {
             counts[i].1 += 1;
         }
@@ -424,13 +422,6 @@ pub struct Applied {
     pub after: Order,
 }
 
-impl Applied {
-    /// Whether the status changed.
-    pub fn moved(&self) -> bool {
-        matches!(self.decision, Decision::Move { .. })
-    }
-}
-
 /// Applies an observation: runs the state machine on the order as stored, and stores the
 /// decision (status, facts, review flag, event) with a compare-and-set on `version`.
 /// `None` if there is no such order. Run inside a write transaction, with the evidence's
@@ -481,13 +472,10 @@ pub fn apply(
                         .and_then(|d| now.checked_add_signed(d)),
                     _ => None,
                 };
-            } else if *to == OrderStatus::Closed {
-                after.schedule.next_check_at = None;
             }
             event_reason = Some(match review {
                 Some(r) => {
-                    after.needs_review = true;
-                    after.review_reason = Some(r.to_string());
+                    after.flag(r.to_string());
                     format!("{}; review: {r}", reason.as_str())
                 }
                 None => reason.as_str().to_owned(),
@@ -505,12 +493,9 @@ pub fn apply(
         }
         Decision::Ignore(_) => {}
         Decision::Review(reason) => {
-            let text = reason.to_string();
-            if after.review_reason.as_deref() != Some(text.as_str()) || !after.needs_review {
-                event_reason = Some(format!("review: {text}"));
+            if after.flag(reason.to_string()) {
+                event_reason = Some(format!("review: {reason}"));
             }
-            after.needs_review = true;
-            after.review_reason = Some(text);
         }
     }
     if after == before {
@@ -658,7 +643,7 @@ pub(crate) mod tests {
         .unwrap()
         .unwrap();
 
-        assert!(applied.moved());
+        assert!(matches!(applied.decision, Decision::Move { .. }));
         let stored = find(&mut conn, &order.id).unwrap().unwrap();
         assert_eq!(stored.status, OrderStatus::Paid);
         assert_eq!(stored.version, 2);
