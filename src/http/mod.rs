@@ -97,10 +97,16 @@ const SECRET_PATH_PREFIX: &str = "/notify/contract/";
 /// (so no Authorization), no query string and no body.
 pub fn access_log() -> Logger {
     Logger::new("%{r}a \"%{request}xi\" %s %b %Dms").custom_request_replace("request", |req| {
+        // Routing matches the percent-decoded path: `/notify/%63ontract/<token>` reaches
+        // the contract route too, so both forms are checked.
         let path = req.path();
-        let shown = match path.strip_prefix(SECRET_PATH_PREFIX) {
-            Some(_) => format!("{SECRET_PATH_PREFIX}[redacted]"),
-            None => path.to_owned(),
+        let secret = [path, req.match_info().as_str()]
+            .iter()
+            .any(|p| p.starts_with(SECRET_PATH_PREFIX));
+        let shown = if secret {
+            format!("{SECRET_PATH_PREFIX}[redacted]")
+        } else {
+            path.to_owned()
         };
         format!("{} {shown}", req.method())
     })

@@ -838,6 +838,44 @@ async fn a_contract_notice_on_a_wrong_or_missing_token_is_a_404_and_stores_nothi
 }
 
 #[actix_web::test]
+async fn the_contract_token_never_reaches_the_access_log_however_the_path_is_encoded() {
+    // Arrange: a token of this test's own, and every log line captured.
+    let logs = crate::helpers::capture_logs();
+    let token = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let app = TestApp::spawn_with(json!({"notify": {"contract_token": token}})).await;
+    let notice = contract_notice("2026-11-21 12:00:00", "RESCISSION");
+
+    // Act: plain, with a percent-encoded letter (routing decodes it), and encoded token.
+    let (plain, _) = post_contract(&app, &token, &notice).await;
+    let mut answers = vec![plain];
+    for path in [
+        format!("/notify/%63ontract/{token}"),
+        format!(
+            "/notify/contract/%{:02X}{}",
+            token.as_bytes()[0],
+            &token[1..]
+        ),
+    ] {
+        let (status, _) = app
+            .post_notify(&path, Form::encode(&notice).into_bytes(), FORM)
+            .await;
+        answers.push(status);
+    }
+
+    // Assert: every form reached the route, and no line shows the token.
+    assert_eq!(answers, [StatusCode::OK; 3]);
+    let text = logs.lock().unwrap().clone();
+    assert!(
+        text.contains("/notify/contract/[redacted]"),
+        "the access log was captured"
+    );
+    assert!(
+        !text.contains(&token),
+        "a log line carries the contract token"
+    );
+}
+
+#[actix_web::test]
 async fn a_contract_notice_is_stored_an_older_one_changes_nothing_and_the_same_one_is_a_duplicate()
 {
     // Arrange
