@@ -133,6 +133,7 @@ impl Application {
             db: db.clone(),
             settings: settings.clone(),
             metrics,
+            completions: Default::default(),
         });
         let reconciler_data = web::Data::new(reconciler.clone());
 

@@ -31,6 +31,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Pre-authorisation completions under way.
+    pub completions: preauth::InFlight,
 }
 
 /// Which listener a request came in on (a metrics label).

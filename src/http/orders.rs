@@ -690,6 +690,7 @@ mod tests {
                 db,
                 settings: Arc::new(settings),
                 metrics: Arc::new(Metrics::new()),
+                completions: Default::default(),
             };
             (state, dir)
         }

@@ -3,6 +3,9 @@
 //! must not call the provider for an order that is not AUTHORIZED, and must not repeat a
 //! completion whose outcome is unknown without first querying it.
 
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
@@ -20,6 +23,40 @@ use crate::domain::order::{Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Order, ProviderFacts};
 use crate::provider::{Outcome, ProviderClient, QUERY_ATTEMPTS};
 use crate::store::orders::{self, Observation, Timing};
+
+/// The orders whose completion a request of this process is working on. A second request
+/// for one of them is answered 409 rather than racing the first to the provider: two
+/// completions of one authorisation must never be sent.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashSet<String>>);
+
+impl InFlight {
+    /// Claims `id` until the returned claim is dropped; `None` if it is claimed already.
+    fn claim(&self, id: &MerOrderId) -> Option<Claim<'_>> {
+        let id = id.to_string();
+        // The set guards no invariant a panic could break: a poisoned lock is still sound.
+        let fresh = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone());
+        // Built only when the claim is new: a claim dropped here would release the other's.
+        fresh.then(|| Claim { by: self, id })
+    }
+}
+
+/// A claim on one order's completion; released when dropped, however the request ends.
+struct Claim<'a> {
+    by: &'a InFlight,
+    id: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claimed = self.by.0.lock().unwrap_or_else(PoisonError::into_inner);
+        claimed.remove(&self.id);
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -77,6 +114,13 @@ pub async fn complete(
     } else {
         parse_json(&body)?.0
     };
+    // Claimed before the order is read, so that what is read is after any earlier
+    // request's outcome.
+    let Some(_claim) = state.completions.claim(&id) else {
+        return Err(ApiError::Conflict(format!(
+            "a completion of order {id} is in progress; retry to learn its outcome"
+        )));
+    };
     let order = load(&state, id.clone()).await?;
     // Asking again after a completion went through (its answer was lost, or the caller
     // retried) gets the completed order, not an error.
@@ -117,15 +161,7 @@ pub async fn complete(
                 Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
                     let done = Completed {
                         amount: a.total_amount.and_then(|f| Amount::from_fen(f).ok()),
-                        facts: ProviderFacts {
-                            provider_status: Some(TradeStatus::TradeSuccess.as_str().to_owned()),
-                            seq_id: a.seq_id,
-                            target_order_id: a.target_order_id,
-                            target_sys: a.target_sys,
-                            pay_time: a.pay_time,
-                            settle_date: a.settle_date,
-                            auth_id_resp_code: None,
-                        },
+                        facts: crate::reconcile::facts_of(&a),
                     };
                     let after =
                         apply_completion(&state, &id, done, Source::Preauth, evidence_ref).await?;

@@ -358,7 +358,8 @@ impl Reconciler {
 }
 
 /// The facts a query answer carries.
-fn facts_of(a: &crate::chinaums::wire::MiniPreQueryResponse) -> ProviderFacts {
+/// The facts a query answer brings.
+pub(crate) fn facts_of(a: &crate::chinaums::wire::MiniPreQueryResponse) -> ProviderFacts {
     ProviderFacts {
         provider_status: a.status.as_ref().map(|s| s.as_str().to_owned()),
         seq_id: a.seq_id.clone(),

@@ -331,6 +331,41 @@ async fn a_preauthorised_payment_is_completed_through_the_gateway_and_becomes_pa
 }
 
 #[actix_web::test]
+async fn concurrent_completions_of_one_order_send_one_completion_to_the_provider() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    authorised(&app, "1017PREC0001", "QRPREC01", 100).await;
+
+    // Act: ten requests at once.
+    let empty = json!({});
+    let answers = futures_util::future::join_all(
+        (0..10).map(|_| app.post_json("/orders/1017PREC0001/preauth-completion", &empty)),
+    )
+    .await;
+
+    // Assert: one completed it; the others were told to retry (or saw it done), and the
+    // provider was asked once.
+    let ok: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, body)| body)
+        .collect();
+    assert!(!ok.is_empty(), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(s, _)| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        "{answers:?}"
+    );
+    assert_eq!(calls(&app, "/v1/netpay/preauthed").await.len(), 1);
+    let order = app.order("1017PREC0001").await;
+    assert_eq!(order["status"], "PAID");
+    assert!(ok
+        .iter()
+        .all(|o| o["completionOrderId"] == order["completionOrderId"]));
+}
+
+#[actix_web::test]
 async fn completion_is_refused_without_calling_out_unless_the_order_is_authorised() {
     let app = TestApp::spawn().await;
     app.post_json("/orders", &bill("1017PREB0001", "QRPREB01", 100))
