@@ -55,7 +55,60 @@ impl fmt::Display for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Reads text only, and never repeats a refused value: serde's own "invalid type" errors
+/// quote numbers and booleans, and configuration sources (environment variables) read an
+/// all-digit value as a number.
+struct SecretVisitor;
+
+/// Why a secret that is not text is refused (without the value).
+const NOT_TEXT: &str =
+    "must be text (an all-digit or true/false value must be given in quotes, e.g. '\"0123\"')";
+
+impl serde::de::Visitor<'_> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+        Ok(Secret(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+        Ok(Secret(v))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(E::custom(NOT_TEXT))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Err(E::custom(NOT_TEXT))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Err(E::custom(NOT_TEXT))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+        Err(E::custom(NOT_TEXT))
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+        Err(E::custom(NOT_TEXT))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(E::custom(NOT_TEXT))
+    }
+
+    fn visit_char<E: serde::de::Error>(self, v: char) -> Result<Secret, E> {
+        Ok(Secret(v.to_string()))
     }
 }
 
@@ -69,6 +122,20 @@ mod tests {
         assert_eq!(format!("{s:?}"), REDACTED);
         assert_eq!(format!("{s}"), REDACTED);
         assert_eq!(format!("{:?}", Some(&s)), format!("Some({REDACTED})"));
+    }
+
+    #[test]
+    fn a_secret_that_is_not_text_is_refused_without_repeating_it() {
+        let number: Result<Secret, _> = serde_json::from_str("12345678901234567");
+        let float: Result<Secret, _> = serde_json::from_str("1234.5678");
+        let text: Secret = serde_json::from_str("\"12345678901234567\"").unwrap();
+
+        for refused in [number, float] {
+            let message = refused.unwrap_err().to_string();
+            assert!(message.contains("must be text"), "{message}");
+            assert!(!message.contains("1234"), "{message}");
+        }
+        assert!(text.matches(b"12345678901234567"));
     }
 
     #[test]
