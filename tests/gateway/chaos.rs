@@ -170,6 +170,7 @@ async fn under_every_fault_at_once_five_hundred_orders_converge_on_the_providers
             },
         )
         .unwrap();
+        assert_eq!(all.len(), truth.len(), "every order is in the gateway");
         disagreements = all
             .iter()
             .filter_map(|o| disagreement(o, &truth[o.id.as_str()]))

@@ -9,7 +9,7 @@
 //! gateway crash -- --nocapture`. More kills by hand: `UMSGATE_CRASH_KILLS=20`.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
@@ -636,8 +636,6 @@ async fn every_notification_answered_success_survives_repeated_kill_9_applied_ex
         notices.len(),
         "one applying copy each"
     );
-    let unique: HashSet<&str> = notices.iter().map(|n| n.notify_id.as_str()).collect();
-    assert_eq!(unique.len(), notices.len());
     println!(
         "crash test: seed {seed}: {kills} kills, {} notifications, {} requests, {} SUCCESS \
          replies (per life {per_life:?}), {} FAILED 5xx, {} transport errors, {} duplicates \

@@ -242,22 +242,28 @@ async fn with_failing_and_hanging_queries_every_order_still_converges_and_none_m
 
 #[actix_web::test]
 async fn unpaid_orders_past_their_expiry_are_closed() {
+    // Three seconds: the provider's expireTime has whole seconds, so a bill of one second
+    // could expire at the provider before the first check.
     let app = TestApp::spawn_with(fast(&["30s"])).await;
-    app.post_json(
-        "/orders",
-        &json!({"merOrderId": "1017EXPT0001", "amount": 5, "expiresInSeconds": 1}),
-    )
-    .await;
-    app.post_json(
-        "/orders",
-        &json!({"merOrderId": "1017EXPB0001", "amount": 5, "expiresInSeconds": 1, "qrCodeId": "QREXPB01"}),
-    )
-    .await;
+    let (tracked, body) = app
+        .post_json(
+            "/orders",
+            &json!({"merOrderId": "1017EXPT0001", "amount": 5, "expiresInSeconds": 3}),
+        )
+        .await;
+    assert_eq!(tracked, StatusCode::CREATED, "{body}");
+    let (bill, body) = app
+        .post_json(
+            "/orders",
+            &json!({"merOrderId": "1017EXPB0001", "amount": 5, "expiresInSeconds": 3, "qrCodeId": "QREXPB01"}),
+        )
+        .await;
+    assert_eq!(bill, StatusCode::CREATED, "{body}");
     let ids = ["1017EXPT0001".to_owned(), "1017EXPB0001".to_owned()];
 
     let early = app.reconcile().await;
     let before = statuses(&app, &ids).await;
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(3100)).await;
     // The first check rescheduled them 30 s out; an operator's resync asks now.
     let (status, body) = app.admin_post("/admin/resync", &json!({})).await;
 
