@@ -72,7 +72,8 @@ PROVIDER ROUTES (JSON; Authorization OPEN-BODY-SIG, or OPEN-ACCESS-TOKEN with a 
   POST /v1/netpay/bills/update-qrcode    bind a bill to a QR code (billNo, totalAmount, notifyUrl…)
   POST /v1/netpay/wx/mini-pre-query      an order's state, by merOrderId or targetOrderId
   POST /v1/netpay/preauthed              complete a pre-authorised payment
-Auth failures answer 401 {"errCode":"1000".."1007","errInfo":…}; business answers are
+Auth failures answer 401 {"errCode":"1000".."1006","errInfo":…} (a malformed token
+request: 400, "1007"); business answers are
 HTTP 200 with errCode SUCCESS, BAD_REQUEST (naming the field), NO_ORDER, NO_MERCHANT,
 DUP_ORDER or OPERATION_NOT_ALLOWED.
 
@@ -91,7 +92,7 @@ reply's body contains SUCCESS:
 
 FAULTS (also [sandbox.faults] in the configuration):
   POST /_sandbox/faults  {dropNotifications,duplicateNotifications,reorderNotifications,
-                          notificationDelayMs,queryErrorRate,queryTimeoutRate,queryDelayMs,
+                          reorderHoldMs,notificationDelayMs,queryErrorRate,queryTimeoutRate,queryDelayMs,
                           answerLossRate, garbageRate}   rates 0..1; GET shows them
 
 EXAMPLES (against `umsgate sandbox` on the default port):
@@ -99,11 +100,14 @@ EXAMPLES (against `umsgate sandbox` on the default port):
   APP=10037e6f6823b20801682b6a5e5a0006 KEY=1c4e3b16066244ae9b236a09e5b312e8
   TS=$(TZ=Asia/Shanghai date +%Y%m%d%H%M%S) NONCE=$(openssl rand -hex 16)
   SIG=$(printf '%s' "$APP$TS$NONCE$KEY" | sha256sum | cut -d' ' -f1)
-  TOKEN=$(curl -s localhost:8090/v1/token/access -H 'Content-Type: application/json'     -d "{"appId":"$APP","timestamp":"$TS","nonce":"$NONCE","signMethod":"SHA256","signature":"$SIG"}"     | sed 's/.*"accessToken":"\([^"]*\)".*//')
+  TOKEN=$(curl -s localhost:8090/v1/token/access -H 'Content-Type: application/json' \
+    -d "{\"appId\":\"$APP\",\"timestamp\":\"$TS\",\"nonce\":\"$NONCE\",\"signMethod\":\"SHA256\",\"signature\":\"$SIG\"}" \
+    | sed 's/.*"accessToken":"\([^"]*\)".*/\1/')
   # bind a bill, then pay it as the buyer, refund part of it, and query it
-  curl -s localhost:8090/v1/netpay/bills/update-qrcode -H "Authorization: OPEN-ACCESS-TOKEN AccessToken=$TOKEN"     -H 'Content-Type: application/json' -d "{"requestTimestamp":"$(TZ=Asia/Shanghai date '+%F %T')",
-    "mid":"898340149000005","tid":"88880001","instMid":"QRPAYDEFAULT","qrCodeId":"QR0001",
-    "billNo":"1017DEMO0001","totalAmount":100,"notifyUrl":"http://127.0.0.1:8081/notify/payment"}"
+  curl -s localhost:8090/v1/netpay/bills/update-qrcode -H "Authorization: OPEN-ACCESS-TOKEN AccessToken=$TOKEN" \
+    -H 'Content-Type: application/json' -d "{\"requestTimestamp\":\"$(TZ=Asia/Shanghai date '+%F %T')\",
+    \"mid\":\"898340149000005\",\"tid\":\"88880001\",\"instMid\":\"QRPAYDEFAULT\",\"qrCodeId\":\"QR0001\",
+    \"billNo\":\"1017DEMO0001\",\"totalAmount\":100,\"notifyUrl\":\"http://127.0.0.1:8081/notify/payment\"}"
   curl -s -X POST localhost:8090/_sandbox/orders/1017DEMO0001/pay
   curl -s -X POST localhost:8090/_sandbox/orders/1017DEMO0001/refund -d '{"amount":40}'
   curl -s localhost:8090/_sandbox/orders/1017DEMO0001
