@@ -75,7 +75,7 @@ fn default_max_tokens_per_app() -> usize {
 /// this one makes 16 attempts over about 23 hours, with a quick first few.
 fn default_notify_backoff() -> Vec<Duration> {
     const SECS: [u64; 16] = [
-        0, 15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
+        0, 15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 18000,
     ];
     SECS.into_iter().map(Duration::from_secs).collect()
 }
@@ -373,6 +373,14 @@ impl SandboxCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_notification_schedule_ends_within_the_providers_24_hours() {
+        let total: Duration = default_notify_backoff().iter().sum();
+        assert_eq!(default_notify_backoff().len(), 16);
+        assert!(total < Duration::from_secs(24 * 3600), "{total:?}");
+        assert!(total > Duration::from_secs(22 * 3600), "{total:?}");
+    }
 
     fn parse(json: serde_json::Value) -> Result<SandboxConfig, String> {
         serde_json::from_value(json).map_err(|e| e.to_string())
