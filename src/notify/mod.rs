@@ -338,13 +338,11 @@ pub(crate) mod testing {
 
     /// `pairs` with a `sign` by `key` appended.
     pub fn signed(
-        mut pairs: Vec<(String, String)>,
+        pairs: Vec<(String, String)>,
         key: &str,
         sign_type: SignType,
     ) -> Vec<(String, String)> {
-        let sign = notify_sign::sign(&pairs, key, sign_type);
-        pairs.push(("sign".into(), sign));
-        pairs
+        notify_sign::with_sign(&pairs, key, sign_type)
     }
 }
 
@@ -708,8 +706,7 @@ mod tests {
                                 .map(|(_, v)| v.as_str()),
                         );
                         pairs.push(("Qx".into(), "AbCd".into()));
-                        let sign = notify_sign::sign(&pairs, KEY, sign_type);
-                        pairs.push(("sign".into(), sign));
+                        pairs = notify_sign::with_sign(&pairs, KEY, sign_type);
                     }
                     pairs
                 })

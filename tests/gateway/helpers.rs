@@ -8,6 +8,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use umsgate::chinaums::notify_sign;
 use umsgate::clock::Clock;
 use umsgate::config::{Environment, Settings};
 use umsgate::reconcile::{PassReport, Reconciler};
@@ -465,18 +466,8 @@ impl TestSandbox {
 /// `extra` (name, value), signed with the configured key (MD5, `signType` absent), then
 /// form-encoded with `sign` last.
 pub fn signed_notice(fields: &[(&str, &str)], extra: (&str, &str)) -> Vec<u8> {
-    let mut pairs: Vec<(String, String)> = fields
-        .iter()
-        .chain(std::iter::once(&extra))
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
-    let sign = umsgate::chinaums::notify_sign::sign(
-        &pairs,
-        NOTIFY_KEY,
-        umsgate::chinaums::notify_sign::SignType::Md5,
-    );
-    pairs.push(("sign".into(), sign));
-    umsgate::chinaums::form::Form::encode(&pairs).into_bytes()
+    let pairs: Vec<(&str, &str)> = fields.iter().copied().chain([extra]).collect();
+    notify_sign::signed_form(&pairs, NOTIFY_KEY, notify_sign::SignType::Md5).into_bytes()
 }
 
 /// An answer read off the wire by [`raw_http`].
