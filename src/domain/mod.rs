@@ -7,5 +7,7 @@ pub mod ids;
 pub mod money;
 pub mod observe;
 pub mod order;
+pub mod outbox;
 pub mod record;
 pub mod schedule;
+pub mod view;

@@ -1,109 +1,14 @@
 //! How the API shows things: orders, their history, a resync's before and after. The one
-//! place a domain value becomes JSON for a caller; it must not show a secret or a buyer's
-//! personal field (the order holds none).
+//! place in `http` a domain value becomes JSON for a caller; the order and contract views
+//! themselves are `domain::view`, because the outbox's events carry the same JSON. It must
+//! not show a secret or a buyer's personal field (the order holds none).
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::domain::money::Amount;
 use crate::domain::order::OrderStatus;
-use crate::domain::record::{Order, OrderEvent};
+use crate::domain::record::OrderEvent;
+pub use crate::domain::view::{rfc3339, ContractView, OrderView};
 use crate::flows::check::Check;
-
-/// A time as the API shows it: RFC 3339, UTC, milliseconds.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// An order as the API shows it (`GET /orders/{id}`; README, *API*).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    mer_order_id: String,
-    status: &'static str,
-    amount: Amount,
-    paid_amount: Option<Amount>,
-    refunded_amount: Amount,
-    description: Option<String>,
-    bill_no: Option<String>,
-    bill_date: Option<String>,
-    qr_code_id: Option<String>,
-    #[serde(rename = "billQRCode")]
-    bill_qr_code: Option<String>,
-    binding: &'static str,
-    binding_error: Option<String>,
-    inst_mid: String,
-    preauth: bool,
-    completion_order_id: Option<String>,
-    expire_at: String,
-    provider: ProviderView,
-    needs_review: bool,
-    review_reason: Option<String>,
-    reconcile: ReconcileView,
-    created_at: String,
-    updated_at: String,
-    version: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProviderView {
-    status: Option<String>,
-    seq_id: Option<String>,
-    target_order_id: Option<String>,
-    target_sys: Option<String>,
-    pay_time: Option<String>,
-    settle_date: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReconcileView {
-    attempts: u32,
-    next_check_at: Option<String>,
-    last_checked_at: Option<String>,
-}
-
-impl From<&Order> for OrderView {
-    fn from(o: &Order) -> Self {
-        OrderView {
-            mer_order_id: o.id.to_string(),
-            status: o.status.as_str(),
-            amount: o.amount,
-            paid_amount: o.paid_amount,
-            refunded_amount: o.refunded,
-            description: o.description.clone(),
-            bill_no: o.bill_no().map(str::to_owned),
-            bill_date: o.bill_date(),
-            qr_code_id: o.qr_code_id.clone(),
-            bill_qr_code: o.bill_qr_code.clone(),
-            binding: o.binding.as_str(),
-            binding_error: o.binding_error.clone(),
-            inst_mid: o.inst_mid.clone(),
-            preauth: o.preauth,
-            completion_order_id: o.completion_order_id.clone(),
-            expire_at: rfc3339(o.expire_at),
-            provider: ProviderView {
-                status: o.facts.provider_status.clone(),
-                seq_id: o.facts.seq_id.clone(),
-                target_order_id: o.facts.target_order_id.clone(),
-                target_sys: o.facts.target_sys.clone(),
-                pay_time: o.facts.pay_time.clone(),
-                settle_date: o.facts.settle_date.clone(),
-            },
-            needs_review: o.needs_review,
-            review_reason: o.review_reason.clone(),
-            reconcile: ReconcileView {
-                attempts: o.schedule.attempts,
-                next_check_at: o.schedule.next_check_at.map(rfc3339),
-                last_checked_at: o.schedule.last_checked_at.map(rfc3339),
-            },
-            created_at: rfc3339(o.created_at),
-            updated_at: rfc3339(o.updated_at),
-            version: o.version,
-        }
-    }
-}
 
 /// One entry of an order's history as the API shows it.
 #[derive(Serialize)]

@@ -5,9 +5,10 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::schema::contracts;
-use super::{from_ms, to_ms, StoreError};
+use super::{from_ms, outbox, to_ms, StoreError};
 use crate::chinaums::status::ContractState;
 use crate::domain::contract::{order_notice, Contract, NoticeOrder};
+use crate::domain::outbox::contract_event_type;
 
 const TABLE: &str = "contracts";
 
@@ -83,8 +84,9 @@ pub fn find(
         .transpose()
 }
 
-/// Stores `notice` if it is newer than what is stored for its contract. Run inside a
-/// write transaction, with the notice's journal row.
+/// Stores `notice` if it is newer than what is stored for its contract, with its outbox
+/// event (`domain::outbox::contract_event_type`; stamped with `notice.updated_at`). Run
+/// inside a write transaction, with the notice's journal row.
 pub fn upsert_if_newer(
     conn: &mut SqliteConnection,
     notice: &Contract,
@@ -99,6 +101,12 @@ pub fn upsert_if_newer(
             .do_update()
             .set(&row)
             .execute(conn)?;
+        outbox::record_contract(
+            conn,
+            contract_event_type(&notice.state),
+            notice,
+            notice.updated_at,
+        )?;
     }
     Ok(order)
 }
@@ -148,5 +156,34 @@ mod tests {
         );
         let stored = find(&mut conn, "CN20261121001").unwrap().unwrap();
         assert_eq!(stored, notice(ContractState::Rescission, 5));
+    }
+
+    #[test]
+    fn only_a_notice_that_is_kept_produces_an_event_and_a_termination_says_so() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+
+        for (state, minute) in [
+            (ContractState::Signed, 1),
+            (ContractState::Rescission, 5),
+            (ContractState::Signed, 3),
+            (ContractState::Rescission, 5),
+        ] {
+            upsert_if_newer(&mut conn, &notice(state, minute)).unwrap();
+        }
+
+        let feed = outbox::page(
+            &mut conn,
+            &outbox::FeedFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let kinds: Vec<_> = feed.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["contract.updated", "contract.terminated"]);
+        let body: serde_json::Value = serde_json::from_str(&feed[1].body).unwrap();
+        assert_eq!(body["data"]["contractNo"], "CN20261121001");
+        assert_eq!(body["data"]["contractState"], "RESCISSION");
     }
 }

@@ -8,6 +8,7 @@ pub mod contracts;
 pub mod events;
 pub mod notifications;
 pub mod orders;
+pub mod outbox;
 pub mod provider_calls;
 pub mod schema;
 pub mod synthetic;
@@ -306,6 +307,7 @@ mod tests {
         let mut conn = db.conn().unwrap();
         let all = [
             "contracts",
+            "events",
             "notifications",
             "order_events",
             "orders",

@@ -7,11 +7,12 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::schema::orders;
-use super::{events, from_ms, to_ms, StoreError};
+use super::{events, from_ms, outbox, to_ms, StoreError};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 use crate::domain::observe::{Change, Observation, Timing};
 use crate::domain::order::{OrderStatus, Source};
+use crate::domain::outbox::{event_type, EventType};
 use crate::domain::record::{Binding, CheckSchedule, Order, ProviderFacts};
 
 const TABLE: &str = "orders";
@@ -164,8 +165,9 @@ pub enum Created {
     Conflict(Order),
 }
 
-/// Creates `order` (version 1, with its creation event) unless its id exists. Run inside
-/// a write transaction so that the check and the insert are one step.
+/// Creates `order` (version 1, with its history entry and its `order.created` event)
+/// unless its id exists. Run inside a write transaction so that the check and the insert
+/// are one step.
 pub fn create(conn: &mut SqliteConnection, order: &Order) -> Result<Created, StoreError> {
     if let Some(existing) = find(conn, &order.id)? {
         return Ok(if existing.request_digest == order.request_digest {
@@ -189,6 +191,7 @@ pub fn create(conn: &mut SqliteConnection, order: &Order) -> Result<Created, Sto
             at: order.created_at,
         },
     )?;
+    outbox::record_order(conn, EventType::OrderCreated, order, order.created_at)?;
     Ok(Created::New(order.clone()))
 }
 
@@ -364,7 +367,8 @@ impl Applied {
 
 /// Applies an observation to the order `id` as stored: the domain works out the change
 /// (`Order::observe`), and it is written with one compare-and-set on `version` plus, when
-/// the change has one, one history entry. `None` if there is no such order. Run inside a
+/// the change has one, one history entry and, when the backend cares about it
+/// (`domain::outbox::event_type`), one outbox event. `None` if there is no such order. Run inside a
 /// write transaction with the observation's journal row, so that both or neither are kept.
 pub fn apply(
     conn: &mut SqliteConnection,
@@ -392,6 +396,9 @@ pub fn apply(
                     at: now,
                 },
             )?;
+        }
+        if let Some(kind) = event_type(&before, &change) {
+            outbox::record_order(conn, kind, &change.after, now)?;
         }
     }
     Ok(Some(Applied {

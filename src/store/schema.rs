@@ -99,11 +99,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        event_id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        mer_order_id -> Nullable<Text>,
+        order_version -> Nullable<BigInt>,
+        contract_no -> Nullable<Text>,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(order_events -> orders (mer_order_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orders,
     order_events,
     notifications,
     contracts,
-    provider_calls
+    provider_calls,
+    events
 );
