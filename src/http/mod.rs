@@ -8,6 +8,7 @@ pub mod admin;
 pub mod body;
 pub mod contracts;
 pub mod error;
+pub mod feed;
 pub mod health;
 pub mod notify;
 pub mod orders;
@@ -41,6 +42,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/orders/{merOrderId}", "GET").get(orders::get))
         .service(resource("/orders/{merOrderId}/events", "GET").get(orders::events))
         .service(resource("/contracts/{contractNo}", "GET").get(contracts::get))
+        .service(resource("/events", "GET").get(feed::list))
         .service(
             resource("/orders/{merOrderId}/preauth-completion", "POST").post(preauth::complete),
         )

@@ -4,29 +4,7 @@
 use awc::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, TestApp, CONTRACT_TOKEN};
-
-async fn bound_bill(app: &TestApp, id: &str, amount: i64) {
-    let (status, body) = app
-        .post_json(
-            "/orders",
-            &json!({"merOrderId": id, "amount": amount, "qrCodeId": format!("QR{id}")}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-/// Waits until the sandbox has no notification left to deliver for `id`.
-async fn delivered(app: &TestApp, id: &str) {
-    eventually(
-        &format!("the sandbox delivered every notification for {id}"),
-        || async {
-            let (_, truth) = app.sandbox_get(&format!("/_sandbox/orders/{id}")).await;
-            truth["notifications"]["pending"] == 0
-        },
-    )
-    .await;
-}
+use crate::helpers::{bound_bill, delivered, eventually, TestApp, CONTRACT_TOKEN};
 
 #[actix_web::test]
 async fn a_payment_notified_twice_by_the_provider_moves_the_order_once() {

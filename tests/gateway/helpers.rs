@@ -366,6 +366,29 @@ where
     .await
 }
 
+/// Creates a bound bill of `amount` fen with id `id` (answered 201).
+pub async fn bound_bill(app: &TestApp, id: &str, amount: i64) {
+    let (status, body) = app
+        .post_json(
+            "/orders",
+            &json!({"merOrderId": id, "amount": amount, "qrCodeId": format!("QR{id}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Waits until the sandbox has no notification left to deliver for `id`.
+pub async fn delivered(app: &TestApp, id: &str) {
+    eventually(
+        &format!("the sandbox delivered every notification for {id}"),
+        || async {
+            let (_, truth) = app.sandbox_get(&format!("/_sandbox/orders/{id}")).await;
+            truth["notifications"]["pending"] == 0
+        },
+    )
+    .await;
+}
+
 /// `b` merged into `a`, objects key by key at every depth (test settings, JSON bodies).
 pub fn merged(mut a: Value, b: Value) -> Value {
     match (&mut a, b) {

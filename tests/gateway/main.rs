@@ -10,6 +10,7 @@
 mod helpers;
 
 mod admin;
+mod backend;
 mod chaos;
 mod crash;
 mod demo;
