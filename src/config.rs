@@ -109,6 +109,15 @@ pub struct ApiSettings {
     pub workers: usize,
     /// Largest accepted body, bytes.
     pub max_body_bytes: usize,
+    /// Most long-polls (`GET /orders/{id}?wait=`) waiting at once; more are answered 503.
+    #[serde(default = "default_long_poll_waiters")]
+    pub long_poll_waiters: usize,
+}
+
+/// Each waiter holds a connection and a few hundred bytes: a thousand counters polling at
+/// once is far more than one merchant's tills, and far less than the process can hold.
+fn default_long_poll_waiters() -> usize {
+    1000
 }
 
 /// `[notify]`.

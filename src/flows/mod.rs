@@ -10,6 +10,7 @@ pub mod create;
 pub mod error;
 pub mod intake;
 pub mod preauth;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -39,6 +40,8 @@ pub struct Gateway {
     pub timing: Timing,
     /// Pre-authorisation completions under way in this process.
     pub completions: preauth::InFlight,
+    /// Long-polls waiting for an order to change (`api.long_poll_waiters` at most).
+    pub watchers: watch::Watchers,
 }
 
 impl Gateway {
@@ -46,6 +49,7 @@ impl Gateway {
     pub fn new(db: Db, settings: Arc<Settings>, metrics: Arc<Metrics>, clock: Clock) -> Self {
         Gateway {
             timing: settings.reconcile.timing(),
+            watchers: watch::Watchers::new(settings.api.long_poll_waiters),
             db,
             settings,
             metrics,
@@ -77,10 +81,14 @@ impl Gateway {
         Ok(applied)
     }
 
-    /// Records how long a payment took to reach its order, when `applied` settled one.
-    /// Every path that applies an observation calls it.
+    /// After an observation's commit: records how long a payment took to reach its order,
+    /// when `applied` settled one, and wakes the long-polls waiting on the order when it
+    /// changed. Every path that applies an observation calls it.
     pub fn resolved(&self, applied: &Applied, now: DateTime<Utc>) {
         self.metrics
             .observe_resolution(applied.source, &applied.change, now);
+        if applied.change.changed(&applied.before) {
+            self.watchers.wake(&applied.before.id);
+        }
     }
 }

@@ -64,6 +64,14 @@ pub enum ApiError {
     /// A dependency is not available now; try again.
     #[error("{0}")]
     Unavailable(String),
+    /// Too many callers wait already; try again after this many seconds.
+    #[error("{what}; try again in {retry_after_secs} s")]
+    Busy {
+        /// What is full.
+        what: String,
+        /// `Retry-After`, seconds.
+        retry_after_secs: u64,
+    },
     /// Anything else: answered as an opaque 500.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -93,6 +101,7 @@ impl ApiError {
             ApiError::ProviderRefused { .. } => "provider_refused",
             ApiError::ProviderMisconfigured(_) => "provider_misconfigured",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -150,7 +159,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::ProviderRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::ProviderMisconfigured(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -170,6 +179,11 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed { allow } => {
                 res.insert_header(("Allow", *allow));
+            }
+            ApiError::Busy {
+                retry_after_secs, ..
+            } => {
+                res.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             _ => {}
         }

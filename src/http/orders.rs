@@ -1,6 +1,8 @@
-//! The orders API: create (idempotent), read, list, history. Thin handlers: parse the
+//! The orders API: create (idempotent), read (and long-poll), list, history. Thin handlers: parse the
 //! request, call one use case (`flows::create`) or one store read off the executor, render
 //! the answer. They must not change an order.
+
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,7 @@ use crate::domain::ids::MerOrderId;
 use crate::domain::order::OrderStatus;
 use crate::domain::record::Order;
 use crate::flows::create::{self, CreateOrder, Created};
+use crate::flows::watch::{self, Waited};
 use crate::provider::ProviderClient;
 use crate::store::events;
 use crate::store::orders::{self, ListFilter};
@@ -60,10 +63,51 @@ pub(crate) async fn load(state: &AppState, id: MerOrderId) -> Result<Order, ApiE
         .ok_or_else(|| ApiError::NotFound(format!("no order {shown}")))
 }
 
-/// `GET /orders/{merOrderId}`.
+/// Longest long-poll, seconds: under the usual 60-90 s idle timeouts of proxies between
+/// a backend and the gateway.
+const MAX_WAIT_SECS: u64 = 60;
+/// `Retry-After` when the long-poll waiting room is full: waits end within a minute, and
+/// most far sooner (a payment arrives), so places free up quickly.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
+/// `GET /orders/{merOrderId}` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GetQuery {
+    /// Long-poll for at most this many seconds.
+    wait: Option<u64>,
+    /// With `wait`: answer once the order's version is above this.
+    after: Option<i64>,
+}
+
+/// `GET /orders/{merOrderId}`, and with `?wait=<s>[&after=<version>]` the long-poll: the
+/// order as soon as its version is above `after` (without `after`: as soon as it is
+/// final), or as it is after `wait` seconds; 503 with `Retry-After` when too many wait.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let order = load(&state, path_id(&req)?).await?;
-    Ok(HttpResponse::Ok().json(OrderView::from(&order)))
+    let q: GetQuery = parse_query(req.query_string())?;
+    let id = path_id(&req)?;
+    let Some(wait) = q.wait else {
+        if q.after.is_some() {
+            return Err(ApiError::field("after", "is used only with wait"));
+        }
+        let order = load(&state, id).await?;
+        return Ok(HttpResponse::Ok().json(OrderView::from(&order)));
+    };
+    if wait > MAX_WAIT_SECS {
+        return Err(ApiError::field(
+            "wait",
+            format!("must be at most {MAX_WAIT_SECS} seconds"),
+        ));
+    }
+    let shown = id.to_string();
+    match watch::wait_for(&state, &id, q.after, Duration::from_secs(wait)).await? {
+        Waited::Order(order) => Ok(HttpResponse::Ok().json(OrderView::from(&order))),
+        Waited::NotFound => Err(ApiError::NotFound(format!("no order {shown}"))),
+        Waited::Full => Err(ApiError::Busy {
+            what: "too many long-polls wait already".into(),
+            retry_after_secs: BUSY_RETRY_AFTER_SECS,
+        }),
+    }
 }
 
 /// `GET /orders` query.

@@ -4,7 +4,34 @@
 use awc::http::StatusCode;
 use serde_json::{json, Value};
 
+use std::time::Duration;
+
+use futures_util::future::join;
+
 use crate::helpers::{bound_bill, delivered, eventually, TestApp};
+
+/// Longest a test waits for a long-poll that should be woken: half of the `wait` it asks
+/// for, so that a poll that was not woken (and answered only at its end) fails the test.
+const WOKEN_WITHIN: Duration = Duration::from_secs(30);
+
+/// `GET /orders/{id}?<query>` as a long-poll (its own client: awc's default timeout is
+/// 5 s): the status, the `Retry-After` header and the body.
+async fn long_poll(app: &TestApp, id: &str, query: &str) -> (StatusCode, Option<String>, Value) {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .finish();
+    let mut res = client
+        .get(format!("{}/orders/{id}?{query}", app.api))
+        .send()
+        .await
+        .expect("request sent");
+    let retry_after = res
+        .headers()
+        .get("Retry-After")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = res.json::<Value>().await.expect("JSON body");
+    (res.status(), retry_after, body)
+}
 
 /// Every event of the feed matching `query`, walked page by page with `next`.
 async fn feed(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
@@ -86,4 +113,112 @@ async fn the_feed_refuses_an_unknown_type_a_bad_cursor_and_a_page_too_large() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert!(body.to_string().contains(field), "{query}: {body}");
     }
+}
+
+#[actix_web::test]
+async fn a_long_poll_waiting_on_an_order_is_answered_when_its_payment_notification_is_applied() {
+    // Arrange: room for one waiter, so that a second one tells us the first is waiting.
+    let app = TestApp::spawn_with(json!({"api": {"long_poll_waiters": 1}})).await;
+    bound_bill(&app, "1017POLL0001", 100).await;
+    let before = app.order("1017POLL0001").await["version"].as_i64().unwrap();
+
+    // Act
+    let query = format!("wait=60&after={before}");
+    let poll = long_poll(&app, "1017POLL0001", &query);
+    let pay = async {
+        let (status, retry_after) = eventually_some_busy(&app, "1017POLL0001").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        app.sandbox_post("/_sandbox/orders/1017POLL0001/pay", &json!({}))
+            .await;
+    };
+    let ((status, _, order), ()) = actix_web::rt::time::timeout(WOKEN_WITHIN, join(poll, pay))
+        .await
+        .expect("the long-poll was woken by the payment, not by the end of its wait");
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(order["status"], "PAID");
+    assert!(order["version"].as_i64().unwrap() > before);
+}
+
+/// Waits until a second long-poll on `id` is refused for want of room (so the first one
+/// is waiting); its status and `Retry-After`.
+async fn eventually_some_busy(app: &TestApp, id: &str) -> (StatusCode, Option<String>) {
+    crate::helpers::eventually_some("the first long-poll is waiting", || async {
+        let (status, retry_after, _) = long_poll(app, id, "wait=0").await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some((status, retry_after))
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn a_long_poll_is_woken_by_the_reconcilers_query_too() {
+    // Arrange: the provider's notification is lost; only a query finds the payment.
+    let app = TestApp::spawn_with(json!({"api": {"long_poll_waiters": 1}})).await;
+    app.sandbox_post("/_sandbox/faults", &json!({"dropNotifications": 1.0}))
+        .await;
+    bound_bill(&app, "1017POLL0002", 100).await;
+    app.sandbox_post("/_sandbox/orders/1017POLL0002/pay", &json!({}))
+        .await;
+    let before = app.order("1017POLL0002").await["version"].as_i64().unwrap();
+
+    // Act: without `after`, the poll waits for a final status.
+    let poll = long_poll(&app, "1017POLL0002", "wait=60");
+    let check = async {
+        eventually_some_busy(&app, "1017POLL0002").await;
+        app.advance_ms(3_600_000);
+        app.reconcile().await;
+    };
+    let ((status, _, order), ()) = actix_web::rt::time::timeout(WOKEN_WITHIN, join(poll, check))
+        .await
+        .expect("the long-poll was woken by the query, not by the end of its wait");
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(order["status"], "PAID");
+    assert!(order["version"].as_i64().unwrap() > before);
+}
+
+#[actix_web::test]
+async fn a_long_poll_on_an_unchanged_order_answers_it_as_it_is_at_the_end_of_the_wait() {
+    let app = TestApp::spawn().await;
+    bound_bill(&app, "1017POLL0003", 100).await;
+    let order = app.order("1017POLL0003").await;
+    let version = order["version"].as_i64().unwrap();
+
+    let (status, _, polled) =
+        long_poll(&app, "1017POLL0003", &format!("wait=1&after={version}")).await;
+    let (at_once, _, earlier) = long_poll(
+        &app,
+        "1017POLL0003",
+        &format!("wait=60&after={}", version - 1),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(polled, order);
+    assert_eq!(at_once, StatusCode::OK);
+    assert_eq!(
+        earlier, order,
+        "a version above `after` is answered at once"
+    );
+}
+
+#[actix_web::test]
+async fn a_long_poll_refuses_a_wait_over_a_minute_and_after_without_wait() {
+    let app = TestApp::spawn().await;
+    bound_bill(&app, "1017POLL0004", 100).await;
+
+    for (query, field) in [
+        ("wait=61", "wait"),
+        ("after=1", "after"),
+        ("wait=x", "wait"),
+    ] {
+        let (status, _, body) = long_poll(&app, "1017POLL0004", query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["field"], field, "{query}: {body}");
+    }
+    let (status, _, _) = long_poll(&app, "1017POLL9999", "wait=1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
