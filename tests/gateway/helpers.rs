@@ -448,10 +448,50 @@ impl TestSandbox {
     }
 }
 
+/// An OPEN-BODY-SIG header for `body`, signed now with the test credentials.
+pub fn body_sig(sandbox: &TestSandbox, body: &[u8]) -> String {
+    use umsgate::chinaums::sign::{new_nonce, BodySig};
+    let c = &sandbox.creds;
+    BodySig::sign(
+        &c.app_id,
+        c.app_key.expose(),
+        &umsgate::chinaums::time::format_compact(chrono::Utc::now()),
+        &new_nonce(),
+        body,
+    )
+    .header()
+}
+
+/// POSTs `body` to a provider route of `sandbox`, signed with OPEN-BODY-SIG; the answer,
+/// which must be a 200.
+pub async fn call(sandbox: &TestSandbox, path: &str, body: &Value) -> Value {
+    let bytes = body.to_string().into_bytes();
+    let header = body_sig(sandbox, &bytes);
+    let (status, answer) = sandbox.post(path, bytes, Some(&header)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+/// A gateway in remote mode against `sandbox_url` (a separate sandbox, or a peer playing the
+/// provider) with the public test credentials, `provider` added to `[provider]`.
+pub async fn remote_app(sandbox_url: &str, provider: Value) -> TestApp {
+    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
+    let mut p = json!({"mode": "remote", "base_url": sandbox_url});
+    if let (Some(base), Value::Object(extra)) = (p.as_object_mut(), provider) {
+        base.extend(extra);
+    }
+    TestApp::start(test_settings(dir.path(), json!({"provider": p})), dir).await
+}
+
 /// A payment notification body as the provider sends it: `fields` plus the random field
 /// `extra` (name, value), signed with the configured key (MD5, `signType` absent), then
 /// form-encoded with `sign` last.
 pub fn signed_notice(fields: &[(&str, &str)], extra: (&str, &str)) -> Vec<u8> {
+    umsgate::chinaums::form::Form::encode(&signed_pairs(fields, extra)).into_bytes()
+}
+
+/// The fields of [`signed_notice`], before form encoding: `fields`, `extra`, then `sign`.
+pub fn signed_pairs(fields: &[(&str, &str)], extra: (&str, &str)) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = fields
         .iter()
         .chain(std::iter::once(&extra))
@@ -463,7 +503,7 @@ pub fn signed_notice(fields: &[(&str, &str)], extra: (&str, &str)) -> Vec<u8> {
         umsgate::chinaums::notify_sign::SignType::Md5,
     );
     pairs.push(("sign".into(), sign));
-    umsgate::chinaums::form::Form::encode(&pairs).into_bytes()
+    pairs
 }
 
 /// An answer read off the wire by [`raw_http`].

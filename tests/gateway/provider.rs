@@ -13,7 +13,7 @@ use umsgate::chinaums::wire::TokenRequest;
 use umsgate::domain::order::Source;
 use umsgate::store::provider_calls;
 
-use crate::helpers::{capture_logs, eventually, test_settings, TestApp, TestSandbox, NOTIFY_KEY};
+use crate::helpers::{capture_logs, eventually, remote_app, TestApp, TestSandbox, NOTIFY_KEY};
 
 const APP_ID: &str = "10037e6f6823b20801682b6a5e5a0006";
 const APP_KEY: &str = "1c4e3b16066244ae9b236a09e5b312e8";
@@ -195,17 +195,6 @@ async fn a_token_the_provider_expired_is_refreshed_once_and_the_call_succeeds() 
     assert_eq!(refused[0]["errCode"], "1005");
     // Ours twice (first call, refresh after the refusal) and the test's own.
     assert_eq!(calls(&app, "/v1/token/access").await.len(), 3);
-}
-
-/// A gateway in remote mode against a separate sandbox playing the provider with the
-/// public test credentials.
-async fn remote_app(sandbox_url: &str, provider: Value) -> TestApp {
-    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
-    let mut p = json!({"mode": "remote", "base_url": sandbox_url});
-    if let (Some(base), Value::Object(extra)) = (p.as_object_mut(), provider) {
-        base.extend(extra);
-    }
-    TestApp::start(test_settings(dir.path(), json!({"provider": p})), dir).await
 }
 
 #[actix_web::test]

@@ -16,7 +16,7 @@ use umsgate::chinaums::sign::{access_token_header, new_nonce, BodySig};
 use umsgate::chinaums::time;
 use umsgate::chinaums::wire::TokenRequest;
 
-use crate::helpers::TestSandbox;
+use crate::helpers::{body_sig, call, TestSandbox};
 
 const TOKEN: &str = "/v1/token/access";
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -25,28 +25,6 @@ const PREAUTHED: &str = "/v1/netpay/preauthed";
 
 // ---------------------------------------------------------------------------------------
 // Calling the sandbox as a client would.
-
-/// An OPEN-BODY-SIG header for `body`, signed now with the test credentials.
-fn body_sig(sandbox: &TestSandbox, body: &[u8]) -> String {
-    let c = &sandbox.creds;
-    BodySig::sign(
-        &c.app_id,
-        c.app_key.expose(),
-        &time::format_compact(Utc::now()),
-        &new_nonce(),
-        body,
-    )
-    .header()
-}
-
-/// POSTs `body` to a provider route, signed with OPEN-BODY-SIG.
-async fn call(sandbox: &TestSandbox, path: &str, body: &Value) -> Value {
-    let bytes = body.to_string().into_bytes();
-    let header = body_sig(sandbox, &bytes);
-    let (status, answer) = sandbox.post(path, bytes, Some(&header)).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer
-}
 
 async fn control(sandbox: &TestSandbox, path: &str, body: Value) -> (StatusCode, Value) {
     sandbox
