@@ -542,6 +542,58 @@ async fn update_qrcode_without_a_bill_number_gets_one_starting_with_the_source_i
 }
 
 #[actix_web::test]
+async fn update_qrcode_reads_empty_strings_as_absent_and_json_text_digits_and_flag_text_as_values()
+{
+    // Arrange: the same bill, once with the table's types, once as the provider's own
+    // example writes them.
+    let sandbox = TestSandbox::spawn().await;
+    let typed = bind_request("QRCODE0010", "1017TYPED001", 26, None);
+    let mut typed = with(
+        &typed,
+        "goods",
+        json!([{"goodsId": "001", "quantity": "10"}]),
+    );
+    typed["retCommParams"] = json!({"tableNo": "341", "parkId": ""});
+    typed["isEfrcPs"] = json!(false);
+    typed["installmentNumber"] = json!(12);
+    let mut texts = with(&typed, "billNo", json!("1017TEXTS001"));
+    texts["qrCodeId"] = json!("QRCODE0011");
+    texts["goods"] = json!(typed["goods"].to_string());
+    texts["retCommParams"] = json!(typed["retCommParams"].to_string());
+    texts["isEfrcPs"] = json!("false");
+    texts["totalAmount"] = json!("26");
+    texts["installmentNumber"] = json!("12");
+    let mut empties = with(&typed, "billNo", json!("1017EMPTY001"));
+    empties["qrCodeId"] = json!("QRCODE0012");
+    for field in [
+        "goods",
+        "retCommParams",
+        "isEfrcPs",
+        "installmentNumber",
+        "name",
+        "subMchntInfo",
+    ] {
+        empties[field] = json!("");
+    }
+
+    // Act
+    let answers = [
+        call(&sandbox, UPDATE_QRCODE, &typed).await,
+        call(&sandbox, UPDATE_QRCODE, &texts).await,
+        call(&sandbox, UPDATE_QRCODE, &empties).await,
+    ];
+
+    // Assert
+    for answer in &answers {
+        assert_eq!(answer["errCode"], "SUCCESS", "{answer}");
+    }
+    for bill in ["1017TYPED001", "1017TEXTS001", "1017EMPTY001"] {
+        let (_, truth) = sandbox.get(&format!("/_sandbox/orders/{bill}")).await;
+        assert_eq!(truth["totalAmount"], 26, "{bill}: {truth}");
+    }
+}
+
+#[actix_web::test]
 async fn update_qrcode_refuses_a_malformed_request_with_bad_request_naming_the_field() {
     let sandbox = TestSandbox::spawn().await;
     let base = bind_request("QRCODE0003", "1017VALID001", 100, None);
@@ -574,6 +626,20 @@ async fn update_qrcode_refuses_a_malformed_request_with_bad_request_naming_the_f
             "notifyUrl",
         ),
         (with(&base, "instMid", json!("MINIDEFAULT")), "instMid"),
+        // What the tolerances still refuse.
+        (with(&base, "goods", json!("[{\"goodsId\":1}]")), "goods"),
+        (with(&base, "goods", json!("eggs")), "goods"),
+        (
+            with(&base, "retCommParams", json!("{\"tableNo\":341}")),
+            "retCommParams",
+        ),
+        (with(&base, "isEfrcPs", json!("yes")), "isEfrcPs"),
+        (with(&base, "isEfrcPs", json!(1)), "isEfrcPs"),
+        (with(&base, "totalAmount", json!("2.6")), "totalAmount"),
+        (
+            with(&base, "installmentNumber", json!("ten")),
+            "installmentNumber",
+        ),
     ];
 
     for (request, field) in cases {
