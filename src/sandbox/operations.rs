@@ -1,8 +1,9 @@
 //! The provider's routes: the token endpoint and the three operations (update-qrcode,
 //! mini-pre-query, preauthed). Each request passes the auth layer, then the operation
-//! faults, then the seed's validation (`chinaums::wire`), then the book's business rules;
-//! every one is journaled in the call log. It must not change an order except through
-//! `book`, and never echoes a secret or a buyer's personal field.
+//! faults, then the seed's validation (`chinaums::wire`, reading fields as leniently as the
+//! pages' own examples need), then the book's business rules; every one is journaled in the
+//! call log, and every refusal goes through [`refuse`]. It must not change an order except
+//! through `book`, and never echoes a secret or a buyer's personal field.
 
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::StatusCode;
