@@ -14,6 +14,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use awc::http::StatusCode;
 use chrono::{Duration, Utc};
 use serde_json::{json, Map, Value};
+use umsgate::chinaums::notify_sign;
 use umsgate::chinaums::status::{ErrClass, TradeStatus};
 use umsgate::chinaums::time;
 use umsgate::chinaums::wire::{
@@ -21,7 +22,7 @@ use umsgate::chinaums::wire::{
 };
 
 use crate::helpers::{
-    call, eventually, remote_app, signed_notice, signed_pairs, TestApp, TestSandbox, CONTRACT_TOKEN,
+    call, eventually, remote_app, signed_notice, TestApp, TestSandbox, CONTRACT_TOKEN, NOTIFY_KEY,
 };
 
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -633,7 +634,9 @@ async fn the_example_payment_notification_in_every_language_pays_its_bill() {
             .collect();
         // Sent as the page shows it (a JSON object of strings) and as the provider posts
         // notifications (a form); the second is a duplicate of the first.
-        let signed = signed_pairs(&fields, ("Qrk", "r4nd0m"));
+        let mut fields = fields;
+        fields.push(("Qrk", "r4nd0m"));
+        let signed = notify_sign::with_sign(&fields, NOTIFY_KEY, notify_sign::SignType::Md5);
         let as_json: Map<String, Value> = signed
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
