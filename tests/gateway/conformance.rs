@@ -7,10 +7,9 @@
 //! another merchant's number, a time long past), the test replaces only that value and says
 //! why. Also: the JSON types of every field the gateway itself sends.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use awc::http::StatusCode;
 use chrono::{Duration, Utc};
 use serde_json::{json, Map, Value};
@@ -22,7 +21,8 @@ use umsgate::chinaums::wire::{
 };
 
 use crate::helpers::{
-    call, eventually, remote_app, signed_notice, TestApp, TestSandbox, CONTRACT_TOKEN, NOTIFY_KEY,
+    call, eventually, remote_app, signed_notice, start_peer, TestApp, TestSandbox, CONTRACT_TOKEN,
+    NOTIFY_KEY,
 };
 
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -443,24 +443,8 @@ struct Peer {
 impl Peer {
     fn start(upstream: Option<String>) -> Peer {
         let received: Received = Arc::default();
-        let state = web::Data::new((received.clone(), upstream));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .default_service(web::to(peer))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        actix_web::rt::spawn(server);
-        Peer {
-            url: format!("http://127.0.0.1:{port}"),
-            received,
-        }
+        let url = start_peer((received.clone(), upstream), peer);
+        Peer { url, received }
     }
 
     /// The bodies received on `path`.
@@ -507,6 +491,12 @@ async fn peer(
     HttpResponse::build(res.status())
         .content_type("application/json")
         .body(bytes)
+}
+
+/// Asks the gateway to complete the authorised order `id` for `fen`.
+async fn complete(app: &TestApp, id: &str, fen: i64) -> (StatusCode, Value) {
+    let path = format!("/orders/{id}/preauth-completion");
+    app.post_json(&path, &json!({ "amount": fen })).await
 }
 
 /// A preauthorised payment notification for `id`, signed.
@@ -578,12 +568,7 @@ async fn the_example_answers_lead_the_gateway_to_the_outcomes_their_pages_descri
         .await;
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
     assert_eq!(app.order(id).await["status"], "AUTHORIZED");
-    let (status, completed) = app
-        .post_json(
-            &format!("/orders/{id}/preauth-completion"),
-            &json!({"amount": 1}),
-        )
-        .await;
+    let (status, completed) = complete(&app, id, 1).await;
 
     assert_eq!(status, StatusCode::OK, "{completed}");
     assert_eq!(completed["status"], "PAID");
@@ -737,18 +722,86 @@ fn type_of(v: &Value) -> &'static str {
     }
 }
 
-/// Asserts that every field of `sent` has the type `table` gives it, and that `expected`
-/// fields were all sent.
-fn assert_types(op: &str, sent: &Value, table: &[(&str, &str)], expected: &[&str]) {
+/// A page's request table as the test reads it: each field, its JSON type, and whether
+/// the test's flow makes the gateway send it (required, or given by the test's order).
+type Table = &'static [(&'static str, &'static str, bool)];
+
+/// Seed 002's table (the order in the test gives every optional field).
+const UPDATE_QRCODE_TABLE: Table = &[
+    ("subMchntInfo", "string", true),
+    ("requestTimestamp", "string", true),
+    ("mid", "string", true),
+    ("tid", "string", true),
+    ("instMid", "string", true),
+    ("qrCodeId", "string", true),
+    ("msgId", "string", true),
+    ("srcReserve", "string", true),
+    ("billNo", "string", true),
+    ("billDate", "string", true),
+    ("billDesc", "string", true),
+    ("totalAmount", "number", true),
+    ("goods", "array", true),
+    ("memberId", "string", true),
+    ("counterNo", "string", true),
+    ("expireTime", "string", true),
+    ("notifyUrl", "string", true),
+    ("returnUrl", "string", true),
+    ("systemId", "string", true),
+    ("secureTransaction", "string", true),
+    ("walletOption", "string", true),
+    ("name", "string", true),
+    ("mobile", "string", true),
+    ("certType", "string", true),
+    ("certNo", "string", true),
+    ("fixBuyer", "string", true),
+    ("preauthTransaction", "string", true),
+    ("installmentNumber", "number", true),
+    ("retCommParams", "object", true),
+    ("attachedData", "string", true),
+    ("clientIp", "string", true),
+    ("isEfrcPs", "boolean", true),
+    ("psPpt", "string", true),
+];
+
+/// Seed 001's table.
+const QUERY_TABLE: Table = &[
+    ("msgId", "string", false),
+    ("requestTimestamp", "string", true),
+    ("srcReserve", "string", false),
+    ("mid", "string", true),
+    ("tid", "string", true),
+    ("instMid", "string", false),
+    ("targetOrderId", "string", false),
+    ("merOrderId", "string", true),
+];
+
+/// Seed 003's table.
+const PREAUTHED_TABLE: Table = &[
+    ("reqTs", "string", true),
+    ("mchntOrderId", "string", true),
+    ("preauthOrderId", "string", true),
+    ("authIdRespCode", "string", true),
+    ("bizType", "string", true),
+    ("mchntNo", "string", true),
+    ("termNo", "string", true),
+    ("totalAmt", "number", true),
+    ("msgId", "string", false),
+    ("srcReserve", "string", false),
+    ("orderDesc", "string", false),
+];
+
+/// Asserts that every field of `sent` is in `table` with the type it gives, and that the
+/// fields it marks sent were.
+fn assert_types(op: &str, sent: &Value, table: Table) {
     let sent = sent.as_object().unwrap_or_else(|| panic!("{op}: {sent}"));
     for (field, value) in sent {
-        let typed = table.iter().find(|(name, _)| name == field);
-        let Some((_, ty)) = typed else {
+        let typed = table.iter().find(|(name, _, _)| name == field);
+        let Some((_, ty, _)) = typed else {
             panic!("{op}: {field} is not in the page's table");
         };
         assert_eq!(type_of(value), *ty, "{op}: {field} = {value}");
     }
-    for field in expected {
+    for (field, _, _) in table.iter().filter(|(_, _, expected)| *expected) {
         assert!(sent.contains_key(*field), "{op}: {field} was not sent");
     }
 }
@@ -799,121 +852,28 @@ async fn every_field_the_gateway_sends_has_its_tables_json_type() {
         .admin_post(&format!("/admin/orders/{id}/resync"), &json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{check}");
-    let (status, completed) = app
-        .post_json(
-            &format!("/orders/{id}/preauth-completion"),
-            &json!({"amount": 20}),
-        )
-        .await;
+    let (status, completed) = complete(&app, id, 20).await;
     assert_eq!(status, StatusCode::OK, "{completed}");
 
-    // Assert: seed 002's table.
+    // Assert
     let bind = recorder.bodies(UPDATE_QRCODE);
     assert_eq!(bind.len(), 1);
-    let string_fields = [
-        "subMchntInfo",
-        "requestTimestamp",
-        "mid",
-        "tid",
-        "instMid",
-        "qrCodeId",
-        "msgId",
-        "srcReserve",
-        "billNo",
-        "billDate",
-        "billDesc",
-        "memberId",
-        "counterNo",
-        "expireTime",
-        "notifyUrl",
-        "returnUrl",
-        "systemId",
-        "secureTransaction",
-        "walletOption",
-        "name",
-        "mobile",
-        "certType",
-        "certNo",
-        "fixBuyer",
-        "preauthTransaction",
-        "attachedData",
-        "clientIp",
-        "psPpt",
-    ];
-    let mut table: Vec<(&str, &str)> = string_fields.iter().map(|f| (*f, "string")).collect();
-    table.extend([
-        ("totalAmount", "number"),
-        ("goods", "array"),
-        ("installmentNumber", "number"),
-        ("retCommParams", "object"),
-        ("isEfrcPs", "boolean"),
-    ]);
-    let sent: Vec<&str> = table.iter().map(|(f, _)| *f).collect();
-    assert_types("update-qrcode", &bind[0], &table, &sent);
-    for item in bind[0]["goods"].as_array().unwrap() {
-        for (field, value) in item.as_object().unwrap() {
-            assert_eq!(type_of(value), "string", "goods[].{field}");
-        }
-    }
-    for (field, value) in bind[0]["retCommParams"].as_object().unwrap() {
-        assert_eq!(type_of(value), "string", "retCommParams.{field}");
-    }
-    // Seed 001's table: every field is a string.
-    let queries = recorder.bodies(QUERY);
-    assert!(!queries.is_empty());
-    let table: Vec<(&str, &str)> = [
-        "msgId",
-        "requestTimestamp",
-        "srcReserve",
-        "mid",
-        "tid",
-        "instMid",
-        "targetOrderId",
-        "merOrderId",
-    ]
-    .iter()
-    .map(|f| (*f, "string"))
-    .collect();
-    for query in &queries {
-        assert_types(
-            "mini-pre-query",
-            query,
-            &table,
-            &["requestTimestamp", "mid", "tid", "merOrderId"],
+    assert_types("update-qrcode", &bind[0], UPDATE_QRCODE_TABLE);
+    let goods = bind[0]["goods"].as_array().unwrap().iter();
+    let params = std::iter::once(&bind[0]["retCommParams"]);
+    for (field, value) in goods.chain(params).flat_map(|o| o.as_object().unwrap()) {
+        assert_eq!(
+            type_of(value),
+            "string",
+            "goods[] or retCommParams: {field}"
         );
     }
-    // Seed 003's table.
+    let queries = recorder.bodies(QUERY);
+    assert!(!queries.is_empty());
+    for query in &queries {
+        assert_types("mini-pre-query", query, QUERY_TABLE);
+    }
     let completions = recorder.bodies(PREAUTHED);
     assert_eq!(completions.len(), 1);
-    let mut table: Vec<(&str, &str)> = [
-        "reqTs",
-        "mchntOrderId",
-        "preauthOrderId",
-        "authIdRespCode",
-        "bizType",
-        "mchntNo",
-        "termNo",
-        "msgId",
-        "srcReserve",
-        "orderDesc",
-    ]
-    .iter()
-    .map(|f| (*f, "string"))
-    .collect();
-    table.push(("totalAmt", "number"));
-    assert_types(
-        "preauthed",
-        &completions[0],
-        &table,
-        &[
-            "reqTs",
-            "mchntOrderId",
-            "preauthOrderId",
-            "authIdRespCode",
-            "bizType",
-            "mchntNo",
-            "termNo",
-            "totalAmt",
-        ],
-    );
+    assert_types("preauthed", &completions[0], PREAUTHED_TABLE);
 }

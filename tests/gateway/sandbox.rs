@@ -2,11 +2,10 @@
 //! the auth layer's refusals, each operation's happy path, validation and business
 //! refusals, notifications (signature, resends, faults), contract notices, control routes.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use awc::http::StatusCode;
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -16,7 +15,7 @@ use umsgate::chinaums::sign::{access_token_header, new_nonce, BodySig};
 use umsgate::chinaums::time;
 use umsgate::chinaums::wire::TokenRequest;
 
-use crate::helpers::{body_sig, call, TestSandbox};
+use crate::helpers::{body_sig, call, start_peer, TestSandbox};
 
 const TOKEN: &str = "/v1/token/access";
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -196,22 +195,9 @@ impl Receiver {
     /// `200 SUCCESS` once the script runs out.
     fn start(replies: Vec<(u16, &'static str)>) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let state = web::Data::new((got.clone(), replies));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        actix_web::rt::spawn(server);
+        let base = start_peer((got.clone(), replies), receive);
         Receiver {
-            url: format!("http://127.0.0.1:{port}/notify/payment"),
+            url: format!("{base}/notify/payment"),
             got,
         }
     }
