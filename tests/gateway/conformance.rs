@@ -21,8 +21,7 @@ use umsgate::chinaums::wire::{
 };
 
 use crate::helpers::{
-    call, eventually, remote_app, signed_notice, start_peer, TestApp, TestSandbox, CONTRACT_TOKEN,
-    NOTIFY_KEY,
+    call, eventually, signed_notice, start_peer, TestApp, TestSandbox, CONTRACT_TOKEN, NOTIFY_KEY,
 };
 
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -526,7 +525,7 @@ fn authorised_notice(id: &str, fen: &str) -> Vec<u8> {
 async fn the_example_answers_lead_the_gateway_to_the_outcomes_their_pages_describe() {
     // Arrange: the provider answers every call with its page's example answer.
     let provider = Peer::start(None);
-    let app = remote_app(&provider.url, json!({})).await;
+    let app = TestApp::on_remote(&provider.url, json!({})).await;
     let id = "1017CONF00001";
 
     // Act 1 (update-qrcode, "更新二维码成功"): the order is bound to the example's code.
@@ -811,7 +810,7 @@ async fn every_field_the_gateway_sends_has_its_tables_json_type() {
     // Arrange: the gateway talks to the sandbox through a peer that records each body.
     let sandbox = TestSandbox::spawn().await;
     let recorder = Peer::start(Some(sandbox.url.clone()));
-    let app = remote_app(&recorder.url, json!({})).await;
+    let app = TestApp::on_remote(&recorder.url, json!({})).await;
     let id = "1017TYPE00001";
     let (status, order) = app
         .post_json(
