@@ -1,4 +1,4 @@
-//! Request authentication (protocol.md §2–3): the OPEN-BODY-SIG header and the access-token
+//! Request authentication (docs/protocol.md §2–3): the OPEN-BODY-SIG header and the access-token
 //! signature and header. Owns computing, formatting, parsing and checking them; it must not
 //! read the clock, hold credentials, or ever put a key, token or signature in a message.
 

@@ -1,4 +1,4 @@
-//! The provider's auth layer as the sandbox plays it (protocol.md §2–3): checking the
+//! The provider's auth layer as the sandbox plays it (docs/protocol.md §2–3): checking the
 //! `Authorization` header of every operation (OPEN-BODY-SIG or OPEN-ACCESS-TOKEN),
 //! refusing replayed nonces, issuing access tokens, and the auth layer's error codes. It
 //! must not look at what an operation asks, and never puts a key, token or signature in a

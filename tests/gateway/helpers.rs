@@ -297,7 +297,7 @@ impl TestApp {
 }
 
 /// Asserts that no event in the store moved an order backwards: every `from → to` is an
-/// edge of DESIGN.md §4 (plus PENDING → REFUNDED, and X → X for refund totals and review
+/// edge of docs/architecture.md §4 (plus PENDING → REFUNDED, and X → X for refund totals and review
 /// flags). Reads the whole `order_events` table once.
 pub fn never_backwards(app: &TestApp) {
     use diesel::prelude::*;
