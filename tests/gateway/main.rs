@@ -12,6 +12,7 @@ mod helpers;
 mod admin;
 mod backend;
 mod chaos;
+mod conformance;
 mod crash;
 mod demo;
 mod flows;
