@@ -13,6 +13,9 @@ use crate::domain::ids::MsgSrcId;
 use crate::sandbox::{SandboxConfig, SandboxCredentials};
 use crate::secret::Secret;
 
+mod webhooks;
+pub use webhooks::{decode_secret, EndpointSettings, WebhookSettings, SECRET_PREFIX};
+
 /// Prefix of environment overrides: `UMSGATE__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "UMSGATE__";
 /// The variable that picks the overlay.
@@ -97,6 +100,9 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// Order defaults and limits.
     pub orders: OrderSettings,
+    /// The backend's webhook endpoints.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
 }
 
 /// `[api]`.
@@ -321,6 +327,7 @@ impl Settings {
             .validate()
             .map_err(|e| invalid(&format!("sandbox.{}", e.key), e.reason))?;
         check_url("notify.public_url", &self.notify.public_url)?;
+        self.webhooks.validate()?;
         if self.provider.mode == ProviderMode::Remote {
             check_url("provider.base_url", &self.provider.base_url)?;
         }

@@ -16,3 +16,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod startup;
 pub mod store;
+pub mod webhooks;

@@ -19,6 +19,7 @@ use crate::provider::{ProviderClient, ProviderShared};
 use crate::reconcile::scheduler::Scheduler;
 use crate::reconcile::Reconciler;
 use crate::store::{Db, StoreError};
+use crate::webhooks::Webhooks;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,12 @@ pub struct Application {
     db: Db,
     reconciler: Reconciler,
     scheduler: Option<Scheduler>,
+    webhooks: Webhooks,
+    /// The webhook loop: its stop signal and its task.
+    webhook_loop: (
+        tokio::sync::oneshot::Sender<()>,
+        actix_web::rt::task::JoinHandle<()>,
+    ),
     sandbox: Option<(Server, String)>,
     clock: Clock,
 }
@@ -146,6 +153,14 @@ impl Application {
             clock.clone(),
         ));
         let reconciler = Reconciler::new(gateway.clone(), provider.clone());
+        let webhooks = Webhooks::new(
+            db.clone(),
+            &settings.webhooks,
+            clock.clone(),
+            &gateway.metrics,
+            gateway.outbox.clone(),
+        );
+        let webhook_loop = webhooks.start();
         let state = web::Data::from(gateway);
         let reconciler_data = web::Data::new(reconciler.clone());
 
@@ -197,6 +212,8 @@ impl Application {
             db,
             reconciler,
             scheduler,
+            webhooks,
+            webhook_loop,
             sandbox,
             clock,
         })
@@ -220,6 +237,11 @@ impl Application {
     /// The reconciler (tests run passes directly).
     pub fn reconciler(&self) -> &Reconciler {
         &self.reconciler
+    }
+
+    /// The webhook worker (tests run passes directly).
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// The clock the gateway (and its embedded sandbox) runs on.
@@ -251,6 +273,9 @@ impl Application {
         if let Some(s) = self.scheduler {
             s.shutdown().await;
         }
+        let (stop, worker) = self.webhook_loop;
+        let _ = stop.send(());
+        let _ = worker.await;
         a.and(n)
     }
 

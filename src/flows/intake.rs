@@ -67,6 +67,7 @@ pub async fn contract(gw: &Gateway, received: Received) -> Result<Taken, StoreEr
         .await;
     match stored {
         Ok(r) => {
+            gw.events_written();
             note(
                 gw,
                 KIND_CONTRACT,

@@ -42,6 +42,9 @@ pub struct Gateway {
     pub completions: preauth::InFlight,
     /// Long-polls waiting for an order to change (`api.long_poll_waiters` at most).
     pub watchers: watch::Watchers,
+    /// Notified after a commit that may have written outbox events: wakes the webhook
+    /// worker.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Gateway {
@@ -55,6 +58,7 @@ impl Gateway {
             metrics,
             clock,
             completions: preauth::InFlight::default(),
+            outbox: Arc::default(),
         }
     }
 
@@ -89,6 +93,12 @@ impl Gateway {
             .observe_resolution(applied.source, &applied.change, now);
         if applied.change.changed(&applied.before) {
             self.watchers.wake(&applied.before.id);
+            self.events_written();
         }
+    }
+
+    /// Wakes the webhook worker after a commit that may have written outbox events.
+    pub fn events_written(&self) {
+        self.outbox.notify_one();
     }
 }

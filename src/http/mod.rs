@@ -14,6 +14,7 @@ pub mod notify;
 pub mod orders;
 pub mod preauth;
 pub mod views;
+pub mod webhooks;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -51,7 +52,9 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(admin::require_token))
                 .service(resource("/notifications", "GET").get(admin::notifications))
                 .service(resource("/orders/{merOrderId}/resync", "POST").post(admin::resync_one))
-                .service(resource("/resync", "POST").post(admin::resync_many)),
+                .service(resource("/resync", "POST").post(admin::resync_many))
+                .service(resource("/webhooks/deliveries", "GET").get(webhooks::deliveries))
+                .service(resource("/webhooks/redeliver", "POST").post(webhooks::redeliver)),
         )
         .default_service(web::to(not_found));
 }

@@ -5,6 +5,7 @@
 //! work to the blocking pool).
 
 pub mod contracts;
+pub mod deliveries;
 pub mod events;
 pub mod notifications;
 pub mod orders;
@@ -307,11 +308,14 @@ mod tests {
         let mut conn = db.conn().unwrap();
         let all = [
             "contracts",
+            "deliveries",
+            "delivery_attempts",
             "events",
             "notifications",
             "order_events",
             "orders",
             "provider_calls",
+            "webhook_cursors",
         ];
         assert_eq!(tables(&mut conn), all);
 

@@ -113,12 +113,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        endpoint -> Text,
+        event_seq -> BigInt,
+        mer_order_id -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<BigInt>,
+        last_attempt_at -> Nullable<BigInt>,
+        last_status_code -> Nullable<Integer>,
+        last_latency_ms -> Nullable<BigInt>,
+        last_excerpt -> Nullable<Text>,
+        delivered_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        at -> BigInt,
+        status_code -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        outcome -> Text,
+        excerpt -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_cursors (endpoint) {
+        endpoint -> Text,
+        last_event_seq -> BigInt,
+    }
+}
+
 diesel::joinable!(order_events -> orders (mer_order_id));
+diesel::joinable!(deliveries -> events (event_seq));
+diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orders,
     order_events,
     notifications,
     contracts,
     provider_calls,
-    events
+    events,
+    deliveries,
+    delivery_attempts,
+    webhook_cursors
 );

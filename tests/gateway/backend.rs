@@ -222,3 +222,250 @@ async fn a_long_poll_refuses_a_wait_over_a_minute_and_after_without_wait() {
     let (status, _, _) = long_poll(&app, "1017POLL9999", "wait=1").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The receiver's secret (`whsec_` + base64 of 24 bytes).
+const SECRET: &str = "whsec_dW1zZ2F0ZS13ZWJob29rLXRlc3Qta2V5";
+
+/// The receiver's own Standard Webhooks check: the `v1` signatures of `webhook-signature`
+/// that match HMAC-SHA256 over "{id}.{timestamp}.{body}" with the decoded secret.
+fn verifies(secret: &str, id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    use base64::Engine;
+    use hmac::{Mac, SimpleHmac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64.decode(secret.trim_start_matches("whsec_")).unwrap();
+    let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    header.split(' ').any(|s| s == expected)
+}
+
+#[test]
+fn the_receivers_own_check_accepts_the_standard_webhooks_test_vector() {
+    let good = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    let (secret, id, ts, body) = (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "1614265330",
+        br#"{"test": 2432232314}"#,
+    );
+
+    assert!(verifies(secret, id, ts, body, good));
+    assert!(verifies(secret, id, ts, body, &format!("v1,other {good}")));
+    assert!(!verifies(secret, id, "1614265331", body, good));
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Got {
+    id: String,
+    verified: bool,
+    answered: u16,
+    body: Value,
+}
+
+/// A webhook receiver: records every request, checks its signature with its own code, and
+/// answers 500 to the first `fail_first` requests (all while `down`), 204 otherwise.
+#[derive(Default)]
+struct Receiver {
+    got: std::sync::Mutex<Vec<Got>>,
+    fail_first: std::sync::atomic::AtomicUsize,
+    down: std::sync::atomic::AtomicBool,
+}
+
+async fn receive(
+    state: actix_web::web::Data<std::sync::Arc<Receiver>>,
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+) -> actix_web::HttpResponse {
+    use std::sync::atomic::Ordering::SeqCst;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let id = header("webhook-id");
+    let verified = header("content-type") == "application/json"
+        && verifies(
+            SECRET,
+            &id,
+            &header("webhook-timestamp"),
+            &body,
+            &header("webhook-signature"),
+        );
+    let fail = state.down.load(SeqCst)
+        || state
+            .fail_first
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    let answered = if fail { 500 } else { 204 };
+    state.got.lock().unwrap().push(Got {
+        id,
+        verified,
+        answered,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    });
+    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).unwrap())
+        .body(if fail { "receiver busy" } else { "" })
+}
+
+/// A gateway with one webhook endpoint (the receiver), quick retries and a quick tick.
+async fn with_receiver(receiver: &std::sync::Arc<Receiver>, backoff: &[&str]) -> TestApp {
+    let url = crate::helpers::start_peer(receiver.clone(), receive);
+    TestApp::spawn_with(json!({"webhooks": {
+        "endpoints": [{"url": format!("{url}/hook"), "secret": SECRET}],
+        "backoff": backoff,
+        "tick": "20ms",
+    }}))
+    .await
+}
+
+/// What the receiver answered 2xx to, in arrival order.
+fn delivered_to(receiver: &Receiver) -> Vec<Got> {
+    let got = receiver.got.lock().unwrap();
+    got.iter().filter(|g| g.answered == 204).cloned().collect()
+}
+
+#[actix_web::test]
+async fn a_receiver_answering_500_first_gets_the_same_webhook_id_again_and_the_event_is_delivered()
+{
+    // Arrange
+    let receiver = std::sync::Arc::new(Receiver::default());
+    receiver
+        .fail_first
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let app = with_receiver(&receiver, &["10ms", "10ms", "10ms"]).await;
+
+    // Act
+    bound_bill(&app, "1017HOOK0001", 100).await;
+    app.sandbox_post("/_sandbox/orders/1017HOOK0001/pay", &json!({}))
+        .await;
+    eventually("the paid event reaches the receiver", || async {
+        delivered_to(&receiver)
+            .iter()
+            .any(|g| g.body["type"] == "order.paid")
+    })
+    .await;
+
+    // Assert: the refused first attempt was retried under the same id.
+    let got = receiver.got.lock().unwrap().clone();
+    assert!(got.iter().all(|g| g.verified), "{got:?}");
+    assert_eq!(got[0].answered, 500);
+    let retried: Vec<_> = got.iter().filter(|g| g.id == got[0].id).collect();
+    assert_eq!(retried.len(), 2, "{got:?}");
+    assert_eq!(retried[1].answered, 204);
+    // The feed and the deliveries agree: same ids, same bodies, in version order.
+    let feed = feed(&app, "&merOrderId=1017HOOK0001", 100).await;
+    let delivered = delivered_to(&receiver);
+    assert_eq!(
+        delivered.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+        feed.iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        delivered.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
+        feed
+    );
+    let (status, list) = app
+        .admin_get("/admin/webhooks/deliveries?status=delivered")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let first = list["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["eventId"] == got[0].id.as_str())
+        .unwrap();
+    assert_eq!(first["attempts"], 2);
+    assert_eq!(first["history"][0]["statusCode"], 500);
+    assert_eq!(first["history"][0]["excerpt"], "receiver busy");
+    assert_eq!(first["history"][1]["outcome"], "delivered");
+    let before = receiver.got.lock().unwrap().len();
+    let again = app.webhooks.run_once(&app.webhooks.client()).await.unwrap();
+    assert_eq!(again.attempted, 0, "a pass sends nothing twice");
+    assert_eq!(receiver.got.lock().unwrap().len(), before);
+}
+
+#[actix_web::test]
+async fn a_receiver_down_for_the_whole_back_off_ends_failed_and_redelivery_delivers() {
+    // Arrange: down through three attempts of each event.
+    let receiver = std::sync::Arc::new(Receiver::default());
+    receiver
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let app = with_receiver(&receiver, &["10ms", "10ms"]).await;
+    bound_bill(&app, "1017HOOK0002", 100).await;
+    eventually("both events failed", || async {
+        let (_, list) = app
+            .admin_get("/admin/webhooks/deliveries?status=failed")
+            .await;
+        list["deliveries"].as_array().map_or(0, Vec::len) == 2
+    })
+    .await;
+    let (_, failed) = app
+        .admin_get("/admin/webhooks/deliveries?status=failed")
+        .await;
+    assert!(failed["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["attempts"] == 3));
+    let (_, metrics) = app.get_text(&app.api, "/metrics").await;
+    assert!(
+        metrics.contains("umsgate_webhook_undelivered{endpoint="),
+        "{metrics}"
+    );
+    assert!(metrics.contains("outcome=\"refused\"} 6"), "{metrics}");
+
+    // Act: the receiver is back; an operator redelivers one event, then the rest.
+    receiver
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let events = feed(&app, "&merOrderId=1017HOOK0002", 100).await;
+    let first = events[0]["id"].as_str().unwrap();
+    let (status, one) = app
+        .admin_post("/admin/webhooks/redeliver", &json!({"eventId": first}))
+        .await;
+    assert_eq!(
+        (status, one["redelivered"].as_i64()),
+        (StatusCode::OK, Some(1))
+    );
+    eventually("the first event is delivered", || async {
+        delivered_to(&receiver).iter().any(|g| g.id == first)
+    })
+    .await;
+    let (status, rest) = app
+        .admin_post(
+            "/admin/webhooks/redeliver",
+            &json!({"since": "2000-01-01T00:00:00Z", "status": "failed"}),
+        )
+        .await;
+    assert_eq!(
+        (status, rest["redelivered"].as_i64()),
+        (StatusCode::OK, Some(1))
+    );
+
+    // Assert
+    eventually("every event is delivered, in order", || async {
+        delivered_to(&receiver).len() == 2
+    })
+    .await;
+    let ids: Vec<_> = delivered_to(&receiver).into_iter().map(|g| g.id).collect();
+    assert_eq!(
+        ids,
+        events
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    );
+    let (_, pending) = app
+        .admin_get("/admin/webhooks/deliveries?status=failed")
+        .await;
+    assert_eq!(pending["deliveries"], json!([]));
+}

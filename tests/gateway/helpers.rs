@@ -35,6 +35,8 @@ pub struct TestApp {
     pub sandbox: Option<String>,
     /// Its reconciler, for running passes directly.
     pub reconciler: Reconciler,
+    /// Its webhook worker, for running passes directly.
+    pub webhooks: umsgate::webhooks::Webhooks,
     /// Its settings.
     pub settings: Settings,
     /// The clock it (and its embedded sandbox) runs on: tests move it instead of sleeping.
@@ -103,6 +105,7 @@ impl TestApp {
         let handle = app.handle();
         let sandbox = app.sandbox_url().map(str::to_owned);
         let reconciler = app.reconciler().clone();
+        let webhooks = app.webhooks().clone();
         let running = actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             api,
@@ -110,6 +113,7 @@ impl TestApp {
             db,
             sandbox,
             reconciler,
+            webhooks,
             settings: kept,
             clock,
             handle,

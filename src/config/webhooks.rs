@@ -1,0 +1,175 @@
+//! `[webhooks]`: the backend's endpoints (Standard Webhooks), the back-off of redeliveries
+//! and the worker's pace; validation that names the offending key. It must not start
+//! anything.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde::Deserialize;
+
+use super::{check_url, durations, invalid, ConfigError};
+use crate::domain::outbox::EventType;
+use crate::secret::Secret;
+
+/// The prefix of a Standard Webhooks secret: `whsec_<base64 of the key>`.
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// `[webhooks]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where events are POSTed; only from configuration.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointSettings>,
+    /// Gaps before each retry of a failed delivery; after the last one it is `failed`.
+    #[serde(default = "default_backoff", deserialize_with = "durations")]
+    pub backoff: Vec<Duration>,
+    /// How long one attempt may take; no 2xx within it is a failed attempt.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often the worker looks for due deliveries (it also runs after every commit).
+    #[serde(default = "default_tick", with = "humantime_serde")]
+    pub tick: Duration,
+    /// Most deliveries attempted in one pass.
+    #[serde(default = "default_batch")]
+    pub batch: i64,
+    /// Most attempts in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+/// One endpoint.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSettings {
+    /// `http(s)://…`: also the endpoint's name in the store, the metrics and the admin API.
+    pub url: String,
+    /// One secret (`whsec_…`).
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// Several secrets, all signing (to rotate with overlap).
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    /// Only these event types (all when empty).
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl EndpointSettings {
+    /// Every active secret.
+    pub fn all_secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.secret.iter().chain(self.secrets.iter())
+    }
+
+    /// The decoded keys of the active secrets (validated at start).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.all_secrets()
+            .filter_map(|s| decode_secret(s.expose()))
+            .collect()
+    }
+
+    /// The event types it takes (empty: all).
+    pub fn event_types(&self) -> Vec<EventType> {
+        self.events
+            .iter()
+            .filter_map(|e| EventType::parse(e))
+            .collect()
+    }
+}
+
+/// The key of a `whsec_<base64>` secret.
+pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix(SECRET_PREFIX)?)
+        .ok()?;
+    (!key.is_empty()).then_some(key)
+}
+
+/// Seconds, then minutes, then hours: a receiver down for a deploy gets the event within
+/// a minute, one down for a weekend still gets it; about three days in all (Standard
+/// Webhooks' and Stripe's horizon).
+fn default_backoff() -> Vec<Duration> {
+    [
+        5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 43_200, 86_400, 86_400,
+    ]
+    .into_iter()
+    .map(Duration::from_secs)
+    .collect()
+}
+
+/// Standard Webhooks asks receivers to answer within 15 s; 10 s leaves room.
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Commits wake the worker at once; the tick only picks up retries that fall due.
+fn default_tick() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// A pass of a hundred keeps one pass short when a backlog is drained.
+fn default_batch() -> i64 {
+    100
+}
+
+/// A few slow receivers must not hold the others up; eight is plenty on two cores.
+fn default_concurrency() -> usize {
+    8
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            endpoints: Vec::new(),
+            backoff: default_backoff(),
+            timeout: default_timeout(),
+            tick: default_tick(),
+            batch: default_batch(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// Validates every endpoint and the pace.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (i, e) in self.endpoints.iter().enumerate() {
+            let key = |k: &str| format!("webhooks.endpoints[{i}].{k}");
+            check_url(&key("url"), &e.url)?;
+            if self.endpoints[..i].iter().any(|o| o.url == e.url) {
+                return Err(invalid(&key("url"), "is listed twice"));
+            }
+            if e.all_secrets().next().is_none() {
+                return Err(invalid(&key("secret"), "a secret (or secrets) is required"));
+            }
+            if e.all_secrets().any(|s| decode_secret(s.expose()).is_none()) {
+                return Err(invalid(
+                    &key("secrets"),
+                    "each secret must be whsec_ followed by base64 of a non-empty key",
+                ));
+            }
+            if let Some(bad) = e.events.iter().find(|t| EventType::parse(t).is_none()) {
+                return Err(invalid(
+                    &key("events"),
+                    format!("unknown event type {bad:?}"),
+                ));
+            }
+        }
+        if self.backoff.is_empty() {
+            return Err(invalid("webhooks.backoff", "must not be empty"));
+        }
+        if self.timeout.is_zero() || self.tick.is_zero() {
+            return Err(invalid(
+                "webhooks.timeout",
+                "timeout and tick must be above zero",
+            ));
+        }
+        if self.batch < 1 || self.concurrency < 1 {
+            return Err(invalid(
+                "webhooks.batch",
+                "batch and concurrency must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
