@@ -503,7 +503,7 @@ mod tests {
     }
 
     /// The shipped files plus `toml`, with no environment variables.
-    fn with(env: Environment, toml: &str) -> Result<Settings, ConfigError> {
+    pub(super) fn with(env: Environment, toml: &str) -> Result<Settings, ConfigError> {
         let mut f = Figment::new().merge(Toml::file_exact(dir().join("default.toml")));
         if let Some(o) = env.overlay() {
             f = f.merge(Toml::file_exact(dir().join(o)));
@@ -511,7 +511,7 @@ mod tests {
         Settings::from_figment(f.merge(Toml::string(toml)), env)
     }
 
-    fn message(r: Result<Settings, ConfigError>) -> String {
+    pub(super) fn message(r: Result<Settings, ConfigError>) -> String {
         r.expect_err("should be refused").to_string()
     }
 

@@ -140,12 +140,13 @@ fn main() -> ExitCode {
         Command::Sandbox { bind } => run_sandbox(settings, bind),
         Command::CheckConfig => {
             println!(
-                "configuration OK: provider {:?} ({:?} auth), api {}, notify {}, store {}",
+                "configuration OK: provider {:?} ({:?} auth), api {}, notify {}, store {}, webhook endpoints {}",
                 settings.provider.mode,
                 settings.provider.auth,
                 settings.api.bind,
                 settings.notify.bind,
-                settings.store.path.display()
+                settings.store.path.display(),
+                settings.webhooks.endpoints.len()
             );
             Ok(())
         }

@@ -173,3 +173,75 @@ impl WebhookSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{message, with};
+    use super::*;
+    use crate::config::Environment;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn no_endpoint_is_configured_by_default_and_the_back_off_spans_about_three_days() {
+        let s = with(Environment::Sandbox, "").unwrap();
+
+        assert!(s.webhooks.endpoints.is_empty());
+        let total: Duration = s.webhooks.backoff.iter().sum();
+        assert!(total > Duration::from_secs(2 * 86_400) && total < Duration::from_secs(4 * 86_400));
+    }
+
+    #[test]
+    fn an_endpoint_takes_one_secret_or_several_and_an_event_filter() {
+        let s = with(
+            Environment::Sandbox,
+            &format!(
+                r#"[webhooks]
+                endpoints = [
+                  {{ url = "http://127.0.0.1:9000/a", secret = "{SECRET}" }},
+                  {{ url = "https://backend.example/b", secrets = ["{SECRET}", "whsec_b25l"], events = ["order.paid"] }},
+                ]"#
+            ),
+        )
+        .unwrap();
+
+        let [a, b] = &s.webhooks.endpoints[..] else {
+            panic!("two endpoints")
+        };
+        assert_eq!(a.keys().len(), 1);
+        assert_eq!(b.keys(), [decode_secret(SECRET).unwrap(), b"one".to_vec()]);
+        assert_eq!(b.event_types(), [EventType::OrderPaid]);
+        assert!(a.event_types().is_empty());
+    }
+
+    #[test]
+    fn a_bad_endpoint_is_refused_naming_its_key() {
+        for (endpoint, key) in [
+            (
+                r#"{ url = "ftp://x/h", secret = "S" }"#,
+                "webhooks.endpoints[0].url",
+            ),
+            (r#"{ url = "http://x/h" }"#, "webhooks.endpoints[0].secret"),
+            (
+                r#"{ url = "http://x/h", secret = "not-whsec" }"#,
+                "webhooks.endpoints[0].secrets",
+            ),
+            (
+                r#"{ url = "http://x/h", secret = "whsec_!!" }"#,
+                "webhooks.endpoints[0].secrets",
+            ),
+            (
+                r#"{ url = "http://x/h", secret = "S", events = ["order.eaten"] }"#,
+                "webhooks.endpoints[0].events",
+            ),
+        ] {
+            let endpoint = endpoint.replace("\"S\"", &format!("\"{SECRET}\""));
+            let m = message(with(
+                Environment::Sandbox,
+                &format!("[webhooks]\nendpoints = [{endpoint}]"),
+            ));
+            assert!(m.contains(key), "{endpoint}: {m}");
+            assert!(!m.contains("MfKQ9r8"), "no secret in {m}");
+        }
+    }
+}

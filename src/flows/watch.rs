@@ -102,7 +102,7 @@ impl Drop for Seat<'_> {
 #[derive(Debug)]
 pub enum Waited {
     /// The order (changed, already past `after`, or as it is at the end of the wait).
-    Order(Order),
+    Order(Box<Order>),
     /// No such order.
     NotFound,
     /// Too many waiters already.
@@ -141,7 +141,7 @@ pub async fn wait_for(
             return Ok(Waited::NotFound);
         };
         if ready(&order, after) || deadline.is_elapsed() {
-            return Ok(Waited::Order(order));
+            return Ok(Waited::Order(Box::new(order)));
         }
         tokio::select! {
             () = &mut changed => {}

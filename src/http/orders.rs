@@ -101,7 +101,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     }
     let shown = id.to_string();
     match watch::wait_for(&state, &id, q.after, Duration::from_secs(wait)).await? {
-        Waited::Order(order) => Ok(HttpResponse::Ok().json(OrderView::from(&order))),
+        Waited::Order(order) => Ok(HttpResponse::Ok().json(OrderView::from(&*order))),
         Waited::NotFound => Err(ApiError::NotFound(format!("no order {shown}"))),
         Waited::Full => Err(ApiError::Busy {
             what: "too many long-polls wait already".into(),

@@ -469,3 +469,44 @@ async fn a_receiver_down_for_the_whole_back_off_ends_failed_and_redelivery_deliv
         .await;
     assert_eq!(pending["deliveries"], json!([]));
 }
+
+/// Runs `umsgate check-config` with only `env` among the UMSGATE variables: its exit
+/// status and its output (stdout then stderr).
+fn check_config(env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_umsgate"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("UMSGATE") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .arg("--config-dir")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
+        .arg("check-config")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn webhook_endpoints_are_set_from_the_environment_and_a_bad_one_is_refused_by_key() {
+    let (ok, out) = check_config(&[(
+        "UMSGATE__WEBHOOKS__ENDPOINTS",
+        &format!(r#"[{{url="http://127.0.0.1:9000/hook",secret="{SECRET}"}}]"#),
+    )]);
+    assert!(ok, "{out}");
+    assert!(out.contains("webhook endpoints 1"), "{out}");
+
+    let (ok, out) = check_config(&[(
+        "UMSGATE__WEBHOOKS__ENDPOINTS",
+        r#"[{url="http://127.0.0.1:9000/hook",secret="whsec_"}]"#,
+    )]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("webhooks.endpoints[0].secrets"), "{out}");
+}
