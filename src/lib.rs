@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod provider;

@@ -99,7 +99,13 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(Box::new(e))
+        match e {
+            // Logged at ERROR once by the store; the caller may retry after a restart.
+            StoreError::FileLost(_) => {
+                ApiError::Unavailable("the database is unavailable; try again later".into())
+            }
+            e => ApiError::Internal(Box::new(e)),
+        }
     }
 }
 
