@@ -142,6 +142,7 @@ pub fn record(
         verified: false,
         outcome: "",
         detail: None,
+        request_id: received.request_id.as_deref(),
     };
     match verdict {
         Verdict::Rejected {

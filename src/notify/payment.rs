@@ -227,6 +227,7 @@ fn entry(received: &Received) -> NewEntry<'_> {
         verified: false,
         outcome: "",
         detail: None,
+        request_id: received.request_id.as_deref(),
     }
 }
 

@@ -351,11 +351,17 @@ fn path_str(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Runs pending migrations on one connection.
+/// Runs pending migrations on one connection; returns their names (as in `migrations/`).
 pub fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
-    conn.run_pending_migrations(MIGRATIONS)
-        .map(|v| v.iter().map(|m| m.to_string()).collect())
-        .map_err(|e| StoreError::Migration(e.to_string()))
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let names: Vec<String> = conn
+        .pending_migrations(MIGRATIONS)
+        .map_err(failed)?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    conn.run_pending_migrations(MIGRATIONS).map_err(failed)?;
+    Ok(names)
 }
 
 #[cfg(test)]
