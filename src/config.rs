@@ -392,12 +392,13 @@ const SECRET_KEYS: [&str; 4] = [
 
 /// Keys read from the environment as text exactly as written: figment would read an
 /// all-digit value as a number (dropping leading zeros, or rounding a long one).
-const TEXT_KEYS: [&str; 7] = [
+const TEXT_KEYS: [&str; 8] = [
     "provider.app_id",
     "provider.app_key",
     "provider.mid",
     "provider.tid",
     "provider.msg_src_id",
+    "notify.keys",
     "notify.contract_token",
     "admin.token",
 ];
@@ -429,7 +430,9 @@ impl Settings {
         if let Some(dir) = dir.filter(|d| !d.is_dir()) {
             return Err(ConfigError::NoDir(dir.to_owned()));
         }
-        Ok(Self::layers(dir, env).merge(env_provider()))
+        // Absolute, so that `check-config` names files wherever it is run from.
+        let dir = dir.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_owned()));
+        Ok(Self::layers(dir.as_deref(), env).merge(env_provider()))
     }
 
     /// The built-in defaults and the files of `dir`, without environment variables: tests
@@ -913,7 +916,15 @@ impl Provider for TextEnv {
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let mut dict = Dict::new();
         for (key, value) in self.0.iter() {
-            let nested = figment::util::nest(key.as_str(), Value::from(value));
+            // A list is written as one (`["k1","k2"]`); its items stay text as written.
+            let value = if value.trim_start().starts_with('[') {
+                value
+                    .parse()
+                    .unwrap_or_else(|e: std::convert::Infallible| match e {})
+            } else {
+                Value::from(value)
+            };
+            let nested = figment::util::nest(key.as_str(), value);
             if let Some(d) = nested.into_dict() {
                 dict = merge_dicts(dict, d);
             }
