@@ -53,7 +53,7 @@ const CALL_BUCKETS: &[f64] = &[
 /// the series alerts divide by) exists from the first scrape after a restart. They are the
 /// values the counting code uses; a value missing here still counts, from its first event.
 const NOTICE_KINDS: [&str; 2] = ["payment", "contract"];
-const NOTICE_OUTCOMES: [&str; 10] = [
+const NOTICE_OUTCOMES: [&str; 15] = [
     "applied",
     "confirmed",
     "duplicate",
@@ -62,7 +62,12 @@ const NOTICE_OUTCOMES: [&str; 10] = [
     "orphan",
     "review",
     "rejected_bad_signature",
+    "rejected_unsigned",
+    "rejected_unknown_sign_type",
+    "rejected_malformed",
+    "rejected_too_large",
     "rejected_wrong_merchant",
+    "rejected_bad_token",
     "store_error",
 ];
 const OPERATIONS: [&str; 4] = ["update-qrcode", "mini-pre-query", "preauthed", "token"];
@@ -75,13 +80,17 @@ const CALL_OUTCOMES: [&str; 7] = [
     "unknown",
     "invalid_request",
 ];
-const CHECK_OUTCOMES: [&str; 6] = [
+const CHECK_OUTCOMES: [&str; 10] = [
     "moved",
     "confirmed",
+    "unchanged",
     "review",
     "no_order",
-    "unchanged",
+    "transient",
+    "refused",
+    "unknown",
     "config",
+    "invalid_request",
 ];
 /// One series per listener, on the route every probe calls: the family exists before
 /// the first request.
@@ -234,30 +243,20 @@ impl Metrics {
         }
     }
 
-    /// Observes how long a payment took to reach the order, when `applied` moved it to a
-    /// paid state and the provider said when the buyer paid.
+    /// Observes how long a payment took to reach its order, when `change` settled one
+    /// (PAID or AUTHORIZED) and the provider said when the buyer paid.
     pub fn observe_resolution(
         &self,
-        applied: &crate::store::orders::Applied,
+        source: crate::domain::order::Source,
+        change: &crate::domain::observe::Change,
         now: chrono::DateTime<chrono::Utc>,
     ) {
-        use crate::domain::order::{Decision, OrderStatus};
-        let Decision::Move { to, .. } = applied.decision else {
-            return;
-        };
-        if !matches!(to, OrderStatus::Paid | OrderStatus::Authorized) {
+        if !change.resolved_payment() {
             return;
         }
-        let source = applied.source.as_str();
-        if let Some(secs) = applied
-            .after
-            .facts
-            .pay_time
-            .as_deref()
-            .and_then(|t| crate::reconcile::seconds_since_payment(t, now))
-        {
+        if let Some(secs) = change.after.facts.seconds_since_payment(now) {
             self.resolution_seconds
-                .with_label_values(&[source])
+                .with_label_values(&[source.as_str()])
                 .observe(secs);
         }
     }
@@ -277,5 +276,22 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reconcile_check_outcome_is_exported_at_zero_from_the_start() {
+        let text = Metrics::new().render();
+        for outcome in crate::flows::check::CheckOutcome::ALL {
+            let series = format!(
+                "umsgate_reconcile_checks_total{{outcome=\"{}\"}} 0",
+                outcome.as_str()
+            );
+            assert!(text.contains(&series), "{series} missing");
+        }
     }
 }

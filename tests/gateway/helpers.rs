@@ -397,7 +397,7 @@ impl TestSandbox {
         }
         let config: SandboxConfig = serde_json::from_value(config).expect("sandbox config");
         let creds = SandboxCredentials::public_test();
-        let running = sandbox::start(config, creds.clone())
+        let running = sandbox::start(config, creds.clone(), umsgate::clock::Clock::system())
             .await
             .expect("sandbox starts");
         let url = running.url();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use awc::http::StatusCode;
 use serde_json::{json, Value};
-use umsgate::reconcile::policy::scheduled_checks;
+use umsgate::domain::schedule::scheduled_checks;
 use umsgate::store::provider_calls;
 
 use crate::helpers::{eventually, never_backwards, test_settings, TestApp, TestSandbox};
