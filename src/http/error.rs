@@ -109,7 +109,7 @@ impl From<FlowError> for ApiError {
             }
             FlowError::ProviderMisconfigured(m) => ApiError::ProviderMisconfigured(m),
             FlowError::ProviderUnavailable(_) => ApiError::Unavailable(e.to_string()),
-            FlowError::Store(s) => ApiError::Internal(Box::new(s)),
+            FlowError::Store(s) => s.into(),
             FlowError::Internal(m) => ApiError::Internal(m.into()),
         }
     }
