@@ -413,7 +413,10 @@ async fn a_backup_taken_during_a_notification_stream_is_sound_and_holds_every_no
     child_gateway_env(&mut backup, dir.path())
         .arg("backup")
         .arg(&target);
-    let mut backup = backup.spawn().expect("backup starts");
+    let mut backup = backup
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("backup starts");
     let mut next = 100;
     let status = loop {
         if let Some(status) = backup.try_wait().expect("backup state") {
@@ -513,4 +516,61 @@ async fn on_sigterm_no_reconcile_pass_starts_requests_drain_and_a_last_line_says
         "{last}"
     );
     drop(held);
+}
+
+#[actix_web::test]
+async fn on_sigterm_the_reconcile_pass_in_flight_finishes_before_the_gateway_stops() {
+    // Arrange: the embedded sandbox holds every query 4 s; an order due at once.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = umsgate(dir.path());
+    command
+        .arg("serve")
+        .env("RUST_LOG", "info,umsgate::reconcile=debug")
+        .env("UMSGATE__API__BIND", "127.0.0.1:0")
+        .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
+        .env("UMSGATE__SANDBOX__BIND", "127.0.0.1:0")
+        .env("UMSGATE__STORE__PATH", dir.path().join("gateway.db"))
+        .env("UMSGATE__RECONCILE__TICK", "* * * * * *")
+        .env("UMSGATE__RECONCILE__FIRST_CHECK_AFTER", "0s")
+        .env("UMSGATE__SANDBOX__FAULTS__QUERY_DELAY_MS", "4000");
+    let mut gateway = ChildGateway::spawn(command, dir.path().join("serve.log"))
+        .await
+        .unwrap_or_else(|tail| panic!("the gateway did not start: {tail}"));
+    let res = awc::Client::default()
+        .post(format!("{}/orders", gateway.api))
+        .send_json(&json!({"merOrderId": "1017STOP0001", "amount": 100}))
+        .await
+        .expect("create");
+    assert_eq!(res.status().as_u16(), 201);
+    let passes_before = gateway
+        .log_text()
+        .matches("reconcile pass starting")
+        .count();
+    crate::helpers::eventually("a pass that picks the order up", || {
+        let n = gateway
+            .log_text()
+            .matches("reconcile pass starting")
+            .count();
+        async move { n > passes_before }
+    })
+    .await;
+
+    // Act: the pass is waiting for its query.
+    let status = gateway.terminate().await;
+
+    // Assert: the pass ended with its check counted, before the last line; the sandbox it
+    // was querying was still there.
+    assert!(status.success(), "{status}");
+    let log = gateway.log_text();
+    let after = log
+        .split_once("shutting down")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(after.contains("reconcile pass: 1 checked"), "{log}");
+    assert!(!log.contains("Connection refused"), "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("stopped: the gateway has shut down"),
+        "{last}"
+    );
 }
