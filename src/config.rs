@@ -1,7 +1,7 @@
-//! The settings tree (DESIGN.md §9): the built-in defaults compiled from `config/*.toml`,
-//! optional files from a configuration directory, `UMSGATE__…` variables, and validation
-//! that reports every problem at once, each under the key the user writes. It must not
-//! start anything.
+//! The settings tree (docs/architecture.md §9): the built-in defaults compiled from
+//! `config/*.toml`, optional files from a configuration directory, `UMSGATE__…` variables,
+//! and validation that reports every problem at once, each under the key the user writes.
+//! It must not start anything.
 
 use std::fmt;
 use std::net::SocketAddr;

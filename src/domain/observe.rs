@@ -358,3 +358,279 @@ impl Order {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chinaums::status::{BillStatus, TradeStatus};
+    use crate::domain::ids::{MerOrderId, MsgSrcId};
+    use crate::domain::money::Amount;
+    use crate::domain::record::NewOrder;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0).unwrap()
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            expiry_grace: secs(120),
+            backoff: vec![secs(30), secs(60)],
+            settled_backoff: vec![secs(3600), secs(21_600)],
+        }
+    }
+
+    /// A 100-fen order in `status` (40 refunded when REFUNDED), expiring an hour after t0.
+    fn order(status: OrderStatus) -> Order {
+        let src = MsgSrcId::parse("1017").unwrap();
+        let mut o = Order::create(
+            NewOrder {
+                id: MerOrderId::generate(&src, t0()),
+                mid: "898340149000005".into(),
+                tid: "88880001".into(),
+                inst_mid: "QRPAYDEFAULT".into(),
+                qr_code_id: Some("QR1".into()),
+                amount: Amount::from_fen(100).unwrap(),
+                description: None,
+                preauth: false,
+                expire_at: t0() + chrono::Duration::hours(1),
+                request_digest: "d".into(),
+            },
+            t0(),
+            t0() + chrono::Duration::seconds(30),
+        );
+        o.status = status;
+        if status == OrderStatus::Refunded {
+            o.refunded = Amount::from_fen(40).unwrap();
+        }
+        if !status.awaits_provider() {
+            o.schedule.next_check_at = None;
+        }
+        o
+    }
+
+    fn reports() -> Vec<Report> {
+        let mut all: Vec<Report> = TradeStatus::KNOWN
+            .iter()
+            .cloned()
+            .map(Report::Trade)
+            .chain(BillStatus::KNOWN.iter().cloned().map(Report::Bill))
+            .collect();
+        all.extend([
+            Report::NoOrder,
+            Report::Completed,
+            Report::Trade(TradeStatus::parse("TRADE_FROZEN")),
+        ]);
+        all
+    }
+
+    fn evidence(report: Report) -> Evidence {
+        let refund = matches!(
+            report,
+            Report::Trade(TradeStatus::TradeRefund) | Report::Bill(BillStatus::Refund)
+        );
+        let mut e = Evidence::of(report);
+        e.amount = Some(Amount::from_fen(100).unwrap());
+        e.refunded = refund.then(|| Amount::from_fen(60).unwrap());
+        e
+    }
+
+    fn facts() -> ProviderFacts {
+        ProviderFacts {
+            provider_status: Some("X".into()),
+            seq_id: Some("S1".into()),
+            ..ProviderFacts::default()
+        }
+    }
+
+    /// The order as it was, but for what an applied change always sets.
+    fn unstamped(o: &Order) -> Order {
+        let mut o = o.clone();
+        o.version = 0;
+        o.updated_at = t0();
+        o
+    }
+
+    #[test]
+    fn every_status_report_and_source_has_the_consequences_its_decision_says() {
+        let now = t0() + chrono::Duration::minutes(5);
+        for status in OrderStatus::ALL {
+            for report in reports() {
+                for source in Source::ALL {
+                    let before = order(status);
+                    let obs = Observation::report(
+                        evidence(report.clone()),
+                        facts(),
+                        source,
+                        Some("call:1".into()),
+                    );
+                    let change = before.observe(&obs, now, &timing());
+                    let after = &change.after;
+                    let case = format!("{status} × {report:?} × {}", source.as_str());
+                    let decision = change.decision.clone().expect("a report is decided");
+                    assert_eq!(
+                        decision,
+                        decide(&before.state(), &evidence(report.clone()), source),
+                        "{case}"
+                    );
+
+                    // Exactly one version per applied observation, and only when it changed.
+                    let changed = unstamped(after) != unstamped(&before);
+                    assert_eq!(change.changed(&before), changed, "{case}");
+                    if changed {
+                        assert_eq!(after.version, before.version + 1, "{case}");
+                        assert_eq!(after.updated_at, now, "{case}");
+                    } else {
+                        assert_eq!(after, &before, "{case}");
+                    }
+                    match &decision {
+                        Decision::Move { to, review, .. } => {
+                            assert_eq!(after.status, *to, "{case}");
+                            assert_eq!(after.facts.seq_id.as_deref(), Some("S1"), "{case}");
+                            let event = change.event.as_ref().expect("a move is history");
+                            assert_eq!((event.from, event.to), (status, *to), "{case}");
+                            assert_eq!(after.needs_review, review.is_some(), "{case}");
+                            let next = after.schedule.next_check_at;
+                            match to {
+                                OrderStatus::Paid | OrderStatus::Refunded
+                                    if status.awaits_provider() =>
+                                {
+                                    assert_eq!(
+                                        next,
+                                        Some(now + chrono::Duration::hours(1)),
+                                        "{case}"
+                                    )
+                                }
+                                OrderStatus::Closed => assert_eq!(next, None, "{case}"),
+                                _ => {}
+                            }
+                        }
+                        Decision::Review(reason) => {
+                            assert_eq!(after.status, status, "{case}");
+                            assert!(after.needs_review, "{case}");
+                            assert_eq!(after.review_reason, Some(reason.to_string()), "{case}");
+                            let event = change.event.as_ref().expect("a new flag is history");
+                            assert_eq!(event.reason, format!("review: {reason}"), "{case}");
+                        }
+                        Decision::Confirm | Decision::Ignore(_) => {
+                            assert_eq!(after.status, status, "{case}");
+                            assert!(!after.needs_review, "{case}");
+                            assert_eq!(change.event, None, "{case}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_check_counts_itself_schedules_the_next_and_flags_once_the_list_is_used_up() {
+        let mut o = order(OrderStatus::Pending);
+        let nothing = Observation::of(Seen::Nothing, Source::Query, None).as_check(0.5);
+        let mut at = t0();
+        let mut events = Vec::new();
+        for _ in 0..4 {
+            at += chrono::Duration::minutes(1);
+            let change = o.observe(&nothing, at, &timing());
+            assert_eq!(change.after.version, o.version + 1);
+            events.extend(change.event.clone());
+            o = change.after;
+        }
+
+        assert_eq!(o.status, OrderStatus::Pending);
+        assert_eq!(o.schedule.attempts, 4);
+        assert_eq!(o.schedule.last_checked_at, Some(at));
+        assert_eq!(
+            o.schedule.next_check_at,
+            Some(at + chrono::Duration::seconds(60))
+        );
+        assert!(o.needs_review);
+        assert_eq!(events.len(), 1, "flagged once: {events:?}");
+        assert_eq!(
+            events[0].reason,
+            "review: no final answer from the provider after 3 checks"
+        );
+    }
+
+    #[test]
+    fn a_move_and_its_checks_bookkeeping_are_one_change_and_one_version() {
+        let before = order(OrderStatus::Pending);
+        let paid = Observation::report(
+            evidence(Report::Trade(TradeStatus::TradeSuccess)),
+            facts(),
+            Source::Query,
+            Some("call:7".into()),
+        )
+        .as_check(0.5);
+
+        let change = before.observe(&paid, t0(), &timing());
+
+        assert_eq!(change.after.status, OrderStatus::Paid);
+        assert_eq!(change.after.version, before.version + 1);
+        assert_eq!(
+            change.after.binding,
+            Binding::Bound,
+            "found at the provider"
+        );
+        assert_eq!(change.after.schedule.last_checked_at, Some(t0()));
+        assert_eq!(
+            change.after.schedule.attempts, 0,
+            "settled: the settled list starts"
+        );
+        assert_eq!(change.event.map(|e| e.reason), Some("provider".to_owned()));
+    }
+
+    #[test]
+    fn a_settled_order_is_checked_by_the_settled_list_and_then_no_more() {
+        let mut o = order(OrderStatus::Paid);
+        o.schedule.next_check_at = Some(t0());
+        let nothing = Observation::of(Seen::Nothing, Source::Query, None).as_check(0.5);
+
+        let first = o.observe(&nothing, t0(), &timing()).after;
+        let second = first.observe(&nothing, t0(), &timing()).after;
+
+        assert_eq!(
+            first.schedule.next_check_at,
+            Some(t0() + chrono::Duration::hours(6))
+        );
+        assert_eq!(second.schedule.next_check_at, None);
+    }
+
+    #[test]
+    fn a_bind_answer_sets_the_binding_and_a_refused_bill_is_checked_once_after_expiry() {
+        let before = order(OrderStatus::Pending);
+        let bound = Observation::of(
+            Seen::Bind(BindAnswer::Bound {
+                qr_code: Some("https://qr".into()),
+            }),
+            Source::Api,
+            None,
+        );
+        let refused = Observation::of(
+            Seen::Bind(BindAnswer::Refused("DUP_ORDER: taken".into())),
+            Source::Api,
+            None,
+        );
+
+        let b = before.observe(&bound, t0(), &timing());
+        let r = before.observe(&refused, t0(), &timing());
+
+        assert_eq!(b.after.binding, Binding::Bound);
+        assert_eq!(b.after.bill_qr_code.as_deref(), Some("https://qr"));
+        assert_eq!((b.after.version, b.event), (before.version + 1, None));
+        assert_eq!(r.after.binding, Binding::Refused);
+        assert_eq!(
+            r.after.schedule.next_check_at,
+            Some(before.expire_at + chrono::Duration::seconds(120))
+        );
+        assert_eq!(
+            r.after.status,
+            OrderStatus::Pending,
+            "the status is the provider's word"
+        );
+    }
+}
