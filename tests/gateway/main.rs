@@ -11,6 +11,7 @@ mod helpers;
 
 mod admin;
 mod chaos;
+mod conformance;
 mod crash;
 mod demo;
 mod flows;
