@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::{check_url, durations, invalid, ConfigError};
+use super::{check_url, durations, Problem};
 use crate::domain::outbox::EventType;
 use crate::secret::Secret;
 
@@ -131,46 +131,47 @@ impl Default for WebhookSettings {
 }
 
 impl WebhookSettings {
-    /// Validates every endpoint and the pace.
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    /// Every problem of the endpoints and the pace.
+    pub(super) fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
         for (i, e) in self.endpoints.iter().enumerate() {
             let key = |k: &str| format!("webhooks.endpoints[{i}].{k}");
-            check_url(&key("url"), &e.url)?;
+            if let Err(p) = check_url(&key("url"), &e.url) {
+                problems.push(p);
+            }
             if self.endpoints[..i].iter().any(|o| o.url == e.url) {
-                return Err(invalid(&key("url"), "is listed twice"));
+                problems.push(Problem::new(&key("url"), "is listed twice"));
             }
             if e.all_secrets().next().is_none() {
-                return Err(invalid(&key("secret"), "a secret (or secrets) is required"));
-            }
-            if e.all_secrets().any(|s| decode_secret(s.expose()).is_none()) {
-                return Err(invalid(
+                problems.push(Problem::new(
+                    &key("secret"),
+                    "a secret (or secrets) is required",
+                ));
+            } else if e.all_secrets().any(|s| decode_secret(s.expose()).is_none()) {
+                problems.push(Problem::new(
                     &key("secrets"),
-                    "each secret must be whsec_ followed by base64 of a non-empty key",
+                    "each secret must be whsec_ followed by base64 of a non-empty key (value not shown: secret)",
                 ));
             }
             if let Some(bad) = e.events.iter().find(|t| EventType::parse(t).is_none()) {
-                return Err(invalid(
-                    &key("events"),
-                    format!("unknown event type {bad:?}"),
-                ));
+                problems.push(Problem::new(&key("events"), "unknown event type").showing(bad));
             }
         }
         if self.backoff.is_empty() {
-            return Err(invalid("webhooks.backoff", "must not be empty"));
+            problems.push(Problem::new("webhooks.backoff", "must not be empty"));
         }
-        if self.timeout.is_zero() || self.tick.is_zero() {
-            return Err(invalid(
-                "webhooks.timeout",
-                "timeout and tick must be above zero",
-            ));
+        let positive = [
+            ("webhooks.timeout", !self.timeout.is_zero()),
+            ("webhooks.tick", !self.tick.is_zero()),
+            ("webhooks.batch", self.batch > 0),
+            ("webhooks.concurrency", self.concurrency > 0),
+        ];
+        for (key, ok) in positive {
+            if !ok {
+                problems.push(Problem::new(key, "must be greater than 0"));
+            }
         }
-        if self.batch < 1 || self.concurrency < 1 {
-            return Err(invalid(
-                "webhooks.batch",
-                "batch and concurrency must be at least 1",
-            ));
-        }
-        Ok(())
+        problems
     }
 }
 

@@ -327,15 +327,24 @@ impl Webhooks {
     }
 
     /// Starts the loop: a pass on every `webhooks.tick` and after every commit that woke
-    /// it; passes never overlap. Stops when the returned sender is dropped or fired.
+    /// it; passes never overlap. Stops, without waiting for a pass in flight, when the
+    /// returned sender is fired or dropped.
     pub fn start(&self) -> (oneshot::Sender<()>, actix_web::rt::task::JoinHandle<()>) {
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let worker = self.clone();
         let handle = actix_web::rt::spawn(async move {
             let client = worker.client();
             loop {
-                if let Err(e) = worker.run_once(&client).await {
-                    log::error!("webhook pass failed: {e}");
+                // A stop does not wait for a pass: an attempt cut short is unrecorded, and
+                // its lease lets the next start send it again (at least once).
+                tokio::select! {
+                    biased;
+                    _ = &mut stop_rx => break,
+                    r = worker.run_once(&client) => {
+                        if let Err(e) = r {
+                            log::error!("webhook pass failed: {e}");
+                        }
+                    }
                 }
                 tokio::select! {
                     biased;

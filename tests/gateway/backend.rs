@@ -501,7 +501,11 @@ fn webhook_endpoints_are_set_from_the_environment_and_a_bad_one_is_refused_by_ke
         &format!(r#"[{{url="http://127.0.0.1:9000/hook",secret="{SECRET}"}}]"#),
     )]);
     assert!(ok, "{out}");
-    assert!(out.contains("webhook endpoints 1"), "{out}");
+    assert!(
+        out.contains("webhooks.endpoints = \"[redacted]\"  # env UMSGATE__WEBHOOKS__ENDPOINTS"),
+        "{out}"
+    );
+    assert!(!out.contains("dW1zZ2F0"), "the secret is not shown: {out}");
 
     let (ok, out) = check_config(&[(
         "UMSGATE__WEBHOOKS__ENDPOINTS",
