@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use futures_util::future::join;
 
-use crate::helpers::{bound_bill, delivered, eventually, TestApp};
+use crate::helpers::{
+    bound_bill, child_gateway_env, delivered, eventually, eventually_some, paid_notices,
+    start_peer, umsgate, ChildGateway, TestApp,
+};
 
 /// Longest a test waits for a long-poll that should be woken: half of the `wait` it asks
 /// for, so that a poll that was not woken (and answered only at its end) fails the test.
@@ -145,7 +148,7 @@ async fn a_long_poll_waiting_on_an_order_is_answered_when_its_payment_notificati
 /// Waits until a second long-poll on `id` is refused for want of room (so the first one
 /// is waiting); its status and `Retry-After`.
 async fn eventually_some_busy(app: &TestApp, id: &str) -> (StatusCode, Option<String>) {
-    crate::helpers::eventually_some("the first long-poll is waiting", || async {
+    eventually_some("the first long-poll is waiting", || async {
         let (status, retry_after, _) = long_poll(app, id, "wait=0").await;
         (status == StatusCode::SERVICE_UNAVAILABLE).then_some((status, retry_after))
     })
@@ -316,7 +319,7 @@ async fn receive(
 
 /// A gateway with one webhook endpoint (the receiver), quick retries and a quick tick.
 async fn with_receiver(receiver: &std::sync::Arc<Receiver>, backoff: &[&str]) -> TestApp {
-    let url = crate::helpers::start_peer(receiver.clone(), receive);
+    let url = start_peer(receiver.clone(), receive);
     TestApp::spawn_with(json!({"webhooks": {
         "endpoints": [{"url": format!("{url}/hook"), "secret": SECRET}],
         "backoff": backoff,
@@ -473,15 +476,11 @@ async fn a_receiver_down_for_the_whole_back_off_ends_failed_and_redelivery_deliv
 /// Runs `umsgate check-config` with only `env` among the UMSGATE variables: its exit
 /// status and its output (stdout then stderr).
 fn check_config(env: &[(&str, &str)]) -> (bool, String) {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_umsgate"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("UMSGATE") {
-            command.env_remove(name);
-        }
-    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = umsgate(root);
     let out = command
         .arg("--config-dir")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
+        .arg(root.join("config"))
         .arg("check-config")
         .envs(env.iter().copied())
         .output()
@@ -513,4 +512,93 @@ fn webhook_endpoints_are_set_from_the_environment_and_a_bad_one_is_refused_by_ke
     )]);
     assert!(!ok, "{out}");
     assert!(out.contains("webhooks.endpoints[0].secrets"), "{out}");
+}
+
+#[actix_web::test]
+async fn after_a_kill_9_right_after_payments_were_acknowledged_every_event_is_delivered_under_one_id(
+) {
+    use rand::SeedableRng;
+    // Arrange: the real binary with the receiver as its endpoint, twenty tracked orders.
+    let receiver = std::sync::Arc::new(Receiver::default());
+    let url = start_peer(receiver.clone(), receive);
+    let dir = tempfile::tempdir().unwrap();
+    let start = |life: usize| {
+        let mut command = umsgate(dir.path());
+        child_gateway_env(&mut command, dir.path())
+            .env(
+                "UMSGATE__WEBHOOKS__ENDPOINTS",
+                format!(r#"[{{url="{url}/hook",secret="{SECRET}"}}]"#),
+            )
+            .env("UMSGATE__WEBHOOKS__BACKOFF", r#"["10ms","10ms","10ms"]"#)
+            .env("UMSGATE__WEBHOOKS__TICK", "20ms")
+            .arg("serve");
+        ChildGateway::spawn(command, dir.path().join(format!("gateway-{life}.log")))
+    };
+    let mut gateway = start(0).await.unwrap();
+    let client = awc::Client::default();
+    let notices = paid_notices(&mut rand::rngs::StdRng::seed_from_u64(15), 15, 20);
+    for n in &notices {
+        let res = client
+            .post(format!("{}/orders", gateway.api))
+            .send_json(&json!({"merOrderId": n.order, "amount": n.amount}))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
+    // Act: every payment acknowledged, then SIGKILL at once; restart on the same file.
+    for n in &notices {
+        let mut res = client
+            .post(format!("{}/notify/payment", gateway.notify))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .send_body(n.body.clone())
+            .await
+            .unwrap();
+        assert_eq!(res.body().await.unwrap(), "SUCCESS");
+    }
+    gateway.kill();
+    let gateway = start(1).await.unwrap();
+
+    // Assert: every event of the feed reaches the receiver; no id it does not hold, and
+    // one id per change of an order.
+    let mut res = client
+        .get(format!("{}/events?limit=1000", gateway.api))
+        .send()
+        .await
+        .unwrap();
+    let feed: Value = res.json().limit(16 * 1024 * 1024).await.unwrap();
+    let feed = feed["events"].as_array().unwrap().clone();
+    assert_eq!(
+        feed.len(),
+        2 * notices.len(),
+        "created and paid, for each order"
+    );
+    let ids: std::collections::HashSet<&str> =
+        feed.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    eventually("every event of the feed is delivered", || async {
+        let got: std::collections::HashSet<String> =
+            delivered_to(&receiver).into_iter().map(|g| g.id).collect();
+        ids.iter().all(|id| got.contains(*id))
+    })
+    .await;
+    let got = receiver.got.lock().unwrap().clone();
+    assert!(got
+        .iter()
+        .all(|g| g.verified && ids.contains(g.id.as_str())));
+    let mut per_change: std::collections::HashMap<
+        (String, i64),
+        std::collections::HashSet<String>,
+    > = std::collections::HashMap::new();
+    for g in &got {
+        let key = (
+            g.body["data"]["merOrderId"].as_str().unwrap().to_owned(),
+            g.body["data"]["version"].as_i64().unwrap(),
+        );
+        per_change.entry(key).or_default().insert(g.id.clone());
+    }
+    assert_eq!(per_change.len(), feed.len());
+    assert!(
+        per_change.values().all(|ids| ids.len() == 1),
+        "{per_change:?}"
+    );
 }
