@@ -13,6 +13,7 @@
 
 pub mod contract;
 pub mod payment;
+pub mod refused;
 pub mod routes;
 
 use chrono::{DateTime, Utc};
@@ -272,6 +273,10 @@ fn unread(received: &Received) -> Option<Rejection> {
     let kept = received.body.len();
     match received.read {
         BodyRead::Whole => None,
+        BodyRead::TooLarge if kept == 0 => Some(Rejection::new(
+            RejectReason::TooLarge,
+            "the declared Content-Length is over notify.max_body_bytes; nothing was read",
+        )),
         BodyRead::TooLarge => Some(Rejection::new(
             RejectReason::TooLarge,
             format!("the body is larger than {kept} bytes; its first {kept} bytes are journaled"),

@@ -250,10 +250,22 @@ pub fn record(
             order_ref,
         } => {
             let outcome = Outcome::Rejected(rejection.reason);
-            let detail = rejection.journal_detail();
+            let mut detail = rejection.journal_detail();
+            // Anyone can send an unverified body: only its digest, size and first bytes
+            // are kept (`refused`). A verified one is the provider's and kept whole.
+            let (raw_body, body_words) = if *verified {
+                (received.body.as_slice(), None)
+            } else {
+                let (kept, words) = super::refused::excerpt(&received.body);
+                (kept, Some(words))
+            };
+            if let Some(words) = body_words {
+                detail = format!("{detail} ({words})");
+            }
             let journal_id = insert_row(
                 conn,
                 &NewEntry {
+                    raw_body,
                     notify_id: notify_id.as_deref(),
                     order_ref: order_ref.as_deref(),
                     verified: *verified,

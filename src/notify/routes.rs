@@ -10,9 +10,12 @@ use chrono::Utc;
 
 use crate::store::orders::Timing;
 
+use super::refused::{Budget, Spent};
 use super::{contract, payment, BodyRead, Outcome, Received, RejectReason};
 use super::{KIND_CONTRACT, KIND_PAYMENT, METRIC_STORE_ERROR};
 use crate::http::body::{read_up_to, Limited};
+use crate::http::client_addr::TrustedProxies;
+use crate::http::error::ApiError;
 use crate::http::{not_found, AppState};
 use crate::secret::Secret;
 use crate::store::StoreError;
@@ -22,16 +25,34 @@ pub const REPLY_SUCCESS: &str = "SUCCESS";
 /// The body of every other answer: the provider resends.
 pub const REPLY_FAILED: &str = "FAILED";
 
+/// The metric label of a notice whose body did not arrive within `notify.body_timeout`.
+const METRIC_BODY_TIMEOUT: &str = "body_timeout";
+/// The metric label of an unverified refusal past its peer's budget.
+const METRIC_OVER_BUDGET: &str = "over_budget";
+
 /// Reads what arrived: the body up to `notify.max_body_bytes` (the first bytes of a larger
-/// one), its content type and the TCP peer.
-async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Received {
+/// one; nothing when its declared length is larger), its content type and the client
+/// address (`TrustedProxies`). `None` when the body did not arrive within
+/// `notify.body_timeout`.
+async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Option<Received> {
     let at = Utc::now();
-    let (body, read) = match read_up_to(payload, state.settings.notify.max_body_bytes).await {
+    let (body, read) = match read_up_to(req, payload, state.settings.notify.max_body_bytes).await {
         Ok(Limited::Whole(body)) => (body.to_vec(), BodyRead::Whole),
         Ok(Limited::TooLarge(prefix)) => (prefix.to_vec(), BodyRead::TooLarge),
+        Err(ApiError::BodyTimeout { .. }) => return None,
         Err(_) => (Vec::new(), BodyRead::Failed),
     };
-    Received {
+    let peer = req.peer_addr();
+    let client = req
+        .app_data::<TrustedProxies>()
+        .and_then(|t| t.client(peer, req.headers()));
+    // The TCP peer as before (with its port) unless a trusted proxy forwarded the request.
+    let remote_addr = match (peer, client) {
+        (Some(p), Some(c)) if p.ip() == c => Some(p.to_string()),
+        (_, Some(c)) => Some(c.to_string()),
+        (p, None) => p.map(|a| a.to_string()),
+    };
+    Some(Received {
         at,
         body,
         read,
@@ -40,7 +61,51 @@ async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> 
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(Received::bounded_content_type),
-        remote_addr: req.peer_addr().map(|a| a.to_string()),
+        remote_addr,
+    })
+}
+
+/// The answer to a body that did not arrive in time: 408, not journaled (nothing was
+/// received to keep), counted. actix closes the connection, the rest being unread.
+fn body_timed_out(state: &AppState, kind: &str) -> HttpResponse {
+    state
+        .metrics
+        .notifications
+        .with_label_values(&[kind, METRIC_BODY_TIMEOUT])
+        .inc();
+    text(StatusCode::REQUEST_TIMEOUT, REPLY_FAILED)
+}
+
+/// Spends a refusal of the client's budget; past it, the 429 to send instead of a journal
+/// row. The client is the address `receive` resolved, without its port.
+fn over_budget(
+    state: &AppState,
+    budget: &Budget,
+    kind: &str,
+    received: &Received,
+) -> Option<HttpResponse> {
+    let addr = received.remote_addr.as_deref()?;
+    let ip = addr
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| addr.parse())
+        .ok()?;
+    match budget.spend(ip, std::time::Instant::now()) {
+        Spent::Within => None,
+        Spent::Over { log } => {
+            state
+                .metrics
+                .notifications
+                .with_label_values(&[kind, METRIC_OVER_BUDGET])
+                .inc();
+            if log {
+                log::warn!(
+                    "{kind} notices from {ip}: refused notices past notify.rejected_budget; \
+                     answering 429 without journaling (logged once a minute)"
+                );
+            }
+            Some(text(StatusCode::TOO_MANY_REQUESTS, REPLY_FAILED))
+        }
     }
 }
 
@@ -114,11 +179,23 @@ fn store_failed(state: &AppState, kind: &str, e: &StoreError) -> HttpResponse {
 /// `POST /notify/payment`: a payment result notification.
 pub async fn payment(
     state: web::Data<AppState>,
+    budget: web::Data<Budget>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let received = receive(&state, &req, payload).await;
+    let Some(received) = receive(&state, &req, payload).await else {
+        return body_timed_out(&state, KIND_PAYMENT);
+    };
     let verdict = payment::examine(&received, &keys(&state), &state.settings.provider.mid);
+    // Only unverified refusals spend the budget: a verified notice is never held back.
+    if let payment::Verdict::Rejected {
+        verified: false, ..
+    } = &verdict
+    {
+        if let Some(answer) = over_budget(&state, &budget, KIND_PAYMENT, &received) {
+            return answer;
+        }
+    }
     let timing = Timing::from(&state.settings.reconcile);
     let stored = state
         .db
@@ -169,7 +246,9 @@ pub async fn contract(
             .inc();
         return not_found().await;
     }
-    let received = receive(&state, &req, payload).await;
+    let Some(received) = receive(&state, &req, payload).await else {
+        return body_timed_out(&state, KIND_CONTRACT);
+    };
     let verdict = contract::examine(&received, &keys(&state), &state.settings.provider.mid);
     let subject = match &verdict {
         contract::Verdict::Accepted(n) => Some(n.contract.contract_no.clone()),
