@@ -259,7 +259,7 @@ pub fn record(
                 let (kept, words) = super::refused::excerpt(&received.body);
                 (kept, Some(words))
             };
-            if let Some(words) = body_words {
+            if let Some(words) = body_words.filter(|_| !received.body.is_empty()) {
                 detail = format!("{detail} ({words})");
             }
             let journal_id = insert_row(

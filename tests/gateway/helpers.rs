@@ -1,7 +1,9 @@
 //! Shared test helpers: start the gateway (or the provider sandbox alone), call it,
 //! inspect its store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use awc::http::StatusCode;
 use figment::providers::{Format, Serialized, Toml};
@@ -581,4 +583,162 @@ fn closed_response(buf: &[u8]) -> Option<RawResponse> {
         status,
         body: buf[head_end..].to_vec(),
     })
+}
+
+/// A running `umsgate serve` child: the real binary, in remote mode against the discard
+/// port, reconciler off, on a database in a given directory. Dropping it kills it, so that a failing test leaves no
+/// gateway behind.
+pub struct Gateway {
+    child: Child,
+    /// `http://127.0.0.1:<api port>`.
+    pub api: String,
+    /// `http://127.0.0.1:<notify port>`.
+    pub notify: String,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts the binary on the database in `dir`, its log in `dir/gateway-<life>.log`, with
+    /// `env` on top of the test settings and, given `nofile`, its open-files limit (soft
+    /// and hard) set to that, and waits (bounded) for the line that names the bound ports.
+    pub async fn start(
+        dir: &Path,
+        life: &str,
+        env: &[(&str, &str)],
+        nofile: Option<u32>,
+    ) -> Gateway {
+        let log = dir.join(format!("gateway-{life}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let bin = env!("CARGO_BIN_EXE_umsgate");
+        let mut command = match nofile {
+            None => Command::new(bin),
+            Some(n) => {
+                let mut c = Command::new("bash");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$@\""))
+                    .arg("umsgate")
+                    .arg(bin);
+                c
+            }
+        };
+        // Only this test's settings: none of the caller's UMSGATE… variables.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("UMSGATE") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .arg("--config-dir")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .env("UMSGATE__API__BIND", "127.0.0.1:0")
+            .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
+            .env("UMSGATE__SANDBOX__BIND", "127.0.0.1:0")
+            .env("UMSGATE__STORE__PATH", dir.join("gateway.db"))
+            .env("UMSGATE__RECONCILE__ENABLED", "false")
+            // Nothing listens on the discard port: no call can leave this machine, and
+            // tracked orders make none anyway.
+            .env("UMSGATE__PROVIDER__MODE", "remote")
+            .env("UMSGATE__PROVIDER__BASE_URL", "http://127.0.0.1:9")
+            .env("UMSGATE__ADMIN__TOKEN", ADMIN_TOKEN)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("the gateway binary starts");
+        let mut gateway = Gateway {
+            child,
+            api: String::new(),
+            notify: String::new(),
+            log,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let text = std::fs::read_to_string(&gateway.log).unwrap_or_default();
+            if let Some((api, notify)) = serving_line(&text) {
+                gateway.api = api;
+                gateway.notify = notify;
+                return gateway;
+            }
+            if let Ok(Some(status)) = gateway.child.try_wait() {
+                panic!(
+                    "life {life}: the gateway exited ({status}) before serving:\n{}",
+                    gateway.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "life {life}: no \"serving:\" line within {START_TIMEOUT:?}:\n{}",
+                gateway.log_tail()
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix), then reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last lines of its log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `(api, notify)` base URLs from `serving: api on http://…, notify on http://…`.
+fn serving_line(log: &str) -> Option<(String, String)> {
+    let line = log.lines().find(|l| l.contains("serving: api on "))?;
+    let rest = line.split("serving: api on ").nth(1)?;
+    let (api, notify) = rest.split_once(", notify on ")?;
+    Some((api.trim().to_owned(), notify.trim().to_owned()))
+}
+
+/// Bound waits of [`Gateway::start`].
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A correctly signed bill notification that pays `order` (`amount` fen), as the provider
+/// sends it.
+pub fn paid_notice(order: &str, amount: i64, notify_id: &str) -> Vec<u8> {
+    let payment = json!({
+        "merOrderId": format!("{order}1"),
+        "paySeqId": "P00000001",
+        "totalAmount": amount,
+        "payTime": "2026-11-21 12:01:02",
+        "settleDate": "2026-11-21",
+        "status": "TRADE_SUCCESS",
+        "targetOrderId": "T00000001",
+        "targetSys": "WXPay",
+    })
+    .to_string();
+    signed_notice(
+        &[
+            ("notifyId", notify_id),
+            ("billNo", order),
+            ("billDate", "2026-11-21"),
+            ("billStatus", "PAID"),
+            ("totalAmount", &amount.to_string()),
+            ("mid", "898340149000005"),
+            ("tid", "88880001"),
+            ("instMid", "QRPAYDEFAULT"),
+            ("billPayment", &payment),
+        ],
+        ("Qx", "AbCd"),
+    )
 }

@@ -10,6 +10,7 @@ mod demo;
 mod flows;
 mod health;
 mod hostile;
+mod limits;
 mod notify;
 mod orders;
 mod provider;
