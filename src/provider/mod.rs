@@ -3,6 +3,14 @@
 //! call (a `provider_calls` row, a log line, metrics). It must not decide anything about
 //! orders, must not retry a call whose outcome is unknown except the read-only query, and
 //! must never log or store a secret, token, signature or buyer field.
+//!
+//! Every call goes out on a fresh connection (`Connection: close`): a pooled connection may
+//! have been closed by the provider's side (proxies, load balancers, `HTTP/1.0` servers),
+//! and a request lost on it could not be told from one the provider received and never
+//! answered. A call that fails before its request is written (no connection could be
+//! made) is retried at once, up to [`SEND_ATTEMPTS`] times: nothing reached the provider,
+//! so this is safe for every operation. Once the request is written, a missing answer is
+//! an unknown outcome, as before. The call log's row says which it was.
 
 mod token;
 
@@ -33,6 +41,12 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 pub const QUERY_ATTEMPTS: u32 = 2;
 /// Pause between query attempts.
 const QUERY_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Attempts to get a request onto a connection: a refused or reset connect is usually
+/// a proxy recycling its sockets, gone by the next try; three bound a provider that is
+/// down to three quick failures.
+pub const SEND_ATTEMPTS: u32 = 3;
+/// The call log's outcome of a call that never left this machine.
+const LABEL_NOT_SENT: &str = "not_sent";
 
 /// One of the provider's operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,8 +233,16 @@ pub struct ProviderClient {
 enum Exchange {
     /// An answer with its status and body.
     Answered(u16, Vec<u8>),
-    /// No usable answer.
+    /// The request was written (or may have been), but no usable answer came.
     Failed(String),
+    /// No connection could be made: the request was never written.
+    NotSent(String),
+}
+
+/// An exchange and the attempts before it that failed before their request was written.
+struct Sent {
+    exchange: Exchange,
+    unsent: Vec<String>,
 }
 
 impl ProviderClient {
@@ -335,10 +357,10 @@ impl ProviderClient {
                 }
             };
             let started = Instant::now();
-            let exchange = self.exchange(op, Some(authorization), body.clone()).await;
-            let outcome: Outcome<Resp> = classify(&exchange);
+            let sent = self.exchange(op, Some(authorization), body.clone()).await;
+            let outcome: Outcome<Resp> = classify(&sent.exchange);
             let call_id = self
-                .record(op, order, &exchange, &outcome, started.elapsed())
+                .record(op, order, &sent, &outcome, started.elapsed())
                 .await;
             match (&outcome, &token) {
                 (Outcome::Misconfigured { http_status, .. }, Some(t))
@@ -352,8 +374,24 @@ impl ProviderClient {
         }
     }
 
-    /// One HTTP exchange: POST `body` as JSON.
-    async fn exchange(
+    /// One HTTP exchange: POST `body` as JSON on a fresh connection, made again at once
+    /// while no connection could be made, up to [`SEND_ATTEMPTS`] times.
+    async fn exchange(&self, op: Operation, authorization: Option<String>, body: Vec<u8>) -> Sent {
+        let mut unsent = Vec::new();
+        loop {
+            let exchange = self
+                .exchange_once(op, authorization.clone(), body.clone())
+                .await;
+            match exchange {
+                Exchange::NotSent(reason) if unsent.len() + 1 < SEND_ATTEMPTS as usize => {
+                    unsent.push(reason);
+                }
+                exchange => return Sent { exchange, unsent },
+            }
+        }
+    }
+
+    async fn exchange_once(
         &self,
         op: Operation,
         authorization: Option<String>,
@@ -363,11 +401,13 @@ impl ProviderClient {
         let mut req = self
             .http
             .post(url)
+            .force_close()
             .insert_header(("Content-Type", "application/json"));
         if let Some(a) = authorization {
             req = req.insert_header(("Authorization", a));
         }
         match req.send_body(body).await {
+            Err(e) if !written(&e) => Exchange::NotSent(transport_reason(&e)),
             Err(e) => Exchange::Failed(transport_reason(&e)),
             Ok(mut res) => match res.body().limit(MAX_ANSWER_BYTES).await {
                 Ok(bytes) => Exchange::Answered(res.status().as_u16(), bytes.to_vec()),
@@ -381,16 +421,30 @@ impl ProviderClient {
         &self,
         op: Operation,
         order: Option<&str>,
-        exchange: &Exchange,
+        sent: &Sent,
         outcome: &Outcome<T>,
         elapsed: Duration,
     ) -> Option<i64> {
-        let label = outcome.label();
-        let http_status = match exchange {
-            Exchange::Answered(s, _) => Some(*s),
-            Exchange::Failed(_) => None,
+        let (label, http_status) = match &sent.exchange {
+            Exchange::Answered(s, _) => (outcome.label(), Some(*s)),
+            Exchange::Failed(_) => (outcome.label(), None),
+            Exchange::NotSent(_) => (LABEL_NOT_SENT, None),
         };
-        let (err_code, detail) = describe(outcome);
+        let (err_code, mut detail) = describe(outcome);
+        if !sent.unsent.is_empty() {
+            let retried = format!(
+                "{} attempt(s) not sent ({}), then sent on a fresh connection",
+                sent.unsent.len(),
+                sent.unsent.join("; ")
+            );
+            detail = Some(match detail {
+                Some(d) if !matches!(sent.exchange, Exchange::NotSent(_)) => {
+                    format!("{d}; {retried}")
+                }
+                Some(d) => format!("{d}; {} attempts in all", sent.unsent.len() + 1),
+                None => retried,
+            });
+        }
         let latency_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
         let m = &self.shared.metrics;
         m.provider_calls
@@ -412,6 +466,9 @@ impl ProviderClient {
                 log::error!("{line}: {}", detail.as_deref().unwrap_or(""))
             }
             Outcome::Unknown(_) => log::warn!("{line}: {}", detail.as_deref().unwrap_or("")),
+        }
+        if !sent.unsent.is_empty() && matches!(outcome, Outcome::Answer(_) | Outcome::Refused(_)) {
+            log::info!("{line}: {}", detail.as_deref().unwrap_or(""));
         }
         let (op_name, order, label) = (op.as_str(), order.map(str::to_owned), label);
         // A write like any other: it takes its turn on the writer mutex (`Db::write`)
@@ -454,10 +511,31 @@ fn transport_reason(e: &awc::error::SendRequestError) -> String {
     }
 }
 
-/// Classifies an exchange.
+/// Whether a failed send may have written its request. Only a failure to connect proves it
+/// was not: awc reports a connection closed before the answer's head as `Disconnected`,
+/// which happens after the request was written.
+fn written(e: &awc::error::SendRequestError) -> bool {
+    use awc::error::{ConnectError, SendRequestError};
+    !matches!(
+        e,
+        SendRequestError::Url(_)
+            | SendRequestError::Connect(
+                ConnectError::Resolver(_)
+                    | ConnectError::NoRecords
+                    | ConnectError::Timeout
+                    | ConnectError::Io(_)
+                    | ConnectError::Unresolved
+                    | ConnectError::SslIsNotSupported
+            )
+    )
+}
+
+/// Classifies an exchange. A call never sent is still reported as unknown to callers (they
+/// resolve it by query, which then finds no order); the call log says it was not sent.
 fn classify<Resp: Answer>(exchange: &Exchange) -> Outcome<Resp> {
     let (status, body) = match exchange {
         Exchange::Failed(reason) => return Outcome::Unknown(reason.clone()),
+        Exchange::NotSent(reason) => return Outcome::Unknown(format!("not sent: {reason}")),
         Exchange::Answered(status, body) => (*status, body),
     };
     if status != 200 {

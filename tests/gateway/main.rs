@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod chaos;
+mod closed_connections;
 mod crash;
 mod demo;
 mod flows;
