@@ -45,6 +45,10 @@ enum Command {
     Migrate,
     /// Load and validate the configuration, print a summary (no secrets), then exit.
     CheckConfig,
+    /// Delete rejected and duplicate notifications and provider calls older than
+    /// `retention.max_age` (never a row an order's event cites, nor any row of an order
+    /// that is not final), print how many, then exit.
+    Prune,
     /// Run only the provider sandbox: a stand-in for ChinaUMS to test an integration against.
     #[command(long_about = SANDBOX_HELP)]
     Sandbox {
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
             .block_on(umsgate::demo::run(&cli.config_dir))
             .map(|rows| umsgate::demo::print(&rows)),
         Command::Sandbox { bind } => run_sandbox(settings, bind),
+        Command::Prune => prune(&settings),
         Command::CheckConfig => {
             println!(
                 "configuration OK: provider {:?} ({:?} auth), api {}, notify {}, store {}",
@@ -185,6 +190,22 @@ fn run_sandbox(
             handle.stop(true).await;
         });
         running.into_server().await?;
+        Ok(())
+    })
+}
+
+fn prune(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let max_age = settings.retention.max_age;
+    let store = settings.store.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let db = Db::open(&store)?;
+        let pruned = umsgate::retention::prune(&db, max_age, chrono::Utc::now()).await?;
+        println!(
+            "pruned {} notifications and {} provider calls older than {}",
+            pruned.notifications,
+            pruned.provider_calls,
+            humantime::format_duration(max_age)
+        );
         Ok(())
     })
 }

@@ -62,6 +62,8 @@ pub struct Application {
     db: Db,
     reconciler: Reconciler,
     scheduler: Option<Scheduler>,
+    /// The scheduled prune (`retention.prune_tick`).
+    pruner: Option<tokio_cron_scheduler::JobScheduler>,
     sandbox: Option<(Server, String)>,
 }
 
@@ -210,7 +212,15 @@ impl Application {
             None
         };
 
+        let pruner = match &settings.retention.prune_tick {
+            Some(tick) => Some(
+                crate::retention::schedule(db.clone(), settings.retention.max_age, tick).await?,
+            ),
+            None => None,
+        };
+
         Ok(Application {
+            pruner,
             api,
             notify,
             api_addr,
@@ -265,6 +275,11 @@ impl Application {
         let (a, n) = futures_util::future::join(self.api, self.notify).await;
         if let Some(s) = self.scheduler {
             s.shutdown().await;
+        }
+        if let Some(mut p) = self.pruner {
+            if let Err(e) = p.shutdown().await {
+                log::warn!("prune scheduler shutdown: {e}");
+            }
         }
         a.and(n)
     }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod notifications;
 pub mod orders;
 pub mod provider_calls;
+pub mod retention;
 pub mod schema;
 pub mod synthetic;
 

@@ -16,4 +16,5 @@ mod notify;
 mod orders;
 mod provider;
 mod reconcile;
+mod retention;
 mod sandbox;
