@@ -35,7 +35,7 @@ fn main() {
     std::fs::create_dir_all(&work).expect("work directory");
     let settings = fixtures::settings();
 
-    // `--only ingest,reads,reconcile,resolution,memory` runs some of them (to look at one
+    // `--only ingest,reads,reconcile,resolution,slow,memory` runs some of them (to look at one
     // figure again); the script runs all.
     let only: Option<Vec<String>> = args
         .iter()
@@ -63,6 +63,10 @@ fn main() {
         if wanted("resolution") {
             step("resolution, 30% of notifications dropped: default schedule (about a minute), compressed");
             f.resolution = scenarios::resolutions(&settings, &work).await;
+        }
+        if wanted("slow") {
+            step("genuine notifications alone, then with 200 slow clients held");
+            f.slow = Some(scenarios::slow_clients(&settings, &work).await);
         }
         if wanted("memory") {
             step("memory at 100,000 orders");
