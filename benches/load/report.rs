@@ -261,7 +261,11 @@ pub fn render(f: &Figures, took: Duration) -> String {
             latency(&s.without),
             s.with.failed + s.without.failed,
         );
-        let _ = writeln!(rss, "| gateway, genuine notifications with slow clients | {} |", mb(s.rss));
+        let _ = writeln!(
+            rss,
+            "| gateway, genuine notifications with slow clients | {} |",
+            mb(s.rss)
+        );
     }
     let _ = write!(md, "\nPeak RSS (`VmHWM`) of each process, read just before it was stopped:\n\n| run | peak RSS |\n|---|---|\n{rss}");
     let (built, stripped) = binary_sizes(&f.binary);
