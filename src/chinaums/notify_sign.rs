@@ -147,6 +147,31 @@ pub fn sign(fields: &[(String, String)], key: &str, sign_type: SignType) -> Stri
     sign_type.hex_digest_upper(&string_to_sign(fields, key))
 }
 
+/// `fields` as a sender posts them: the `sign` under `key` appended last. The one way the
+/// project signs a notification (sandbox, demo, tests, benchmarks, fuzz targets).
+pub fn with_sign<N: AsRef<str>, V: AsRef<str>>(
+    fields: &[(N, V)],
+    key: &str,
+    sign_type: SignType,
+) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_ref().to_owned(), v.as_ref().to_owned()))
+        .collect();
+    let sign = sign(&pairs, key, sign_type);
+    pairs.push((SIGN_FIELD.to_owned(), sign));
+    pairs
+}
+
+/// [`with_sign`], form-encoded: the body of a notification as the provider sends it.
+pub fn signed_form<N: AsRef<str>, V: AsRef<str>>(
+    fields: &[(N, V)],
+    key: &str,
+    sign_type: SignType,
+) -> String {
+    crate::chinaums::form::Form::encode(&with_sign(fields, key, sign_type))
+}
+
 /// Verifies a notification over all its fields exactly as received, with the digest its
 /// `signType` chooses, against each key in turn (several keys allow rotation). Returns the
 /// index of the key that verified. `sign` is compared case-insensitively, in constant time.

@@ -7,14 +7,12 @@
 //! unique index does), nor log a body, a signature, a key or the contract token.
 //!
 //! `payment` and `contract` read and record (pure reading, then store work inside the
-//! caller's transaction); `routes` is the notify listener's thin HTTP face, registered by
-//! `http::notify_routes`, and the only part that uses `http` (for `read_up_to` and the
-//! shared state).
+//! caller's transaction); the use case `flows::intake` runs them, and `http::notify` is the
+//! notify listener's thin HTTP face.
 
 pub mod contract;
 pub mod payment;
 pub mod refused;
-pub mod routes;
 
 use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
@@ -345,13 +343,11 @@ pub(crate) mod testing {
 
     /// `pairs` with a `sign` by `key` appended.
     pub fn signed(
-        mut pairs: Vec<(String, String)>,
+        pairs: Vec<(String, String)>,
         key: &str,
         sign_type: SignType,
     ) -> Vec<(String, String)> {
-        let sign = notify_sign::sign(&pairs, key, sign_type);
-        pairs.push(("sign".into(), sign));
-        pairs
+        notify_sign::with_sign(&pairs, key, sign_type)
     }
 }
 
@@ -715,8 +711,7 @@ mod tests {
                                 .map(|(_, v)| v.as_str()),
                         );
                         pairs.push(("Qx".into(), "AbCd".into()));
-                        let sign = notify_sign::sign(&pairs, KEY, sign_type);
-                        pairs.push(("sign".into(), sign));
+                        pairs = notify_sign::with_sign(&pairs, KEY, sign_type);
                     }
                     pairs
                 })
@@ -831,9 +826,10 @@ mod tests {
                             c,
                             notice,
                             &verdict,
-                            orders::Timing {
+                            &crate::domain::observe::Timing {
                                 expiry_grace: std::time::Duration::from_secs(120),
-                                settled_recheck: Some(std::time::Duration::from_secs(60)),
+                                backoff: vec![std::time::Duration::from_secs(30)],
+                                settled_backoff: vec![std::time::Duration::from_secs(60)],
                             },
                             Utc::now(),
                         );

@@ -17,7 +17,6 @@ mod token;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -28,6 +27,7 @@ use crate::chinaums::wire::{
     self, AuthError, FieldError, MiniPreQueryRequest, MiniPreQueryResponse, PreauthedRequest,
     PreauthedResponse, UpdateQrcodeRequest, UpdateQrcodeResponse,
 };
+use crate::clock::Clock;
 use crate::config::{AuthMode, ProviderSettings};
 use crate::metrics::Metrics;
 use crate::store::provider_calls::{self, NewCall};
@@ -191,6 +191,7 @@ pub struct ProviderShared {
     tokens: TokenCache,
     db: Db,
     metrics: Arc<Metrics>,
+    clock: Clock,
 }
 
 impl ProviderShared {
@@ -200,6 +201,7 @@ impl ProviderShared {
         base_url: String,
         db: Db,
         metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> Arc<Self> {
         install_tls_provider();
         Arc::new(ProviderShared {
@@ -208,6 +210,7 @@ impl ProviderShared {
             tokens: TokenCache::default(),
             db,
             metrics,
+            clock,
         })
     }
 
@@ -298,7 +301,7 @@ impl ProviderClient {
         let mut attempt = 1;
         loop {
             let req = MiniPreQueryRequest {
-                request_timestamp: time::format_body(Utc::now()),
+                request_timestamp: time::format_body(self.shared.clock.now()),
                 mid: s.mid.clone(),
                 tid: s.tid.clone(),
                 inst_mid: inst_mid.map(str::to_owned),
@@ -352,7 +355,7 @@ impl ProviderClient {
                 Some(t) => access_token_header(t.expose()),
                 None => {
                     let s = &self.shared.settings;
-                    let ts = time::format_compact(Utc::now());
+                    let ts = time::format_compact(self.shared.clock.now());
                     BodySig::sign(&s.app_id, s.app_key.expose(), &ts, &new_nonce(), &body).header()
                 }
             };
@@ -473,6 +476,7 @@ impl ProviderClient {
         let (op_name, order, label) = (op.as_str(), order.map(str::to_owned), label);
         // A write like any other: it takes its turn on the writer mutex (`Db::write`)
         // rather than polling for SQLite's lock.
+        let at = self.shared.clock.now();
         let result = self
             .shared
             .db
@@ -480,7 +484,7 @@ impl ProviderClient {
                 provider_calls::insert(
                     c,
                     &NewCall {
-                        at: Utc::now(),
+                        at,
                         operation: op_name,
                         mer_order_id: order.as_deref(),
                         http_status,

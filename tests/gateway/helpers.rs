@@ -10,6 +10,8 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use umsgate::chinaums::notify_sign;
+use umsgate::clock::Clock;
 use umsgate::config::{Environment, Settings};
 use umsgate::reconcile::{PassReport, Reconciler};
 use umsgate::sandbox::{self, SandboxConfig, SandboxCredentials};
@@ -37,6 +39,8 @@ pub struct TestApp {
     pub reconciler: Reconciler,
     /// Its settings.
     pub settings: Settings,
+    /// The clock it (and its embedded sandbox) runs on: tests move it instead of sleeping.
+    pub clock: Clock,
     handle: AppHandle,
     /// The running application, until `stop` has awaited its end.
     running: std::cell::RefCell<Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>>,
@@ -84,7 +88,10 @@ impl TestApp {
     /// Starts a gateway on `settings`, keeping `dir` alive.
     pub async fn start(settings: Settings, dir: std::rc::Rc<TempDir>) -> TestApp {
         let kept = settings.clone();
-        let app = Application::build(settings).await.expect("gateway starts");
+        let clock = Clock::system();
+        let app = Application::build_with_clock(settings, clock.clone())
+            .await
+            .expect("gateway starts");
         let api = format!("http://127.0.0.1:{}", app.api_port());
         let notify = format!("http://127.0.0.1:{}", app.notify_port());
         let db = app.db().clone();
@@ -99,6 +106,7 @@ impl TestApp {
             sandbox,
             reconciler,
             settings: kept,
+            clock,
             handle,
             running: Some(running).into(),
             client: awc::Client::default(),
@@ -255,6 +263,12 @@ impl TestApp {
         self.reconciler.run_once(&client).await.expect("pass runs")
     }
 
+    /// Moves the gateway's clock (and its embedded sandbox's) forward by `ms` milliseconds:
+    /// what a test would otherwise sleep for (an expiry, a back-off gap).
+    pub fn advance_ms(&self, ms: u64) {
+        self.clock.advance(std::time::Duration::from_millis(ms));
+    }
+
     /// The reconciler's back-off list.
     pub fn reconciler_backoff(&self) -> Vec<std::time::Duration> {
         self.settings.reconcile.backoff.clone()
@@ -399,7 +413,7 @@ impl TestSandbox {
         }
         let config: SandboxConfig = serde_json::from_value(config).expect("sandbox config");
         let creds = SandboxCredentials::public_test();
-        let running = sandbox::start(config, creds.clone())
+        let running = sandbox::start(config, creds.clone(), Clock::system())
             .await
             .expect("sandbox starts");
         let url = running.url();
@@ -454,18 +468,8 @@ impl TestSandbox {
 /// `extra` (name, value), signed with the configured key (MD5, `signType` absent), then
 /// form-encoded with `sign` last.
 pub fn signed_notice(fields: &[(&str, &str)], extra: (&str, &str)) -> Vec<u8> {
-    let mut pairs: Vec<(String, String)> = fields
-        .iter()
-        .chain(std::iter::once(&extra))
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
-    let sign = umsgate::chinaums::notify_sign::sign(
-        &pairs,
-        NOTIFY_KEY,
-        umsgate::chinaums::notify_sign::SignType::Md5,
-    );
-    pairs.push(("sign".into(), sign));
-    umsgate::chinaums::form::Form::encode(&pairs).into_bytes()
+    let pairs: Vec<(&str, &str)> = fields.iter().copied().chain([extra]).collect();
+    notify_sign::signed_form(&pairs, NOTIFY_KEY, notify_sign::SignType::Md5).into_bytes()
 }
 
 /// An answer read off the wire by [`raw_http`].

@@ -37,9 +37,7 @@ fn sign_with<N: AsRef<str>, V: AsRef<str>>(
     // Upper-case first letter: no real field starts with one, so it never collides.
     let name = format!("Q{}", Alphanumeric.sample_string(&mut rand::rng(), 2));
     all.push((name, Alphanumeric.sample_string(&mut rand::rng(), 6)));
-    let sign = notify_sign::sign(&all, key, sign_type);
-    all.push(("sign".into(), sign));
-    all
+    notify_sign::with_sign(&all, key, sign_type)
 }
 
 /// A form body signed with the configured key (MD5, as when `signType` is absent).
