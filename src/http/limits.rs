@@ -84,3 +84,40 @@ pub fn caps(settings: &Settings, nofile: u64) -> Caps {
 pub fn per_worker(cap: usize, workers: usize) -> usize {
     (cap / workers.max(1)).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::{Format, Toml};
+    use figment::Figment;
+
+    fn settings() -> Settings {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let f = Figment::new().merge(Toml::file_exact(dir.join("default.toml")));
+        Settings::from_figment(f, crate::config::Environment::Sandbox).unwrap()
+    }
+
+    #[test]
+    fn caps_fit_below_the_open_files_limit_with_the_reserve_kept() {
+        let s = settings();
+
+        let roomy = caps(&s, 1_000_000);
+        let default = caps(&s, 1024);
+        let small = caps(&s, 256);
+
+        assert_eq!((roomy.api, roomy.notify), (1000, 1000));
+        // 64 + 3 × 8 + 8 + 64 = 160 kept; 864 shared in proportion.
+        assert_eq!(
+            (default.reserve, default.api, default.notify),
+            (160, 432, 432)
+        );
+        assert_eq!((small.api, small.notify), (48, 48));
+        assert!(small.api as u64 + small.notify as u64 + small.reserve <= 256);
+    }
+
+    #[test]
+    fn actix_counts_connections_per_worker() {
+        assert_eq!(per_worker(48, 2), 24);
+        assert_eq!(per_worker(1, 4), 1);
+    }
+}
