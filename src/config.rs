@@ -698,7 +698,10 @@ mod tests {
             ("[admin]\ntoken = \"short\"", "admin.token"),
             ("[notify]\nrejected_budget = 0", "notify.rejected_budget"),
             ("[api]\nbody_timeout = \"0s\"", "api.body_timeout"),
-            ("[retention]\nprune_tick = \"nightly\"", "retention.prune_tick"),
+            (
+                "[retention]\nprune_tick = \"nightly\"",
+                "retention.prune_tick",
+            ),
             (
                 "[sandbox.faults]\nquery_error_rate = 2.0",
                 "sandbox.faults.query_error_rate",
