@@ -1,4 +1,4 @@
-//! Notification signatures (protocol.md §5): the string to sign, MD5/SHA-256 signing and
+//! Notification signatures (docs/protocol.md §5): the string to sign, MD5/SHA-256 signing and
 //! verification against a list of keys. Owns the signing rules only; it must not parse
 //! bodies or interpret fields, and never puts a key or signature in a message.
 

@@ -1,4 +1,4 @@
-//! What the sandbox posts to merchants: payment notifications (seed 000, protocol.md §5)
+//! What the sandbox posts to merchants: payment notifications (seed 000, docs/protocol.md §5)
 //! and contract notices (seed 004, §6), built with `chinaums::wire`, signed with
 //! `chinaums::notify_sign`, and delivered with resends on a back-off list. It must not
 //! decide what happened to an order (that is `book`), and never logs a body, a URL, a key

@@ -6,7 +6,7 @@
 //! Conventions, for every type here:
 //! - JSON names are camelCase as on the seed pages; unknown fields are tolerated.
 //! - Amounts are `i64` fen, read from a JSON number or a numeric string and written as a
-//!   number (protocol.md §1). Empty strings and `null` read as absent.
+//!   number (docs/protocol.md §1). Empty strings and `null` read as absent.
 //! - Required strings read as empty when missing, so that `validate` names them; an empty
 //!   optional string counts as absent (the provider's samples send `""` for unused fields).
 //! - Lengths are counted as the provider's (GBK-era) backend counts them: an ASCII

@@ -1,4 +1,4 @@
-//! What the provider posts to us: payment notifications (seed 000, protocol.md §5) and
+//! What the provider posts to us: payment notifications (seed 000, docs/protocol.md §5) and
 //! contract notices (seed 004, §6), read from an already verified [`Form`] and written back
 //! as fields for the sandbox. Owns their fields; it must not verify signatures (that is
 //! `notify_sign`, over the form as received) and must not refuse a verified notification
@@ -268,7 +268,7 @@ pub struct ContractNotice {
     /// Contract template id.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub plan_id: Option<String>,
-    /// The signature, when the notice is signed (protocol.md §6, assumed). Verify the form.
+    /// The signature, when the notice is signed (docs/protocol.md §6, assumed). Verify the form.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
