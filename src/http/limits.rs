@@ -112,7 +112,7 @@ mod tests {
             (160, 432, 432)
         );
         assert_eq!((small.api, small.notify), (48, 48));
-        assert!(small.api as u64 + small.notify as u64 + small.reserve <= 256);
+        assert!(small.api + small.notify + usize::try_from(small.reserve).unwrap() <= 256);
     }
 
     #[test]

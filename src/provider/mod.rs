@@ -44,7 +44,7 @@ const QUERY_RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Attempts to get a request onto a connection: a refused or reset connect is usually
 /// a proxy recycling its sockets, gone by the next try; three bound a provider that is
 /// down to three quick failures.
-pub const SEND_ATTEMPTS: u32 = 3;
+pub const SEND_ATTEMPTS: usize = 3;
 /// The call log's outcome of a call that never left this machine.
 const LABEL_NOT_SENT: &str = "not_sent";
 
@@ -386,7 +386,7 @@ impl ProviderClient {
                 .exchange_once(op, authorization.clone(), body.clone())
                 .await;
             match exchange {
-                Exchange::NotSent(reason) if unsent.len() + 1 < SEND_ATTEMPTS as usize => {
+                Exchange::NotSent(reason) if unsent.len() + 1 < SEND_ATTEMPTS => {
                     unsent.push(reason);
                 }
                 exchange => return Sent { exchange, unsent },
