@@ -1,6 +1,7 @@
 //! The five measurements of issue 7, each with the limit it is compared with, measured in
 //! the same run: notification ingest, order reads, reconciliation, resolution under dropped
-//! notifications, memory at 100,000 orders. Every loop is bounded in count and in time.
+//! notifications, memory at 100,000 orders; and issue 13's genuine-notification latency
+//! with slow clients held, against the same gateway without them. Every loop is bounded in count and in time.
 //! Each run gets a fresh database under the work directory and its own gateway process.
 
 use std::path::{Path, PathBuf};
