@@ -45,13 +45,9 @@ pub async fn payment(
     received: Received,
 ) -> Result<PaymentTaken, StoreError> {
     let verdict = payment::examine(&received, &keys(gw), &gw.settings.provider.mid);
-    if let payment::Verdict::Rejected {
-        verified: false, ..
-    } = &verdict
-    {
-        if over_budget(gw, budget, &received) {
-            return Ok(PaymentTaken::OverBudget);
-        }
+    let unverified = matches!(&verdict, payment::Verdict::Rejected(r) if !r.verified);
+    if unverified && over_budget(gw, budget, &received) {
+        return Ok(PaymentTaken::OverBudget);
     }
     let (timing, now) = (gw.timing.clone(), gw.now());
     let stored = gw
@@ -84,7 +80,7 @@ pub async fn contract(gw: &Gateway, received: Received) -> Result<Taken, StoreEr
     let verdict = contract::examine(&received, &keys(gw), &gw.settings.provider.mid);
     let subject = match &verdict {
         contract::Verdict::Accepted(n) => Some(n.contract.contract_no.clone()),
-        contract::Verdict::Rejected { contract_no, .. } => contract_no.clone(),
+        contract::Verdict::Rejected(refused) => refused.subject.clone(),
     };
     let now = gw.now();
     let stored = gw

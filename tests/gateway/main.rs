@@ -12,6 +12,7 @@ mod helpers;
 mod admin;
 mod chaos;
 mod closed_connections;
+mod conformance;
 mod crash;
 mod demo;
 mod flows;

@@ -9,12 +9,16 @@
 //!   number (docs/protocol.md §1). Empty strings and `null` read as absent.
 //! - Required strings read as empty when missing, so that `validate` names them; an empty
 //!   optional string counts as absent (the provider's samples send `""` for unused fields).
+//! - Requests are read as the provider reads them (`lenient`): `""` is absent for fields of
+//!   any type, arrays and objects may come as JSON text, booleans as `"true"`/`"false"`.
+//!   Requests are written with the table's types.
 //! - Lengths are counted as the provider's (GBK-era) backend counts them: an ASCII
 //!   character is 1, any other character 2. The seed says `billDesc` ≤255 holds "no more
 //!   than 128 汉字": that rules out UTF-8 bytes (3 per 汉字, 85 汉字) and characters (255
 //!   汉字), and matches this count to within one (127 汉字 fit; the 255 limit wins).
 
 mod auth;
+mod lenient;
 mod notice;
 mod operations;
 
