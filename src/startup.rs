@@ -19,7 +19,7 @@ use crate::http::limits::{self, BodyTimeout};
 use crate::http::{self, Listener};
 use crate::metrics::Metrics;
 use crate::provider::{ProviderClient, ProviderShared};
-use crate::reconcile::scheduler::Scheduler;
+use crate::reconcile::scheduler::{Scheduler, StopPasses};
 use crate::reconcile::Reconciler;
 use crate::store::{Db, StoreError};
 
@@ -50,8 +50,6 @@ pub enum StartupError {
     Io(#[from] io::Error),
 }
 
-/// Seconds a stopping server gives requests in flight to finish.
-const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Time a client gets to close its side after the answer before the connection is dropped.
 const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -75,17 +73,18 @@ pub struct Application {
 pub struct AppHandle {
     api: ServerHandle,
     notify: ServerHandle,
-    sandbox: Option<ServerHandle>,
+    passes: Option<StopPasses>,
 }
 
 impl AppHandle {
-    /// Stops both listeners (and the embedded sandbox); `graceful` lets requests in flight
-    /// finish.
+    /// Starts no new reconcile pass, then stops both listeners; `graceful` lets requests in
+    /// flight finish (for up to `shutdown.grace`). The pass in flight and the embedded
+    /// sandbox are finished by [`Application::run_until_stopped`].
     pub async fn stop(&self, graceful: bool) {
-        futures_util::future::join(self.api.stop(graceful), self.notify.stop(graceful)).await;
-        if let Some(s) = &self.sandbox {
-            s.stop(graceful).await;
+        if let Some(p) = &self.passes {
+            p.stop();
         }
+        futures_util::future::join(self.api.stop(graceful), self.notify.stop(graceful)).await;
     }
 }
 
@@ -123,6 +122,9 @@ impl Application {
         );
         let settings = Arc::new(settings);
         let store_settings = settings.store.clone();
+        // Whole seconds (actix's unit), rounded up so as never to cut below the setting.
+        let grace = settings.shutdown.grace.as_secs()
+            + u64::from(settings.shutdown.grace.subsec_nanos() > 0);
         let db = tokio::task::spawn_blocking(move || Db::open(&store_settings))
             .await
             .map_err(|e| StoreError::Blocking(e.to_string()))??;
@@ -177,6 +179,7 @@ impl Application {
                 .app_data(BodyTimeout(api_limits.body_timeout))
                 .app_data(api_trusted.clone())
                 .wrap(from_fn(http::count_requests))
+                .wrap(from_fn(http::request_id))
                 .wrap(http::access_log(api_trusted.clone()))
                 .configure(http::api_routes)
         })
@@ -185,7 +188,7 @@ impl Application {
         .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .keep_alive(KeepAlive::Timeout(settings.api.keep_alive))
         .max_connections(limits::per_worker(caps.api, settings.api.workers))
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .shutdown_timeout(grace)
         .disable_signals()
         .listen(api_listener)?
         .run();
@@ -205,6 +208,7 @@ impl Application {
                 .app_data(BodyTimeout(notify_limits.body_timeout))
                 .app_data(notify_trusted.clone())
                 .wrap(from_fn(http::count_requests))
+                .wrap(from_fn(http::request_id))
                 .wrap(http::access_log(notify_trusted.clone()))
                 .configure(http::notify_routes)
         })
@@ -213,7 +217,7 @@ impl Application {
         .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .keep_alive(KeepAlive::Timeout(settings.notify.keep_alive))
         .max_connections(limits::per_worker(caps.notify, settings.notify.workers))
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .shutdown_timeout(grace)
         .disable_signals()
         .listen(notify_listener)?
         .run();
@@ -280,16 +284,19 @@ impl Application {
         AppHandle {
             api: self.api.handle(),
             notify: self.notify.handle(),
-            sandbox: self.sandbox.as_ref().map(|(s, _)| s.handle()),
+            passes: self.scheduler.as_ref().map(Scheduler::stopper),
         }
     }
 
     /// Serves until both listeners are stopped (through an [`AppHandle`]), then stops the
-    /// scheduler, letting a pass in flight finish.
+    /// scheduler, letting a pass in flight finish, and last the embedded sandbox (which
+    /// that pass may still be calling).
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        if let Some((server, _)) = self.sandbox {
+        let sandbox = self.sandbox.map(|(server, _)| {
+            let handle = server.handle();
             actix_web::rt::spawn(server);
-        }
+            handle
+        });
         let (a, n) = futures_util::future::join(self.api, self.notify).await;
         if let Some(s) = self.scheduler {
             s.shutdown().await;
@@ -298,6 +305,9 @@ impl Application {
             if let Err(e) = p.shutdown().await {
                 log::warn!("prune scheduler shutdown: {e}");
             }
+        }
+        if let Some(sandbox) = sandbox {
+            sandbox.stop(true).await;
         }
         a.and(n)
     }
@@ -313,12 +323,25 @@ impl Application {
                 .unwrap_or_default()
         );
         let handle = self.handle();
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let at = signalled.clone();
         actix_web::rt::spawn(async move {
             shutdown_signal().await;
-            log::info!("shutting down: finishing requests in flight");
+            at.get_or_init(std::time::Instant::now);
+            log::info!("shutting down: no new reconcile pass; finishing requests in flight");
             handle.stop(true).await;
         });
-        self.run_until_stopped().await
+        let result = self.run_until_stopped().await;
+        let drained = signalled
+            .get()
+            .map(std::time::Instant::elapsed)
+            .unwrap_or_default();
+        log::info!(
+            drain_ms = u64::try_from(drained.as_millis()).unwrap_or(u64::MAX);
+            "stopped: the gateway has shut down (drain took {:.1} s)",
+            drained.as_secs_f64()
+        );
+        result
     }
 }
 

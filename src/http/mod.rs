@@ -77,14 +77,63 @@ pub(crate) async fn not_found() -> HttpResponse {
     ApiError::NotFound("no such route".into()).error_response()
 }
 
+/// The header a request's id travels in, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest `X-Request-Id` taken as given: a UUID is 36 characters, and the id goes into
+/// every log line and journal row of the request.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// The id of a request: the caller's `X-Request-Id` when it is sane (1 to 64 letters,
+/// digits, `-`, `_`, `.`), else a generated one.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// The id [`request_id`] gave `req`.
+    pub fn of(req: &actix_web::HttpRequest) -> Option<String> {
+        actix_web::HttpMessage::extensions(req)
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+    }
+
+    fn sane(v: &str) -> bool {
+        (1..=MAX_REQUEST_ID_LEN).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    }
+}
+
+/// Gives every request an id (see [`RequestId`]) and echoes it in the answer's
+/// `X-Request-Id`, where the access log reads it.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| RequestId::sane(v))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(id.clone()));
+    let mut res = next.call(req).await?;
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static(REQUEST_ID_HEADER),
+            value,
+        );
+    }
+    Ok(res)
+}
+
 /// Path segment that follows this prefix is a secret and is never logged.
 const SECRET_PATH_PREFIX: &str = "/notify/contract/";
 
 /// The access log: one line per request, with the client address (`client_addr`: the TCP
-/// peer unless it is a trusted proxy), the contract token masked and no headers (so no
-/// Authorization), no query string and no body.
+/// peer unless it is a trusted proxy), its request id, the contract token masked and no
+/// request headers (so no Authorization), no query string and no body.
 pub fn access_log(trusted: client_addr::TrustedProxies) -> Logger {
-    Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms")
+    Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms id=%{x-request-id}o")
         .custom_request_replace("client", move |req| {
             trusted
                 .client(req.peer_addr(), req.headers())

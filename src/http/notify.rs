@@ -55,6 +55,7 @@ async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> 
             .and_then(|v| v.to_str().ok())
             .map(Received::bounded_content_type),
         remote_addr,
+        request_id: crate::http::RequestId::of(req),
     })
 }
 

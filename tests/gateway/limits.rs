@@ -12,7 +12,10 @@ use awc::http::StatusCode;
 use diesel::RunQueryDsl;
 use serde_json::json;
 
-use crate::helpers::{capture_logs, paid_notice, raw_http, Gateway, TestApp};
+use crate::helpers::{
+    capture_logs, child_gateway_env, paid_notice, raw_http, umsgate_with_nofile, ChildGateway,
+    TestApp,
+};
 
 /// Slow-body connections held at once: more than a 256-descriptor process can hold.
 const SLOW_CLIENTS: usize = 250;
@@ -55,17 +58,15 @@ async fn with_256_open_files_and_slow_bodies_held_a_genuine_notification_and_hea
 ) {
     // Arrange: the real binary with 256 descriptors, a 1 s body deadline.
     let dir = tempfile::tempdir().expect("temp dir");
-    let gateway = Gateway::start(
-        dir.path(),
-        "slow",
-        &[
-            ("UMSGATE__NOTIFY__BODY_TIMEOUT", "1s"),
-            ("UMSGATE__API__WORKERS", "1"),
-            ("UMSGATE__NOTIFY__WORKERS", "1"),
-        ],
-        Some(256),
-    )
-    .await;
+    let mut command = umsgate_with_nofile(dir.path(), Some(256));
+    child_gateway_env(&mut command, dir.path())
+        .arg("serve")
+        .env("UMSGATE__NOTIFY__BODY_TIMEOUT", "1s")
+        .env("UMSGATE__API__WORKERS", "1")
+        .env("UMSGATE__NOTIFY__WORKERS", "1");
+    let gateway = ChildGateway::spawn(command, dir.path().join("gateway.log"))
+        .await
+        .unwrap_or_else(|e| panic!("the gateway did not start: {e}"));
     let client = awc::Client::builder().timeout(ANSWER_TIMEOUT).finish();
     let order = "1017SLOW000001";
     let res = client
