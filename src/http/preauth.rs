@@ -160,7 +160,8 @@ pub async fn complete(
             match called.outcome {
                 Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
                     let done = Completed {
-                        amount: a.total_amount.and_then(|f| Amount::from_fen(f).ok()),
+                        amount: crate::chinaums::wire::read(&a.total_amount)
+                            .and_then(|f| Amount::from_fen(f).ok()),
                         facts: crate::reconcile::facts_of(&a),
                     };
                     let after =

@@ -12,7 +12,7 @@ use super::{
     decode, insert_row, unread, verify, Outcome, Received, RejectReason, Rejection, KIND_PAYMENT,
 };
 use crate::chinaums::form::Form;
-use crate::chinaums::wire::PaymentNotification;
+use crate::chinaums::wire::{Lenient, PaymentNotification};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 use crate::domain::order::{Decision, Evidence, Report, Source};
@@ -91,6 +91,11 @@ fn present(value: Option<&String>) -> Option<String> {
     value.filter(|v| !v.is_empty()).cloned()
 }
 
+/// A non-empty text that was read as text (a raw one is ignored).
+fn present_text(value: &Option<Lenient<String>>) -> Option<String> {
+    present(value.as_ref().and_then(Lenient::read))
+}
+
 /// Reads a verified notification into evidence.
 fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
     let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
@@ -101,7 +106,13 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
             format!("mid {theirs} is not this gateway's merchant"),
         ));
     }
-    let payment = n.bill_payment.clone().unwrap_or_default();
+    // An unreadable `billPayment` is kept raw and read as empty (the journal keeps the body).
+    let payment = n
+        .bill_payment
+        .as_ref()
+        .and_then(Lenient::read)
+        .cloned()
+        .unwrap_or_default();
     // The bill's own status first (bill notifications), then the order's (mini-program
     // notifications carry it at the top level), then the payment's.
     let (report, status_text) = match (&n.bill_status, &n.status, &payment.status) {
@@ -115,22 +126,27 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
             ))
         }
     };
-    let fen = |field: &str, v: Option<i64>| {
-        v.map(Amount::from_fen)
-            .transpose()
-            .map_err(|e| malformed(format!("{field}: {e}")))
+    // A required amount is read or refused, never guessed (`"1.00"` is not 100 fen).
+    let fen = |field: &str, v: &Option<Lenient<i64>>| match v {
+        None => Ok(None),
+        Some(Lenient::Read(f)) => Amount::from_fen(*f)
+            .map(Some)
+            .map_err(|e| malformed(format!("{field}: {e}"))),
+        Some(Lenient::Raw(raw)) => Err(malformed(format!(
+            "{field}: unreadable amount {raw} (amounts are whole fen)"
+        ))),
     };
     // The bill's total before discounts is what the order was created for; the payment's
     // total (after alliance discounts) only stands in when the bill's is absent.
     let amount = match n.total_amount {
-        Some(v) => fen("totalAmount", Some(v))?,
-        None => fen("billPayment.totalAmount", payment.total_amount)?,
+        Some(_) => fen("totalAmount", &n.total_amount)?,
+        None => fen("billPayment.totalAmount", &payment.total_amount)?,
     };
     let mut evidence = Evidence {
         report,
         amount,
         // Read as the running total refunded so far (README: an assumption).
-        refunded: fen("refundAmount", n.refund_amount)?,
+        refunded: fen("refundAmount", &n.refund_amount)?,
         auth_code: n.auth_id_resp_cd.as_ref().is_some_and(|c| !c.is_empty()),
         paid_facts: false,
         past_expiry: false,
@@ -141,9 +157,8 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
         target_order_id: present(payment.target_order_id.as_ref())
             .or_else(|| present(n.target_order_id.as_ref())),
         target_sys: present(payment.target_sys.as_ref()).or_else(|| present(n.target_sys.as_ref())),
-        pay_time: present(payment.pay_time.as_ref()).or_else(|| present(n.pay_time.as_ref())),
-        settle_date: present(payment.settle_date.as_ref())
-            .or_else(|| present(n.settle_date.as_ref())),
+        pay_time: present_text(&payment.pay_time).or_else(|| present_text(&n.pay_time)),
+        settle_date: present_text(&payment.settle_date).or_else(|| present_text(&n.settle_date)),
         auth_id_resp_code: present(n.auth_id_resp_cd.as_ref()),
     };
     evidence.paid_facts = facts.show_a_payment();
@@ -511,11 +526,7 @@ mod tests {
                 true,
             ),
             (
-                signed(
-                    &with(("billPayment", "{\"totalAmount\":")),
-                    KEY,
-                    SignType::Md5,
-                ),
+                signed(&with(("totalAmount", "1.00")), KEY, SignType::Md5),
                 RejectReason::Malformed,
                 true,
             ),

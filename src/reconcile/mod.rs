@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use crate::chinaums::status::{ErrClass, TradeStatus};
+use crate::chinaums::wire;
 use crate::config::Settings;
 use crate::domain::money::Amount;
 use crate::domain::order::{Decision, Evidence, OrderStatus, Report, Source};
@@ -205,7 +206,7 @@ impl Reconciler {
             match &called.outcome {
                 Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
                     let mut e = Evidence::of(Report::Completed);
-                    e.amount = a.total_amount.and_then(|f| Amount::from_fen(f).ok());
+                    e.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
                     found = Some((e, facts_of(a), called.evidence_ref()));
                 }
                 Outcome::Misconfigured { .. } => label = "config",
@@ -228,7 +229,7 @@ impl Reconciler {
                     let mut e = Evidence::of(Report::Trade(
                         a.status.clone().unwrap_or(TradeStatus::Unknown),
                     ));
-                    e.amount = a.total_amount.and_then(|f| Amount::from_fen(f).ok());
+                    e.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
                     let facts = facts_of(&a);
                     e.paid_facts = facts.show_a_payment();
                     found = Some((e, facts, evidence_ref));
@@ -365,8 +366,8 @@ pub(crate) fn facts_of(a: &crate::chinaums::wire::MiniPreQueryResponse) -> Provi
         seq_id: a.seq_id.clone(),
         target_order_id: a.target_order_id.clone(),
         target_sys: a.target_sys.clone(),
-        pay_time: a.pay_time.clone(),
-        settle_date: a.settle_date.clone(),
+        pay_time: wire::read(&a.pay_time),
+        settle_date: wire::read(&a.settle_date),
         auth_id_resp_code: None,
     }
 }
