@@ -4,6 +4,8 @@
 mod helpers;
 
 mod admin;
+mod answers;
+mod bills;
 mod chaos;
 mod crash;
 mod demo;
