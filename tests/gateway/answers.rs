@@ -1,13 +1,17 @@
-//! Real provider answers against a small independent test provider (raw JSON written by
-//! hand): the seed's own example answer verbatim, the shapes public code shows, answers
-//! about something else, and answers that omit `errCode`.
+//! Real provider messages: answers from a small independent test provider (raw JSON
+//! written by hand: the seed's own example answer verbatim, the shapes public code shows,
+//! answers about something else, answers that omit `errCode`), and verified notifications
+//! whose optional fields have odd shapes or whose signature is SHA-256 without `signType`.
 
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
+use umsgate::chinaums::form::Form;
+use umsgate::chinaums::notify_sign::{self, SignType};
 use umsgate::store::provider_calls;
 
-use crate::helpers::{TestApp, TestProvider};
+use crate::bills;
+use crate::helpers::{TestApp, TestProvider, NOTIFY_KEY};
 
 /// The seed's mini-pre-query example answer, verbatim (its `totalAmount` is a string).
 const SEED_ANSWER: &str = include_str!("../data/mini-pre-query-answer.json");
@@ -206,4 +210,100 @@ async fn a_decimal_amount_in_a_paid_answer_is_never_guessed_the_order_is_flagged
         ["ok"],
         "read, not thrown away"
     );
+}
+
+/// A bill notice for `id`, signed with `sign_type` and without `signType` when `declare`
+/// is false, with `extra` fields changed.
+fn bill_notice(id: &str, extra: &[(&str, &str)], sign_type: SignType, declare: bool) -> Vec<u8> {
+    let mut pairs: Vec<(String, String)> = [
+        ("notifyId", format!("n-{id}")),
+        ("billNo", id.to_owned()),
+        ("billStatus", "PAID".to_owned()),
+        ("totalAmount", "100".to_owned()),
+        ("mid", "898340149000005".to_owned()),
+        ("Qz", "AbCdEf".to_owned()),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v))
+    .collect();
+    for (name, value) in extra {
+        pairs.retain(|(n, _)| n != name);
+        pairs.push(((*name).to_owned(), (*value).to_owned()));
+    }
+    if declare {
+        pairs.push(("signType".into(), sign_type.as_str().into()));
+    }
+    let sign = notify_sign::sign(&pairs, NOTIFY_KEY, sign_type);
+    pairs.push(("sign".into(), sign));
+    Form::encode(&pairs).into_bytes()
+}
+
+async fn notify(app: &TestApp, body: Vec<u8>) -> (u16, String) {
+    let (status, reply) = app
+        .post_notify(
+            "/notify/payment",
+            body,
+            Some("application/x-www-form-urlencoded"),
+        )
+        .await;
+    (status.as_u16(), reply)
+}
+
+#[actix_web::test]
+async fn a_verified_notice_with_odd_optional_fields_is_applied_not_refused() {
+    let app = TestApp::spawn().await;
+    let shapes: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "1017SHAP0001",
+            &[(
+                "billPayment",
+                r#"{"merOrderId":"1017SHAP00010","status":"TRADE_SUCCESS","totalAmount":100,"couponAmount":"0.00","payTime":1767240000}"#,
+            )],
+        ),
+        ("1017SHAP0002", &[("completeAmount", "0.00")]),
+        ("1017SHAP0003", &[("billPayment", "{oops")]),
+    ];
+    for (id, _) in &shapes {
+        let (status, body) = app
+            .post_json("/orders", &bills::bill(id, &id.replace("1017", "QR"), 100))
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+
+    let mut replies = Vec::new();
+    for (id, extra) in &shapes {
+        replies.push(notify(&app, bill_notice(id, extra, SignType::Md5, false)).await);
+    }
+
+    for ((id, _), reply) in shapes.iter().zip(&replies) {
+        assert_eq!(reply, &(200, "SUCCESS".to_owned()), "{id}");
+        assert_eq!(app.order(id).await["status"], "PAID", "{id}");
+    }
+}
+
+#[actix_web::test]
+async fn a_sha256_signature_without_sign_type_is_verified_as_sha256() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .post_json("/orders", &bills::bill("1017S256A001", "QRS256A1", 100))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let forged = {
+        // An MD5-length garbage signature is still refused.
+        let mut body = bill_notice("1017S256A001", &[], SignType::Md5, false);
+        let len = body.len();
+        body[len - 1] = if body[len - 1] == b'0' { b'1' } else { b'0' };
+        body
+    };
+
+    let refused = notify(&app, forged).await;
+    let accepted = notify(
+        &app,
+        bill_notice("1017S256A001", &[], SignType::Sha256, false),
+    )
+    .await;
+
+    assert_eq!(refused.0, 400);
+    assert_eq!(accepted, (200, "SUCCESS".to_owned()));
+    assert_eq!(app.order("1017S256A001").await["status"], "PAID");
 }
