@@ -228,6 +228,17 @@ pub struct ReconcileSettings {
     pub expiry_grace: Duration,
 }
 
+impl ReconcileSettings {
+    /// The timings every observation of an order needs.
+    pub fn timing(&self) -> crate::domain::observe::Timing {
+        crate::domain::observe::Timing {
+            expiry_grace: self.expiry_grace,
+            backoff: self.backoff.clone(),
+            settled_backoff: self.settled_backoff.clone(),
+        }
+    }
+}
+
 /// `[admin]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,9 +2,11 @@
 //! `main.rs` only parses the command line.
 
 pub mod chinaums;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod flows;
 pub mod http;
 pub mod metrics;
 pub mod notify;

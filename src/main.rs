@@ -179,7 +179,7 @@ fn run_sandbox(
         config.bind = bind;
     }
     actix_web::rt::System::new().block_on(async move {
-        let running = sandbox::start(config, creds).await?;
+        let running = sandbox::start(config, creds, umsgate::clock::Clock::system()).await?;
         println!("sandbox: the provider stand-in serves on {}", running.url());
         let handle = running.handle();
         actix_web::rt::spawn(async move {

@@ -148,30 +148,20 @@ impl Metrics {
         }
     }
 
-    /// Observes how long a payment took to reach the order, when `applied` moved it to a
-    /// paid state and the provider said when the buyer paid.
+    /// Observes how long a payment took to reach its order, when `change` settled one
+    /// (PAID or AUTHORIZED) and the provider said when the buyer paid.
     pub fn observe_resolution(
         &self,
-        applied: &crate::store::orders::Applied,
+        source: crate::domain::order::Source,
+        change: &crate::domain::observe::Change,
         now: chrono::DateTime<chrono::Utc>,
     ) {
-        use crate::domain::order::{Decision, OrderStatus};
-        let Decision::Move { to, .. } = applied.decision else {
-            return;
-        };
-        if !matches!(to, OrderStatus::Paid | OrderStatus::Authorized) {
+        if !change.resolved_payment() {
             return;
         }
-        let source = applied.source.as_str();
-        if let Some(secs) = applied
-            .after
-            .facts
-            .pay_time
-            .as_deref()
-            .and_then(|t| crate::reconcile::seconds_since_payment(t, now))
-        {
+        if let Some(secs) = change.after.facts.seconds_since_payment(now) {
             self.resolution_seconds
-                .with_label_values(&[source])
+                .with_label_values(&[source.as_str()])
                 .observe(secs);
         }
     }

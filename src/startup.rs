@@ -10,8 +10,10 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
+use crate::clock::Clock;
 use crate::config::{ProviderMode, Settings};
-use crate::http::{self, AppState, Listener};
+use crate::flows::Gateway;
+use crate::http::{self, Listener};
 use crate::metrics::Metrics;
 use crate::provider::{ProviderClient, ProviderShared};
 use crate::reconcile::scheduler::Scheduler;
@@ -58,6 +60,7 @@ pub struct Application {
     reconciler: Reconciler,
     scheduler: Option<Scheduler>,
     sandbox: Option<(Server, String)>,
+    clock: Clock,
 }
 
 /// Stops a running gateway.
@@ -87,8 +90,17 @@ fn bind(key: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr)
 }
 
 impl Application {
-    /// Opens the store (running migrations) and binds both listeners.
-    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+    /// Opens the store (running migrations) and binds both listeners, on the system clock.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// As [`Application::build`], on `clock` (tests move it forward instead of sleeping;
+    /// the embedded sandbox shares it).
+    pub async fn build_with_clock(
+        mut settings: Settings,
+        clock: Clock,
+    ) -> Result<Self, StartupError> {
         let (api_listener, api_addr) = bind("api.bind", settings.api.bind)?;
         let (notify_listener, notify_addr) = bind("notify.bind", settings.notify.bind)?;
         // A public URL on port 0 means "wherever the notify listener landed" (tests, demo).
@@ -104,10 +116,13 @@ impl Application {
         // Sandbox mode: the provider is the embedded sandbox, on its own loopback listener.
         let sandbox = match settings.provider.mode {
             ProviderMode::Sandbox => {
-                let running =
-                    crate::sandbox::start(settings.sandbox.clone(), settings.sandbox_credentials())
-                        .await
-                        .map_err(StartupError::Sandbox)?;
+                let running = crate::sandbox::start(
+                    settings.sandbox.clone(),
+                    settings.sandbox_credentials(),
+                    clock.clone(),
+                )
+                .await
+                .map_err(StartupError::Sandbox)?;
                 let url = running.url();
                 Some((running.into_server(), url))
             }
@@ -122,19 +137,16 @@ impl Application {
             base_url,
             db.clone(),
             metrics.clone(),
+            clock.clone(),
         );
-        let reconciler = Reconciler::new(
+        let gateway = Arc::new(Gateway::new(
             db.clone(),
             settings.clone(),
-            metrics.clone(),
-            provider.clone(),
-        );
-        let state = web::Data::new(AppState {
-            db: db.clone(),
-            settings: settings.clone(),
             metrics,
-            completions: Default::default(),
-        });
+            clock.clone(),
+        ));
+        let reconciler = Reconciler::new(gateway.clone(), provider.clone());
+        let state = web::Data::from(gateway);
         let reconciler_data = web::Data::new(reconciler.clone());
 
         let api_state = state.clone();
@@ -186,6 +198,7 @@ impl Application {
             reconciler,
             scheduler,
             sandbox,
+            clock,
         })
     }
 
@@ -207,6 +220,11 @@ impl Application {
     /// The reconciler (tests run passes directly).
     pub fn reconciler(&self) -> &Reconciler {
         &self.reconciler
+    }
+
+    /// The clock the gateway (and its embedded sandbox) runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The embedded sandbox's base URL, in sandbox mode.

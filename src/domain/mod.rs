@@ -1,9 +1,12 @@
-//! The gateway's domain: money, identifiers and the order state machine. Pure types and
-//! functions; it must not depend on actix, diesel or awc.
+//! The gateway's domain: money, identifiers, the order state machine and everything an
+//! observation does to an order. Pure types and functions; it must not depend on actix,
+//! diesel or awc, nor read a clock.
 
 pub mod contract;
 pub mod ids;
 pub mod money;
+pub mod observe;
 pub mod order;
 pub mod record;
 pub mod refund;
+pub mod schedule;

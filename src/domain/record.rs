@@ -74,6 +74,14 @@ impl ProviderFacts {
         given(&self.pay_time) || given(&self.target_order_id)
     }
 
+    /// Seconds from the provider's payment time (`payTime`, Beijing, whole seconds) to
+    /// `now`, if it said when; never negative.
+    pub fn seconds_since_payment(&self, now: DateTime<Utc>) -> Option<f64> {
+        let paid = crate::chinaums::time::parse_body(self.pay_time.as_deref()?)?;
+        // Whole-second pay times can sit up to a second in the future.
+        Some((now - paid).to_std().unwrap_or_default().as_secs_f64())
+    }
+
     /// Takes every fact `newer` reports, keeping ours where it is silent.
     pub fn merge(&mut self, newer: &ProviderFacts) {
         let take = |ours: &mut Option<String>, theirs: &Option<String>| {

@@ -13,12 +13,14 @@ use chrono::{DateTime, Utc};
 
 use super::body::{parse_json, parse_query, read_json_request};
 use super::error::ApiError;
-use super::orders::{load, path_id, rfc3339, OrderView};
+use super::orders::{load, path_id};
+use super::views::{rfc3339, CheckView};
 use super::AppState;
 use crate::domain::order::{OrderStatus, Source};
+use crate::flows::check::{self, CheckOutcome};
 use crate::notify::{Outcome, KIND_CONTRACT, KIND_PAYMENT};
 use crate::provider::{ProviderClient, QUERY_ATTEMPTS};
-use crate::reconcile::{Check, Reconciler};
+use crate::reconcile::Reconciler;
 use crate::store::notifications;
 use crate::store::orders::{self, ListFilter};
 
@@ -149,40 +151,16 @@ pub async fn notifications(
         .json(serde_json::json!({"notifications": views, "nextAfter": next_after})))
 }
 
-/// An order before and after a resync.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CheckView {
-    mer_order_id: String,
-    outcome: &'static str,
-    before: OrderView,
-    after: OrderView,
-}
-
-impl From<&Check> for CheckView {
-    fn from(c: &Check) -> Self {
-        CheckView {
-            mer_order_id: c.after.id.to_string(),
-            outcome: c.outcome,
-            before: OrderView::from(&c.before),
-            after: OrderView::from(&c.after),
-        }
-    }
-}
-
 /// `POST /admin/orders/{merOrderId}/resync`: asks the provider now, whatever the schedule,
 /// and answers the order before and after.
 pub async fn resync_one(
     state: web::Data<AppState>,
-    reconciler: web::Data<Reconciler>,
     client: web::Data<ProviderClient>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let order = load(&state, path_id(&req)?).await?;
-    let check = reconciler
-        .check(&client, order, Source::Admin, QUERY_ATTEMPTS)
-        .await?;
-    if check.outcome == "config" {
+    let check = check::check(&state, &client, order, Source::Admin, QUERY_ATTEMPTS).await?;
+    if check.outcome == CheckOutcome::Config {
         return Err(ApiError::ProviderMisconfigured(String::new()));
     }
     Ok(HttpResponse::Ok().json(CheckView::from(&check)))

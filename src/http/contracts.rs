@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::orders::rfc3339;
+use super::views::rfc3339;
 use super::AppState;
 use crate::chinaums::time;
 use crate::domain::contract::Contract;

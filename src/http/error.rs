@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::flows::FlowError;
 use crate::store::StoreError;
 
 /// An error answered to a caller.
@@ -93,6 +94,23 @@ impl ApiError {
             ApiError::ProviderMisconfigured(_) => "provider_misconfigured",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::InvalidField { field, message } => ApiError::InvalidField { field, message },
+            FlowError::NotFound(m) => ApiError::NotFound(m),
+            FlowError::Conflict(m) => ApiError::Conflict(m),
+            FlowError::ProviderRefused { err_code, err_msg } => {
+                ApiError::ProviderRefused { err_code, err_msg }
+            }
+            FlowError::ProviderMisconfigured(m) => ApiError::ProviderMisconfigured(m),
+            FlowError::ProviderUnavailable(_) => ApiError::Unavailable(e.to_string()),
+            FlowError::Store(s) => ApiError::Internal(Box::new(s)),
+            FlowError::Internal(m) => ApiError::Internal(m.into()),
         }
     }
 }

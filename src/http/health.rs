@@ -27,12 +27,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// `GET /metrics`: Prometheus text, with the order gauges refreshed from the store.
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let (counts, review, ages) = state
         .db
-        .run(|c| {
+        .run(move |c| {
             let counts = orders::count_by_status(c)?;
             let review = orders::count_needing_review(c)?;
-            let ages = orders::awaiting_by_age(c, chrono::Utc::now())?;
+            let ages = orders::awaiting_by_age(c, now)?;
             Ok::<_, store::StoreError>((counts, review, ages))
         })
         .await?;

@@ -1,39 +1,28 @@
 //! The two HTTP faces: the `api` listener (backend and operators) and the `notify`
-//! listener (the provider, from the internet). Routes, shared state, access log, request
-//! metrics and the admin guard live here; handlers stay thin. It must not hold business
-//! rules: those are in `domain`, applied through `store`.
+//! listener (the provider, from the internet). Routes, access log, request metrics, the
+//! admin guard and the views live here; handlers stay thin: parse, call one use case
+//! (`flows`), render. It must not hold business rules: those are in `domain`, run by
+//! `flows`.
 
 pub mod admin;
 pub mod body;
 pub mod contracts;
 pub mod error;
 pub mod health;
+pub mod notify;
 pub mod orders;
 pub mod preauth;
-
-use std::sync::Arc;
+pub mod views;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Logger, Next};
 use actix_web::{web, HttpResponse, Resource, ResponseError};
 
-use crate::config::Settings;
-use crate::metrics::Metrics;
-use crate::store::Db;
 use error::ApiError;
 
-/// What every handler can reach.
-pub struct AppState {
-    /// The database.
-    pub db: Db,
-    /// The configuration.
-    pub settings: Arc<Settings>,
-    /// The metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Pre-authorisation completions under way.
-    pub completions: preauth::InFlight,
-}
+/// What every handler can reach: the use cases' context.
+pub use crate::flows::Gateway as AppState;
 
 /// Which listener a request came in on (a metrics label).
 #[derive(Clone, Copy)]
@@ -75,15 +64,9 @@ fn resource(path: &str, allow: &'static str) -> Resource {
 
 /// Routes of the `notify` listener: notification intake and nothing else.
 pub fn notify_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/notify/payment",
-        web::post().to(crate::notify::routes::payment),
-    )
-    .route(
-        "/notify/contract/{token}",
-        web::post().to(crate::notify::routes::contract),
-    )
-    .default_service(web::to(not_found));
+    cfg.route("/notify/payment", web::post().to(notify::payment))
+        .route("/notify/contract/{token}", web::post().to(notify::contract))
+        .default_service(web::to(not_found));
 }
 
 /// The answer for an unknown route (also what a wrong contract token gets, so that the

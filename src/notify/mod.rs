@@ -7,13 +7,11 @@
 //! unique index does), nor log a body, a signature, a key or the contract token.
 //!
 //! `payment` and `contract` read and record (pure reading, then store work inside the
-//! caller's transaction); `routes` is the notify listener's thin HTTP face, registered by
-//! `http::notify_routes`, and the only part that uses `http` (for `read_up_to` and the
-//! shared state).
+//! caller's transaction); the use case `flows::intake` runs them, and `http::notify` is the
+//! notify listener's thin HTTP face.
 
 pub mod contract;
 pub mod payment;
-pub mod routes;
 
 use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
@@ -826,9 +824,10 @@ mod tests {
                             c,
                             notice,
                             &verdict,
-                            orders::Timing {
+                            &crate::domain::observe::Timing {
                                 expiry_grace: std::time::Duration::from_secs(120),
-                                settled_recheck: Some(std::time::Duration::from_secs(60)),
+                                backoff: vec![std::time::Duration::from_secs(30)],
+                                settled_backoff: vec![std::time::Duration::from_secs(60)],
                             },
                             Utc::now(),
                         );

@@ -15,10 +15,11 @@ use crate::chinaums::form::Form;
 use crate::chinaums::wire::{Lenient, PaymentNotification};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
+use crate::domain::observe::{Observation, Timing};
 use crate::domain::order::{Decision, Evidence, Report, Source};
 use crate::domain::record::ProviderFacts;
 use crate::store::notifications::{self, Journaled, NewEntry};
-use crate::store::orders::{self, Applied, Observation, Timing};
+use crate::store::orders::{self, Applied};
 use crate::store::StoreError;
 
 /// A verified, readable payment notification: what the journal and the state machine need.
@@ -192,6 +193,8 @@ pub struct Recorded {
     pub journal_id: i64,
     /// The order it was matched to (or claims, when refused or orphaned).
     pub order_ref: Option<String>,
+    /// What applying it did to the order, when it was applied.
+    pub applied: Option<Applied>,
 }
 
 /// The first order the notice names that the gateway holds. Every name is looked up as an
@@ -215,9 +218,9 @@ fn matched_order(
 }
 
 /// The journal's words for a decision.
-fn decision_detail(applied: &Applied) -> String {
-    let (before, after) = (applied.before.status, applied.after.status);
-    match &applied.decision {
+fn decision_detail(applied: &Applied, decision: &Decision) -> String {
+    let (before, after) = (applied.before.status, applied.after().status);
+    match decision {
         Decision::Move {
             refunded: Some(r), ..
         } => format!("{before} → {after}, refunded {r} fen in total"),
@@ -254,7 +257,7 @@ pub fn record(
     conn: &mut SqliteConnection,
     received: &Received,
     verdict: &Verdict,
-    timing: Timing,
+    timing: &Timing,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
     match verdict {
@@ -281,6 +284,7 @@ pub fn record(
                 outcome,
                 journal_id,
                 order_ref: order_ref.clone(),
+                applied: None,
             })
         }
         Verdict::Accepted(notice) => record_verified(conn, received, notice, timing, now),
@@ -291,7 +295,7 @@ fn record_verified(
     conn: &mut SqliteConnection,
     received: &Received,
     notice: &PaymentNotice,
-    timing: Timing,
+    timing: &Timing,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
     let Some(order) = matched_order(conn, &notice.names)? else {
@@ -318,6 +322,7 @@ fn record_verified(
             outcome: Outcome::Orphan,
             journal_id,
             order_ref,
+            applied: None,
         });
     };
     let order_ref = Some(order.as_str().to_owned());
@@ -346,22 +351,22 @@ fn record_verified(
                 outcome: Outcome::Duplicate,
                 journal_id,
                 order_ref,
+                applied: None,
             });
         }
     };
-    let observation = Observation {
-        order,
-        evidence: notice.evidence.clone(),
-        facts: notice.facts.clone(),
-        source: Source::Notify,
-        evidence_ref: Some(format!("notification:{journal_id}")),
-        timing,
-    };
-    let (outcome, detail) = match orders::apply(conn, &observation, now)? {
-        Some(applied) => (
-            Outcome::of_decision(&applied.decision),
-            decision_detail(&applied),
-        ),
+    let observation = Observation::report(
+        notice.evidence.clone(),
+        notice.facts.clone(),
+        Source::Notify,
+        Some(format!("notification:{journal_id}")),
+    );
+    let applied = orders::apply(conn, &order, &observation, timing, now)?;
+    let (outcome, detail) = match &applied {
+        Some(a) => match &a.change.decision {
+            Some(d) => (Outcome::of_decision(d), decision_detail(a, d)),
+            None => (Outcome::Ignored, "no evidence".to_owned()),
+        },
         // Found above in this same transaction: cannot happen, but is no reason to fail.
         None => (
             Outcome::Orphan,
@@ -373,6 +378,7 @@ fn record_verified(
         outcome,
         journal_id,
         order_ref,
+        applied,
     })
 }
 

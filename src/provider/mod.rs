@@ -9,7 +9,6 @@ mod token;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -21,6 +20,7 @@ use crate::chinaums::wire::{
     MiniPreQueryResponse, PreauthedRequest, PreauthedResponse, UpdateQrcodeRequest,
     UpdateQrcodeResponse, BILL_QUERY_INST_MID,
 };
+use crate::clock::Clock;
 use crate::config::{AuthMode, ProviderSettings};
 use crate::metrics::Metrics;
 use crate::store::provider_calls::{self, NewCall};
@@ -262,6 +262,7 @@ pub struct ProviderShared {
     tokens: TokenCache,
     db: Db,
     metrics: Arc<Metrics>,
+    clock: Clock,
 }
 
 impl ProviderShared {
@@ -271,6 +272,7 @@ impl ProviderShared {
         base_url: String,
         db: Db,
         metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> Arc<Self> {
         install_tls_provider();
         Arc::new(ProviderShared {
@@ -279,6 +281,7 @@ impl ProviderShared {
             tokens: TokenCache::default(),
             db,
             metrics,
+            clock,
         })
     }
 
@@ -363,7 +366,7 @@ impl ProviderClient {
         let mut attempt = 1;
         loop {
             let req = MiniPreQueryRequest {
-                request_timestamp: time::format_body(Utc::now()),
+                request_timestamp: time::format_body(self.shared.clock.now()),
                 mid: s.mid.clone(),
                 tid: s.tid.clone(),
                 inst_mid: inst_mid.map(str::to_owned),
@@ -405,7 +408,7 @@ impl ProviderClient {
         let mut attempt = 1;
         loop {
             let req = BillQueryRequest {
-                request_timestamp: time::format_body(Utc::now()),
+                request_timestamp: time::format_body(self.shared.clock.now()),
                 mid: s.mid.clone(),
                 tid: s.tid.clone(),
                 inst_mid: BILL_QUERY_INST_MID.to_owned(),
@@ -469,7 +472,7 @@ impl ProviderClient {
                 Some(t) => access_token_header(t.expose()),
                 None => {
                     let s = &self.shared.settings;
-                    let ts = time::format_compact(Utc::now());
+                    let ts = time::format_compact(self.shared.clock.now());
                     BodySig::sign(&s.app_id, s.app_key.expose(), &ts, &new_nonce(), &body).header()
                 }
             };
@@ -565,6 +568,7 @@ impl ProviderClient {
         let (op_name, order, label) = (op.as_str(), order.map(str::to_owned), label);
         // A write like any other: it takes its turn on the writer mutex (`Db::write`)
         // rather than polling for SQLite's lock.
+        let at = self.shared.clock.now();
         let result = self
             .shared
             .db
@@ -572,7 +576,7 @@ impl ProviderClient {
                 provider_calls::insert(
                     c,
                     &NewCall {
-                        at: Utc::now(),
+                        at,
                         operation: op_name,
                         mer_order_id: order.as_deref(),
                         http_status,

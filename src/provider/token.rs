@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-
 use super::{Exchange, Operation, Outcome, ProviderClient};
 use crate::chinaums::sign::new_nonce;
 use crate::chinaums::time;
@@ -97,7 +95,7 @@ async fn fetch(client: &ProviderClient) -> Result<(Secret, Duration), TokenFailu
     let req = TokenRequest::new(
         &s.app_id,
         s.app_key.expose(),
-        &time::format_compact(Utc::now()),
+        &time::format_compact(client.shared.clock.now()),
         &new_nonce(),
     );
     let body =

@@ -1,47 +1,30 @@
-//! The reconciler (DESIGN.md §8): finds orders still awaiting the provider, asks the
-//! provider about each (`mini-pre-query`), applies the answer through the state machine
-//! and schedules the next check. [`Reconciler::run_once`] is one idempotent pass that tests
-//! call directly; the scheduler (`scheduler`) only triggers it; the admin resync routes
-//! use [`Reconciler::check`]. It must not change a status except through
-//! `store::orders::apply`, and must not flood the provider (bounded batch, concurrency and
-//! rate).
+//! The reconciler: finds orders still awaiting the provider (or settled ones due a
+//! re-check) and checks each (`flows::check`). [`Reconciler::run_once`] is one idempotent
+//! pass that tests call directly; the scheduler (`scheduler`) only triggers it; the admin
+//! resync routes use [`Reconciler::check_many`]. It must not change an order itself (each
+//! check applies its observation), and must not flood the provider (bounded batch,
+//! concurrency and rate).
 
-pub mod policy;
 pub mod scheduler;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
 use futures_util::stream::{self, StreamExt};
 
-use crate::chinaums::status::{ErrClass, TradeStatus};
-use crate::chinaums::wire;
-use crate::config::Settings;
-use crate::domain::money::Amount;
-use crate::domain::order::{Decision, Evidence, OrderStatus, Report, Source};
-use crate::domain::record::{Binding, Order, ProviderFacts};
-use crate::metrics::Metrics;
-use crate::provider::{Outcome, ProviderClient, ProviderShared};
-use crate::store::orders::{self, Observation, Timing};
-use crate::store::{events, Db, StoreError};
+use crate::domain::order::Source;
+use crate::domain::record::Order;
+use crate::flows::check::{self, Check, CheckOutcome};
+use crate::flows::Gateway;
+use crate::provider::{ProviderClient, ProviderShared};
+use crate::store::{orders, StoreError};
 
 /// How long passes stop after the provider refuses our credentials or configuration:
 /// every query would fail the same way until an operator acts, so asking again soon only
 /// adds noise at the provider.
 pub const CONFIG_ERROR_PAUSE: Duration = Duration::from_secs(5 * 60);
-
-/// What one check of one order did.
-#[derive(Debug, Clone)]
-pub struct Check {
-    /// The order before.
-    pub before: Order,
-    /// The order after.
-    pub after: Order,
-    /// What the provider's answer came to: `moved`, `confirmed`, `unchanged`, `review`,
-    /// `no_order`, `transient`, `refused`, `unknown`, `config`, `invalid_request`.
-    pub outcome: &'static str,
-}
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,25 +46,16 @@ pub struct PassReport {
 /// The reconciler: everything a pass needs but the (per-thread) provider client.
 #[derive(Clone)]
 pub struct Reconciler {
-    db: Db,
-    settings: Arc<Settings>,
-    metrics: Arc<Metrics>,
+    gw: Arc<Gateway>,
     provider: Arc<ProviderShared>,
-    paused_until: Arc<Mutex<Option<Instant>>>,
+    paused_until: Arc<Mutex<Option<DateTime<Utc>>>>,
 }
 
 impl Reconciler {
     /// A reconciler over these parts.
-    pub fn new(
-        db: Db,
-        settings: Arc<Settings>,
-        metrics: Arc<Metrics>,
-        provider: Arc<ProviderShared>,
-    ) -> Self {
+    pub fn new(gw: Arc<Gateway>, provider: Arc<ProviderShared>) -> Self {
         Reconciler {
-            db,
-            settings,
-            metrics,
+            gw,
             provider,
             paused_until: Arc::new(Mutex::new(None)),
         }
@@ -95,7 +69,7 @@ impl Reconciler {
     fn paused(&self) -> bool {
         let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         match *p {
-            Some(until) if Instant::now() < until => true,
+            Some(until) if self.gw.now() < until => true,
             Some(_) => {
                 *p = None;
                 false
@@ -106,7 +80,9 @@ impl Reconciler {
 
     fn pause(&self) {
         *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Instant::now() + CONFIG_ERROR_PAUSE);
+            self.gw.now().checked_add_signed(
+                chrono::Duration::from_std(CONFIG_ERROR_PAUSE).unwrap_or(chrono::Duration::MAX),
+            );
         log::error!(
             "reconciler paused for {}s: the provider refuses our credentials or configuration; check the provider settings",
             CONFIG_ERROR_PAUSE.as_secs()
@@ -122,11 +98,9 @@ impl Reconciler {
                 ..PassReport::default()
             });
         }
-        let batch = i64::from(self.settings.reconcile.batch);
-        let due = self
-            .db
-            .run(move |c| orders::due(c, Utc::now(), batch))
-            .await?;
+        let batch = i64::from(self.gw.settings.reconcile.batch);
+        let now = self.gw.now();
+        let due = self.gw.db.run(move |c| orders::due(c, now, batch)).await?;
         let report = self.check_many(client, due, Source::Query).await?.0;
         if report.stopped_for_config {
             self.pause();
@@ -142,7 +116,7 @@ impl Reconciler {
         orders: Vec<Order>,
         source: Source,
     ) -> Result<(PassReport, Vec<Check>), StoreError> {
-        let r = &self.settings.reconcile;
+        let r = &self.gw.settings.reconcile;
         let selected = orders.len();
         let period = Duration::from_secs_f64(1.0 / f64::from(r.max_qps));
         let mut pace = actix_web::rt::time::interval(period);
@@ -159,8 +133,8 @@ impl Reconciler {
                     if stop.load(std::sync::atomic::Ordering::SeqCst) {
                         return Ok(None);
                     }
-                    let check = self.check(client, order, source, 1).await?;
-                    if check.outcome == "config" {
+                    let check = check::check(&self.gw, client, order, source, 1).await?;
+                    if check.outcome == CheckOutcome::Config {
                         stop.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                     Ok(Some(check))
@@ -179,203 +153,9 @@ impl Reconciler {
             report.checked += 1;
             report.moved += usize::from(check.before.status != check.after.status);
             report.flagged += usize::from(check.after.needs_review && !check.before.needs_review);
-            report.stopped_for_config |= check.outcome == "config";
+            report.stopped_for_config |= check.outcome == CheckOutcome::Config;
             checks.push(check);
         }
         Ok((report, checks))
     }
-
-    /// Asks the provider about one order and applies the answer: the completion's own id
-    /// first for an AUTHORIZED order with a completion in doubt, then the order itself.
-    /// `attempts` is how many times an unknown or transient answer is asked again.
-    pub async fn check(
-        &self,
-        client: &ProviderClient,
-        order: Order,
-        source: Source,
-        attempts: u32,
-    ) -> Result<Check, StoreError> {
-        let mut found: Option<(Evidence, ProviderFacts, Option<String>)> = None;
-        let mut label = "unchanged";
-        let mut exists_at_provider = false;
-
-        if let (OrderStatus::Authorized, Some(cid)) = (order.status, &order.completion_order_id) {
-            let called = client
-                .mini_pre_query(order.id.as_str(), cid, Some(&order.inst_mid), attempts)
-                .await;
-            match &called.outcome {
-                Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
-                    let mut e = Evidence::of(Report::Completed);
-                    e.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
-                    found = Some((e, facts_of(a), called.evidence_ref()));
-                }
-                Outcome::Misconfigured { .. } => label = "config",
-                _ => {}
-            }
-        }
-        if found.is_none() && label != "config" {
-            let called = client
-                .mini_pre_query(
-                    order.id.as_str(),
-                    order.id.as_str(),
-                    Some(&order.inst_mid),
-                    attempts,
-                )
-                .await;
-            let evidence_ref = called.evidence_ref();
-            match called.outcome {
-                Outcome::Answer(a) => {
-                    exists_at_provider = true;
-                    let mut e = Evidence::of(Report::Trade(
-                        a.status.clone().unwrap_or(TradeStatus::Unknown),
-                    ));
-                    e.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
-                    let facts = facts_of(&a);
-                    e.paid_facts = facts.show_a_payment();
-                    found = Some((e, facts, evidence_ref));
-                }
-                Outcome::Refused(r) if r.class == ErrClass::NoOrder => {
-                    found = Some((
-                        Evidence::of(Report::NoOrder),
-                        ProviderFacts::default(),
-                        evidence_ref,
-                    ));
-                    label = "no_order";
-                }
-                other => label = other.label(),
-            }
-        }
-        if label == "config" {
-            self.metrics
-                .reconcile_checks
-                .with_label_values(&["config"])
-                .inc();
-            return Ok(Check {
-                before: order.clone(),
-                after: order,
-                outcome: label,
-            });
-        }
-
-        let now = Utc::now();
-        let (settings, id) = (self.settings.clone(), order.id.clone());
-        let settled_before = !order.status.awaits_provider();
-        let (applied, after, flagged) = self
-            .db
-            .write(move |c| {
-                let applied = match found {
-                    Some((evidence, facts, evidence_ref)) => orders::apply(
-                        c,
-                        &Observation {
-                            order: id.clone(),
-                            evidence,
-                            facts,
-                            source,
-                            evidence_ref,
-                            timing: Timing::from(&settings.reconcile),
-                        },
-                        now,
-                    )?,
-                    None => None,
-                };
-                let mut flagged = false;
-                let after = orders::update(c, &id, now, |o| {
-                    o.schedule.last_checked_at = Some(now);
-                    if exists_at_provider && o.binding == Binding::Unknown {
-                        o.binding = Binding::Bound;
-                    }
-                    if o.status.awaits_provider() {
-                        o.schedule.attempts = o.schedule.attempts.saturating_add(1);
-                        let next = policy::after_check(
-                            o.schedule.attempts,
-                            &settings.reconcile.backoff,
-                            now,
-                            rand::random(),
-                        );
-                        o.schedule.next_check_at = Some(next.at);
-                        if next.exhausted && !o.needs_review {
-                            flagged = o.flag(format!(
-                                "no final answer from the provider after {} checks",
-                                policy::scheduled_checks(&settings.reconcile.backoff)
-                            ));
-                        }
-                    } else if settled_before && o.schedule.next_check_at.is_some() {
-                        // One of the few checks after settlement: the next, or none.
-                        o.schedule.attempts = o.schedule.attempts.saturating_add(1);
-                        let index = usize::try_from(o.schedule.attempts).unwrap_or(usize::MAX);
-                        o.schedule.next_check_at = settings
-                            .reconcile
-                            .settled_backoff
-                            .get(index)
-                            .and_then(|gap| {
-                                now.checked_add_signed(policy::jittered(*gap, rand::random()))
-                            });
-                    }
-                })?;
-                if flagged {
-                    events::insert(
-                        c,
-                        &events::NewEvent {
-                            order: &after.id,
-                            from: Some(after.status),
-                            to: after.status,
-                            source,
-                            evidence: None,
-                            reason: after
-                                .review_reason
-                                .as_deref()
-                                .map(|r| format!("review: {r}"))
-                                .as_deref(),
-                            at: now,
-                        },
-                    )?;
-                }
-                Ok::<_, StoreError>((applied, after, flagged))
-            })
-            .await?;
-        if let Some(a) = &applied {
-            self.metrics.observe_resolution(a, now);
-            label = match &a.decision {
-                Decision::Move { .. } => "moved",
-                Decision::Confirm => "confirmed",
-                Decision::Review(_) => "review",
-                Decision::Ignore(_) if label == "no_order" => "no_order",
-                Decision::Ignore(_) => "unchanged",
-            };
-        }
-        if flagged {
-            label = "review";
-        }
-        self.metrics
-            .reconcile_checks
-            .with_label_values(&[label])
-            .inc();
-        Ok(Check {
-            before: order,
-            after,
-            outcome: label,
-        })
-    }
-}
-
-/// The facts a query answer carries.
-/// The facts a query answer brings.
-pub(crate) fn facts_of(a: &crate::chinaums::wire::MiniPreQueryResponse) -> ProviderFacts {
-    ProviderFacts {
-        provider_status: a.status.as_ref().map(|s| s.as_str().to_owned()),
-        seq_id: a.seq_id.clone(),
-        target_order_id: a.target_order_id.clone(),
-        target_sys: a.target_sys.clone(),
-        pay_time: wire::read(&a.pay_time),
-        settle_date: wire::read(&a.settle_date),
-        auth_id_resp_code: None,
-    }
-}
-
-/// Seconds from `pay_time` (Beijing, as the provider writes it) to `now`.
-pub fn seconds_since_payment(pay_time: &str, now: DateTime<Utc>) -> Option<f64> {
-    let paid = crate::chinaums::time::parse_body(pay_time)?;
-    let ms = (now - paid).num_milliseconds();
-    // Whole-second pay times can sit up to a second in the future.
-    Some(ms.max(0) as f64 / 1000.0)
 }

@@ -236,7 +236,7 @@ fn notice_view(n: &NoticeLog) -> Value {
 fn resolve(shared: &Shared, id: &str) -> Result<String, ControlError> {
     shared
         .book()
-        .find(id, Shared::now())
+        .find(id, shared.now())
         .map(|(order, _)| order.id.clone())
         .ok_or_else(|| ControlError::NotFound(format!("no order {id}")))
 }
@@ -275,7 +275,7 @@ fn create_order_inner(body: &[u8], shared: &Shared) -> Result<Value, ControlErro
         expire_at: optional_time("expireTime", req.expire_time.as_deref())?,
     };
     let mut book = shared.book();
-    Ok(view(book.create_mini(new, Shared::now())?))
+    Ok(view(book.create_mini(new, shared.now())?))
 }
 
 fn reply(result: Result<Value, ControlError>, status: StatusCode) -> HttpResponse {
@@ -288,7 +288,7 @@ fn reply(result: Result<Value, ControlError>, status: StatusCode) -> HttpRespons
 /// `GET /_sandbox/orders/{id}`: the provider's truth (by any of the order's ids).
 async fn get_order(id: Path<String>, shared: Data<Shared>) -> HttpResponse {
     let mut book = shared.book();
-    match book.find(&id, Shared::now()) {
+    match book.find(&id, shared.now()) {
         Some((order, _)) => HttpResponse::Ok().json(view(order)),
         None => ControlError::NotFound(format!("no order {id}")).response(),
     }
@@ -323,7 +323,7 @@ async fn pay(id: Path<String>, body: Bytes, shared: Data<Shared>) -> HttpRespons
             preauth: req.preauth,
         };
         let key = resolve(&shared, &id)?;
-        let order = shared.book().pay(&key, args, Shared::now())?.clone();
+        let order = shared.book().pay(&key, args, shared.now())?.clone();
         shared.announce(&order, Event::Paid, req.notify == Some(false));
         Ok(order)
     })();
@@ -334,7 +334,7 @@ async fn pay(id: Path<String>, body: Bytes, shared: Data<Shared>) -> HttpRespons
 fn changed(result: Result<Order, ControlError>, shared: &Arc<Shared>) -> HttpResponse {
     let result = result.and_then(|order| {
         let mut book = shared.book();
-        book.find(&order.id, Shared::now())
+        book.find(&order.id, shared.now())
             .map(|(o, _)| view(o))
             .ok_or_else(|| ControlError::NotFound(format!("no order {}", order.id)))
     });
@@ -356,7 +356,7 @@ async fn refund(id: Path<String>, body: Bytes, shared: Data<Shared>) -> HttpResp
         let req: Refund = parse(&body)?;
         let fen = amount("amount", &req.amount, PREAUTHED_AMOUNT_FEN)?;
         let key = resolve(&shared, &id)?;
-        let order = shared.book().refund(&key, fen, Shared::now())?.clone();
+        let order = shared.book().refund(&key, fen, shared.now())?.clone();
         shared.announce(&order, Event::Refunded, false);
         Ok(order)
     })();
@@ -369,7 +369,7 @@ async fn close(id: Path<String>, shared: Data<Shared>) -> HttpResponse {
     let shared = shared.into_inner();
     let result = (|| {
         let key = resolve(&shared, &id)?;
-        let order = shared.book().close(&key, Shared::now())?.clone();
+        let order = shared.book().close(&key, shared.now())?.clone();
         shared.announce(&order, Event::Closed, false);
         Ok(order)
     })();
@@ -382,7 +382,7 @@ async fn expire(id: Path<String>, shared: Data<Shared>) -> HttpResponse {
     let shared = shared.into_inner();
     let result = (|| {
         let key = resolve(&shared, &id)?;
-        let order = shared.book().expire(&key, Shared::now())?.clone();
+        let order = shared.book().expire(&key, shared.now())?.clone();
         Ok(order)
     })();
     changed(result, &shared)
@@ -468,7 +468,7 @@ fn contract_delivery(
             optional_time("requestTimestamp", Some(&t))?;
             t
         }
-        None => time::format_body(Shared::now()),
+        None => time::format_body(shared.now()),
     };
     let sign_type = shared.config.notify_sign_type;
     let notice = ContractNotice {

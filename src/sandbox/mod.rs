@@ -4,7 +4,7 @@
 //! endpoint, update-qrcode, mini-pre-query and preauthed with the seed pages' validation,
 //! its own truth of every order, signed notifications with resends, contract notices, fault
 //! injection, and the `/_sandbox/*` control routes that let a person or a test act as the
-//! buyer. It depends only on `chinaums`, `domain` and `secret`, never on the gateway's
+//! buyer. It depends only on `chinaums`, `domain`, `clock` and `secret`, never on the gateway's
 //! store, handlers, provider client or notification intake, and it never logs a key,
 //! token, signature, body or a buyer's personal field.
 //!
@@ -58,6 +58,7 @@ use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use chrono::{DateTime, Utc};
 
+use crate::clock::Clock;
 use crate::domain::ids::MsgSrcId;
 
 use auth::{AuthState, Policy};
@@ -83,6 +84,9 @@ pub(crate) struct Shared {
     book: Mutex<Book>,
     auth: Mutex<AuthState>,
     calls: Mutex<CallLog>,
+    /// The provider's "now" (the embedded sandbox shares the gateway's clock, so that a
+    /// test moving time forward moves both).
+    clock: Clock,
 }
 
 /// Locks a mutex; a panic elsewhere while it was held does not make it unusable.
@@ -114,8 +118,8 @@ impl Shared {
         *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;
     }
 
-    fn now() -> DateTime<Utc> {
-        Utc::now()
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Journals and sends the notification of `event` on `order` (as it stands after the
@@ -247,7 +251,11 @@ impl RunningSandbox {
 /// Binds the sandbox (port 0 picks a free port) with `config`, playing the provider for
 /// the merchant in `creds`. Refuses an invalid configuration or source id with
 /// `InvalidInput`. The returned server must be spawned or awaited to serve.
-pub async fn start(config: SandboxConfig, creds: SandboxCredentials) -> io::Result<RunningSandbox> {
+pub async fn start(
+    config: SandboxConfig,
+    creds: SandboxCredentials,
+    clock: Clock,
+) -> io::Result<RunningSandbox> {
     let invalid = |reason: String| io::Error::new(io::ErrorKind::InvalidInput, reason);
     config
         .validate()
@@ -272,6 +280,7 @@ pub async fn start(config: SandboxConfig, creds: SandboxCredentials) -> io::Resu
         book: Mutex::new(Book::new()),
         auth: Mutex::new(AuthState::new()),
         calls: Mutex::new(CallLog::new()),
+        clock,
     });
     let data = web::Data::from(shared);
     let server = HttpServer::new(move || {

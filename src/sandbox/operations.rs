@@ -108,7 +108,7 @@ fn auth_refusal(failure: &AuthFailure) -> HttpResponse {
 
 /// `POST /v1/token/access`.
 pub async fn token(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpResponse {
-    let now = Shared::now();
+    let now = shared.now();
     let json = if is_json(&req) {
         Ok(())
     } else {
@@ -211,7 +211,7 @@ pub async fn preauthed(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> H
 
 /// Auth, faults, validation and business rules, the same way for every operation.
 async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpResponse {
-    let now = Shared::now();
+    let now = shared.now();
     let checked = authenticate(&shared, &req, &body, now);
     let mut call = Call {
         path: op.path().to_owned(),

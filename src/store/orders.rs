@@ -2,8 +2,6 @@
 //! [`apply`], which runs the state machine and stores its decision with a compare-and-set on
 //! `version`. It must not change a status any other way.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -12,7 +10,8 @@ use super::schema::orders;
 use super::{events, from_ms, to_ms, StoreError};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
-use crate::domain::order::{decide, Decision, Evidence, IgnoreReason, OrderStatus, Source};
+use crate::domain::observe::{Change, Observation, Timing};
+use crate::domain::order::{OrderStatus, Source};
 use crate::domain::record::{Binding, CheckSchedule, Order, ProviderFacts};
 
 const TABLE: &str = "orders";
@@ -327,9 +326,9 @@ pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreErr
         .get_result(conn)?)
 }
 
-/// Writes `after` over the row if it still has version `expected`. `after.version` must
-/// already be the new version. The one place an order row is rewritten; private, so that
-/// outside this module a row changes only through [`apply`] (status) or [`update`] (the rest).
+/// Writes `after` over the row if it still has version `expected`. The one place an order
+/// row is rewritten; private, so that outside this module a row changes only through
+/// [`apply`].
 fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result<(), StoreError> {
     let n = diesel::update(
         orders::table
@@ -345,189 +344,60 @@ fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result<(),
     }
 }
 
-/// Rewrites fields other than the status (binding, schedule, completion id) of the order
-/// `id` with `change`, bumping its version. Refuses to change a status: only [`apply`]
-/// does that. Run inside a write transaction.
-pub fn update(
-    conn: &mut SqliteConnection,
-    id: &MerOrderId,
-    now: DateTime<Utc>,
-    change: impl FnOnce(&mut Order),
-) -> Result<Order, StoreError> {
-    let before = find(conn, id)?.ok_or_else(|| StoreError::Conflict(id.to_string()))?;
-    let mut after = before.clone();
-    change(&mut after);
-    if after.status != before.status || after.refunded != before.refunded {
-        return Err(StoreError::corrupt(
-            TABLE,
-            id.as_str(),
-            "a status change outside the state machine was attempted",
-        ));
-    }
-    if after == before {
-        return Ok(before);
-    }
-    after.version = before.version + 1;
-    after.updated_at = now;
-    save(conn, before.version, &after)?;
-    Ok(after)
-}
-
-/// One piece of provider evidence about one order, and where it came from.
-#[derive(Debug, Clone)]
-pub struct Observation {
-    /// The order.
-    pub order: MerOrderId,
-    /// What the provider said (its `past_expiry` is worked out here, from the order).
-    pub evidence: Evidence,
-    /// The facts that came with it.
-    pub facts: ProviderFacts,
-    /// Who brought it.
-    pub source: Source,
-    /// Journal reference: `notification:<id>`, `call:<id>`.
-    pub evidence_ref: Option<String>,
-    /// The reconciler's timings that a decision needs.
-    pub timing: Timing,
-}
-
-/// The reconciler's timings a status change needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// How long past expiry the provider is given before an unpaid order is closed.
-    pub expiry_grace: Duration,
-    /// When a newly PAID or REFUNDED order is first checked again (to catch a refund or
-    /// closure whose notification was lost); `None`: never.
-    pub settled_recheck: Option<Duration>,
-}
-
-impl From<&crate::config::ReconcileSettings> for Timing {
-    fn from(r: &crate::config::ReconcileSettings) -> Self {
-        Timing {
-            expiry_grace: r.expiry_grace,
-            settled_recheck: r.settled_backoff.first().copied(),
-        }
-    }
-}
-
 /// The outcome of [`apply`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
-    /// What the state machine decided.
-    pub decision: Decision,
-    /// Who brought the evidence.
+    /// Who brought the observation.
     pub source: Source,
     /// The order before.
     pub before: Order,
-    /// The order after (equal to `before` when nothing changed).
-    pub after: Order,
+    /// What the observation did (its `after` equals `before` when nothing changed).
+    pub change: Change,
 }
 
-/// Applies an observation: runs the state machine on the order as stored, and stores the
-/// decision (status, facts, review flag, event) with a compare-and-set on `version`.
-/// `None` if there is no such order. Run inside a write transaction, with the evidence's
-/// journal row, so that both or neither are kept.
+impl Applied {
+    /// The order after.
+    pub fn after(&self) -> &Order {
+        &self.change.after
+    }
+}
+
+/// Applies an observation to the order `id` as stored: the domain works out the change
+/// (`Order::observe`), and it is written with one compare-and-set on `version` plus, when
+/// the change has one, one history entry. `None` if there is no such order. Run inside a
+/// write transaction with the observation's journal row, so that both or neither are kept.
 pub fn apply(
     conn: &mut SqliteConnection,
+    id: &MerOrderId,
     obs: &Observation,
+    timing: &Timing,
     now: DateTime<Utc>,
 ) -> Result<Option<Applied>, StoreError> {
-    let Some(before) = find(conn, &obs.order)? else {
+    let Some(before) = find(conn, id)? else {
         return Ok(None);
     };
-    let mut evidence = obs.evidence.clone();
-    let grace =
-        chrono::Duration::from_std(obs.timing.expiry_grace).unwrap_or(chrono::Duration::MAX);
-    evidence.past_expiry = before
-        .expire_at
-        .checked_add_signed(grace)
-        .is_some_and(|t| now >= t);
-    let decision = decide(&before.state(), &evidence, obs.source);
-
-    let mut after = before.clone();
-    let mut event_reason: Option<String> = None;
-    match &decision {
-        Decision::Move {
-            to,
-            refunded,
-            reason,
-            review,
-        } => {
-            after.status = *to;
-            if let Some(r) = refunded {
-                after.refunded = *r;
-            }
-            if matches!(to, OrderStatus::Paid | OrderStatus::Authorized) && before.status != *to {
-                after.paid_amount = evidence.amount.or(after.paid_amount);
-            }
-            after.facts.merge(&obs.facts);
-            if !to.awaits_provider() && before.status.awaits_provider() {
-                // Settled: PAID and REFUNDED orders are checked a few more times, so that
-                // a refund or closure whose notification is lost is still found.
-                after.schedule.attempts = 0;
-                after.schedule.next_check_at = match to {
-                    OrderStatus::Paid | OrderStatus::Refunded => obs
-                        .timing
-                        .settled_recheck
-                        .and_then(|d| chrono::Duration::from_std(d).ok())
-                        .and_then(|d| now.checked_add_signed(d)),
-                    _ => None,
-                };
-            }
-            event_reason = Some(match review {
-                Some(r) => {
-                    after.flag(r.to_string());
-                    format!("{}; review: {r}", reason.as_str())
-                }
-                None => reason.as_str().to_owned(),
-            });
+    let change = before.observe(obs, now, timing);
+    if change.changed(&before) {
+        save(conn, before.version, &change.after)?;
+        if let Some(note) = &change.event {
+            events::insert(
+                conn,
+                &events::NewEvent {
+                    order: &change.after.id,
+                    from: Some(note.from),
+                    to: note.to,
+                    source: obs.source,
+                    evidence: obs.evidence_ref.as_deref(),
+                    reason: Some(&note.reason),
+                    at: now,
+                },
+            )?;
         }
-        Decision::Confirm => after.facts.merge(&obs.facts),
-        // Not yet paid, or indeterminate: the provider's latest word is still worth showing.
-        Decision::Ignore(IgnoreReason::NotYet | IgnoreReason::Indeterminate) => {
-            if obs.facts.provider_status.is_some() {
-                after
-                    .facts
-                    .provider_status
-                    .clone_from(&obs.facts.provider_status);
-            }
-        }
-        Decision::Ignore(_) => {}
-        Decision::Review(reason) => {
-            if after.flag(reason.to_string()) {
-                event_reason = Some(format!("review: {reason}"));
-            }
-        }
-    }
-    if after == before {
-        return Ok(Some(Applied {
-            decision,
-            source: obs.source,
-            before,
-            after,
-        }));
-    }
-    after.version = before.version + 1;
-    after.updated_at = now;
-    save(conn, before.version, &after)?;
-    if let Some(reason) = event_reason {
-        events::insert(
-            conn,
-            &events::NewEvent {
-                order: &after.id,
-                from: Some(before.status),
-                to: after.status,
-                source: obs.source,
-                evidence: obs.evidence_ref.as_deref(),
-                reason: Some(&reason),
-                at: now,
-            },
-        )?;
     }
     Ok(Some(Applied {
-        decision,
         source: obs.source,
         before,
-        after,
+        change,
     }))
 }
 
@@ -536,8 +406,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::chinaums::status::{BillStatus, TradeStatus};
     use crate::domain::ids::MsgSrcId;
-    use crate::domain::order::Report;
+    use crate::domain::order::{Decision, Evidence, IgnoreReason, Report};
     use crate::domain::record::NewOrder;
+    use crate::domain::record::ProviderFacts;
     use crate::store::testing::temp_db;
     use chrono::TimeZone;
     use diesel::connection::SimpleConnection;
@@ -567,24 +438,35 @@ pub(crate) mod tests {
         )
     }
 
-    fn observe(order: &Order, report: Report, amount: i64) -> Observation {
+    fn observe(report: Report, amount: i64) -> Observation {
         let mut evidence = Evidence::of(report);
         evidence.amount = Some(Amount::from_fen(amount).unwrap());
-        Observation {
-            order: order.id.clone(),
+        let facts = ProviderFacts {
+            provider_status: Some("PAID".into()),
+            seq_id: Some("00151100146N".into()),
+            ..Default::default()
+        };
+        Observation::report(
             evidence,
-            facts: ProviderFacts {
-                provider_status: Some("PAID".into()),
-                seq_id: Some("00151100146N".into()),
-                ..Default::default()
-            },
-            source: Source::Notify,
-            evidence_ref: Some("notification:1".into()),
-            timing: Timing {
-                expiry_grace: Duration::from_secs(120),
-                settled_recheck: None,
-            },
-        }
+            facts,
+            Source::Notify,
+            Some("notification:1".into()),
+        )
+    }
+
+    /// Applies `obs` to `order` with a two-minute expiry grace and no settled checks.
+    fn put(
+        conn: &mut SqliteConnection,
+        order: &Order,
+        obs: &Observation,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Applied>, StoreError> {
+        let timing = Timing {
+            expiry_grace: std::time::Duration::from_secs(120),
+            backoff: vec![std::time::Duration::from_secs(30)],
+            settled_backoff: Vec::new(),
+        };
+        apply(conn, &order.id, obs, &timing, now)
     }
 
     #[test]
@@ -635,15 +517,19 @@ pub(crate) mod tests {
         let order = new_order("d");
         create(&mut conn, &order).unwrap();
 
-        let applied = apply(
+        let applied = put(
             &mut conn,
-            &observe(&order, Report::Bill(BillStatus::Paid), 100),
+            &order,
+            &observe(Report::Bill(BillStatus::Paid), 100),
             t0(),
         )
         .unwrap()
         .unwrap();
 
-        assert!(matches!(applied.decision, Decision::Move { .. }));
+        assert!(matches!(
+            applied.change.decision,
+            Some(Decision::Move { .. })
+        ));
         let stored = find(&mut conn, &order.id).unwrap().unwrap();
         assert_eq!(stored.status, OrderStatus::Paid);
         assert_eq!(stored.version, 2);
@@ -667,18 +553,22 @@ pub(crate) mod tests {
         let mut conn = db.conn().unwrap();
         let order = new_order("d");
         create(&mut conn, &order).unwrap();
-        apply(
+        put(
             &mut conn,
-            &observe(&order, Report::Bill(BillStatus::Paid), 100),
+            &order,
+            &observe(Report::Bill(BillStatus::Paid), 100),
             t0(),
         )
         .unwrap();
         let paid = find(&mut conn, &order.id).unwrap().unwrap();
 
-        let stale = observe(&order, Report::Trade(TradeStatus::WaitBuyerPay), 100);
-        let applied = apply(&mut conn, &stale, t0()).unwrap().unwrap();
+        let stale = observe(Report::Trade(TradeStatus::WaitBuyerPay), 100);
+        let applied = put(&mut conn, &order, &stale, t0()).unwrap().unwrap();
 
-        assert_eq!(applied.decision, Decision::Ignore(IgnoreReason::Stale));
+        assert_eq!(
+            applied.change.decision,
+            Some(Decision::Ignore(IgnoreReason::Stale))
+        );
         assert_eq!(find(&mut conn, &order.id).unwrap().unwrap(), paid);
         assert_eq!(events::list_for(&mut conn, &order.id).unwrap().len(), 2);
     }
@@ -690,9 +580,10 @@ pub(crate) mod tests {
         let order = new_order("d");
         create(&mut conn, &order).unwrap();
 
-        apply(
+        put(
             &mut conn,
-            &observe(&order, Report::Bill(BillStatus::Paid), 1),
+            &order,
+            &observe(Report::Bill(BillStatus::Paid), 1),
             t0(),
         )
         .unwrap();
@@ -716,19 +607,32 @@ pub(crate) mod tests {
         let mut conn = db.conn().unwrap();
         let order = new_order("d");
         create(&mut conn, &order).unwrap();
-        let mut obs = observe(&order, Report::NoOrder, 100);
+        let mut obs = observe(Report::NoOrder, 100);
         obs.source = Source::Query;
         let expiry = order.expire_at;
 
-        let early = apply(&mut conn, &obs, expiry + chrono::Duration::seconds(119))
-            .unwrap()
-            .unwrap();
-        let late = apply(&mut conn, &obs, expiry + chrono::Duration::seconds(120))
-            .unwrap()
-            .unwrap();
+        let early = put(
+            &mut conn,
+            &order,
+            &obs,
+            expiry + chrono::Duration::seconds(119),
+        )
+        .unwrap()
+        .unwrap();
+        let late = put(
+            &mut conn,
+            &order,
+            &obs,
+            expiry + chrono::Duration::seconds(120),
+        )
+        .unwrap()
+        .unwrap();
 
-        assert_eq!(early.decision, Decision::Ignore(IgnoreReason::NotYet));
-        assert_eq!(late.after.status, OrderStatus::Closed);
+        assert_eq!(
+            early.change.decision,
+            Some(Decision::Ignore(IgnoreReason::NotYet))
+        );
+        assert_eq!(late.after().status, OrderStatus::Closed);
         let history = events::list_for(&mut conn, &order.id).unwrap();
         assert_eq!(history.last().unwrap().reason.as_deref(), Some("expired"));
     }
@@ -848,9 +752,10 @@ pub(crate) mod tests {
             for o in &orders {
                 create(c, o)?;
             }
-            apply(
+            put(
                 c,
-                &observe(&orders[2], Report::Bill(BillStatus::Paid), 100),
+                &orders[2],
+                &observe(Report::Bill(BillStatus::Paid), 100),
                 t0(),
             )?;
             Ok::<_, StoreError>(())

@@ -2,7 +2,6 @@
 //! key, amount and time), so that refund totals are counted, not guessed. It must not
 //! decide what the refunds add up to (that is `domain::refund`).
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
@@ -63,6 +62,7 @@ mod tests {
     use super::*;
     use crate::store::orders::{self, tests::new_order};
     use crate::store::testing::temp_db;
+    use chrono::DateTime;
 
     #[test]
     fn refunds_are_kept_each_once_oldest_first() {

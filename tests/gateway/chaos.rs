@@ -150,7 +150,7 @@ async fn under_every_fault_at_once_five_hundred_orders_converge_on_the_providers
         }
     }
     // Let every short expiry pass; then the provider's truth no longer changes.
-    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+    app.advance_ms(2100);
     let mut truth = HashMap::new();
     for (id, _) in &plays {
         let (_, t) = app.sandbox_get(&format!("/_sandbox/orders/{id}")).await;

@@ -185,3 +185,52 @@ async fn contract_notices_sent_by_the_provider_are_stored_and_an_older_one_is_ig
         .collect();
     assert_eq!(outcomes, ["applied", "applied", "stale"]);
 }
+
+#[actix_web::test]
+async fn one_observation_raises_an_orders_version_by_exactly_one() {
+    // Arrange: a bill paid with its notification lost, and one left unpaid.
+    let app = TestApp::spawn_with(json!({"reconcile": {"first_check_after": "0s"}})).await;
+    app.sandbox_post("/_sandbox/faults", &json!({"dropNotifications": 1.0}))
+        .await;
+    bound_bill(&app, "1017VERS0001", 100).await;
+    bound_bill(&app, "1017VERS0002", 100).await;
+    app.sandbox_post("/_sandbox/orders/1017VERS0001/pay", &json!({}))
+        .await;
+    let version = |o: &Value| o["version"].as_i64().unwrap();
+    let (paid_before, unpaid_before) = (
+        version(&app.order("1017VERS0001").await),
+        version(&app.order("1017VERS0002").await),
+    );
+
+    // Act: one pass checks both (the query's answer and the check's bookkeeping).
+    let report = app.reconcile().await;
+
+    // Assert
+    assert_eq!(report.checked, 2);
+    let paid = app.order("1017VERS0001").await;
+    let unpaid = app.order("1017VERS0002").await;
+    assert_eq!(paid["status"], "PAID");
+    assert_eq!(version(&paid), paid_before + 1, "{paid}");
+    assert_eq!(unpaid["status"], "PENDING");
+    assert_eq!(version(&unpaid), unpaid_before + 1, "{unpaid}");
+    assert_eq!(unpaid["reconcile"]["attempts"], 1);
+}
+
+#[actix_web::test]
+async fn a_payment_resolved_by_its_notification_is_timed_in_the_resolution_histogram() {
+    let app = TestApp::spawn().await;
+    bound_bill(&app, "1017RSLV0001", 100).await;
+
+    app.sandbox_post("/_sandbox/orders/1017RSLV0001/pay", &json!({}))
+        .await;
+    eventually("the notification is applied", || async {
+        app.order("1017RSLV0001").await["status"] == "PAID"
+    })
+    .await;
+
+    let (_, metrics) = app.get_text(&app.api, "/metrics").await;
+    assert!(
+        metrics.contains("umsgate_payment_resolution_seconds_count{source=\"notify\"} 1"),
+        "{metrics}"
+    );
+}

@@ -8,6 +8,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use umsgate::clock::Clock;
 use umsgate::config::{Environment, Settings};
 use umsgate::reconcile::{PassReport, Reconciler};
 use umsgate::sandbox::{self, SandboxConfig, SandboxCredentials};
@@ -35,6 +36,8 @@ pub struct TestApp {
     pub reconciler: Reconciler,
     /// Its settings.
     pub settings: Settings,
+    /// The clock it (and its embedded sandbox) runs on: tests move it instead of sleeping.
+    pub clock: Clock,
     handle: AppHandle,
     /// The running application, until `stop` has awaited its end.
     running: std::cell::RefCell<Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>>,
@@ -82,7 +85,10 @@ impl TestApp {
     /// Starts a gateway on `settings`, keeping `dir` alive.
     pub async fn start(settings: Settings, dir: std::rc::Rc<TempDir>) -> TestApp {
         let kept = settings.clone();
-        let app = Application::build(settings).await.expect("gateway starts");
+        let clock = Clock::system();
+        let app = Application::build_with_clock(settings, clock.clone())
+            .await
+            .expect("gateway starts");
         let api = format!("http://127.0.0.1:{}", app.api_port());
         let notify = format!("http://127.0.0.1:{}", app.notify_port());
         let db = app.db().clone();
@@ -97,6 +103,7 @@ impl TestApp {
             sandbox,
             reconciler,
             settings: kept,
+            clock,
             handle,
             running: Some(running).into(),
             client: awc::Client::default(),
@@ -253,6 +260,12 @@ impl TestApp {
         self.reconciler.run_once(&client).await.expect("pass runs")
     }
 
+    /// Moves the gateway's clock (and its embedded sandbox's) forward by `ms` milliseconds:
+    /// what a test would otherwise sleep for (an expiry, a back-off gap).
+    pub fn advance_ms(&self, ms: u64) {
+        self.clock.advance(std::time::Duration::from_millis(ms));
+    }
+
     /// The reconciler's back-off list.
     pub fn reconciler_backoff(&self) -> Vec<std::time::Duration> {
         self.settings.reconcile.backoff.clone()
@@ -397,7 +410,7 @@ impl TestSandbox {
         }
         let config: SandboxConfig = serde_json::from_value(config).expect("sandbox config");
         let creds = SandboxCredentials::public_test();
-        let running = sandbox::start(config, creds.clone())
+        let running = sandbox::start(config, creds.clone(), Clock::system())
             .await
             .expect("sandbox starts");
         let url = running.url();

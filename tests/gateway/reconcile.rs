@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use awc::http::StatusCode;
 use serde_json::{json, Value};
-use umsgate::reconcile::policy::scheduled_checks;
+use umsgate::domain::schedule::scheduled_checks;
 use umsgate::store::provider_calls;
 
 use crate::helpers::{eventually, never_backwards, test_settings, TestApp, TestSandbox};
@@ -65,8 +65,8 @@ async fn paid_bills(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
     ids
 }
 
-/// Runs passes until `done` holds or `max` passes ran, pausing between them so that
-/// compressed back-off gaps pass.
+/// Runs passes until `done` holds or `max` passes ran, moving the clock between them so
+/// that compressed back-off gaps pass.
 async fn passes_until(
     app: &TestApp,
     max: usize,
@@ -79,7 +79,7 @@ async fn passes_until(
         if done(&statuses) {
             return pass;
         }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(30)).await;
+        app.advance_ms(30);
     }
     max
 }
@@ -172,11 +172,11 @@ async fn a_refund_whose_notification_was_lost_is_found_by_the_checks_after_settl
         &json!({"amount": 100}),
     )
     .await;
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.advance_ms(20);
 
     for _ in 0..3 {
         app.reconcile().await;
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        app.advance_ms(20);
     }
 
     // A partial refund: the query says TRADE_REFUND without the amount.
@@ -263,7 +263,7 @@ async fn unpaid_orders_past_their_expiry_are_closed() {
 
     let early = app.reconcile().await;
     let before = statuses(&app, &ids).await;
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(3100)).await;
+    app.advance_ms(3100);
     // The first check rescheduled them 30 s out; an operator's resync asks now.
     let (status, body) = app.admin_post("/admin/resync", &json!({})).await;
 
@@ -338,7 +338,7 @@ async fn an_order_that_exhausts_its_schedule_is_flagged_for_review_and_still_che
 
     for _ in 0..4 {
         app.reconcile().await;
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        app.advance_ms(20);
     }
 
     let order = app.order("1017EXHS0001").await;

@@ -1,6 +1,6 @@
-//! When the reconciler next asks the provider about an order: the back-off list with
-//! jitter, and when the list counts as exhausted. Pure: the caller passes the clock and
-//! the random draw. It must not touch the store or the network.
+//! When an order is next checked with the provider: the back-off list with jitter, and when
+//! the list counts as exhausted. Pure: the caller passes the time and the random draw. It
+//! must not touch the store or the network.
 
 use std::time::Duration;
 

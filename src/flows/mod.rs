@@ -1,0 +1,86 @@
+//! The use cases, one room each: creating and binding an order (`create`), completing a
+//! pre-authorisation (`preauth`), taking in a notification (`intake`), and one check of an
+//! order with the provider (`check`). Each is one function that the HTTP handlers (or the
+//! reconciler) call: it reads, asks the provider, and applies what it learns through
+//! `Gateway::observe`. It must not decide what an order becomes (that is
+//! `domain::observe`), nor know about HTTP.
+
+pub mod check;
+pub mod create;
+pub mod error;
+pub mod intake;
+pub mod preauth;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::ids::MerOrderId;
+use crate::domain::observe::{Observation, Timing};
+use crate::metrics::Metrics;
+use crate::store::orders::{self, Applied};
+use crate::store::{Db, StoreError};
+
+pub use error::FlowError;
+
+/// What every use case works with: the store, the settings, the metrics and the clock.
+pub struct Gateway {
+    /// The database.
+    pub db: Db,
+    /// The configuration.
+    pub settings: Arc<Settings>,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The one source of "now".
+    pub clock: Clock,
+    /// The reconcile timings every observation needs (from `settings.reconcile`).
+    pub timing: Timing,
+    /// Pre-authorisation completions under way in this process.
+    pub completions: preauth::InFlight,
+}
+
+impl Gateway {
+    /// The use cases' context over these parts.
+    pub fn new(db: Db, settings: Arc<Settings>, metrics: Arc<Metrics>, clock: Clock) -> Self {
+        Gateway {
+            timing: settings.reconcile.timing(),
+            db,
+            settings,
+            metrics,
+            clock,
+            completions: preauth::InFlight::default(),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Applies `obs` to the order `id` in its own write transaction. `None` if there is no
+    /// such order.
+    pub async fn observe(
+        &self,
+        id: &MerOrderId,
+        obs: Observation,
+    ) -> Result<Option<Applied>, StoreError> {
+        let (id, timing, now) = (id.clone(), self.timing.clone(), self.now());
+        let applied = self
+            .db
+            .write(move |c| orders::apply(c, &id, &obs, &timing, now))
+            .await?;
+        if let Some(a) = &applied {
+            self.resolved(a, now);
+        }
+        Ok(applied)
+    }
+
+    /// Records how long a payment took to reach its order, when `applied` settled one.
+    /// Every path that applies an observation calls it.
+    pub fn resolved(&self, applied: &Applied, now: DateTime<Utc>) {
+        self.metrics
+            .observe_resolution(applied.source, &applied.change, now);
+    }
+}

@@ -1,0 +1,154 @@
+//! How the API shows things: orders, their history, a resync's before and after. The one
+//! place a domain value becomes JSON for a caller; it must not show a secret or a buyer's
+//! personal field (the order holds none).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::domain::money::Amount;
+use crate::domain::order::OrderStatus;
+use crate::domain::record::{Order, OrderEvent};
+use crate::flows::check::Check;
+
+/// A time as the API shows it: RFC 3339, UTC, milliseconds.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An order as the API shows it (`GET /orders/{id}`; README, *API*).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    mer_order_id: String,
+    status: &'static str,
+    amount: Amount,
+    paid_amount: Option<Amount>,
+    refunded_amount: Amount,
+    description: Option<String>,
+    bill_no: Option<String>,
+    bill_date: Option<String>,
+    qr_code_id: Option<String>,
+    #[serde(rename = "billQRCode")]
+    bill_qr_code: Option<String>,
+    binding: &'static str,
+    binding_error: Option<String>,
+    inst_mid: String,
+    preauth: bool,
+    completion_order_id: Option<String>,
+    expire_at: String,
+    provider: ProviderView,
+    needs_review: bool,
+    review_reason: Option<String>,
+    reconcile: ReconcileView,
+    created_at: String,
+    updated_at: String,
+    version: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderView {
+    status: Option<String>,
+    seq_id: Option<String>,
+    target_order_id: Option<String>,
+    target_sys: Option<String>,
+    pay_time: Option<String>,
+    settle_date: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReconcileView {
+    attempts: u32,
+    next_check_at: Option<String>,
+    last_checked_at: Option<String>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        OrderView {
+            mer_order_id: o.id.to_string(),
+            status: o.status.as_str(),
+            amount: o.amount,
+            paid_amount: o.paid_amount,
+            refunded_amount: o.refunded,
+            description: o.description.clone(),
+            bill_no: o.bill_no().map(str::to_owned),
+            bill_date: o.bill_date(),
+            qr_code_id: o.qr_code_id.clone(),
+            bill_qr_code: o.bill_qr_code.clone(),
+            binding: o.binding.as_str(),
+            binding_error: o.binding_error.clone(),
+            inst_mid: o.inst_mid.clone(),
+            preauth: o.preauth,
+            completion_order_id: o.completion_order_id.clone(),
+            expire_at: rfc3339(o.expire_at),
+            provider: ProviderView {
+                status: o.facts.provider_status.clone(),
+                seq_id: o.facts.seq_id.clone(),
+                target_order_id: o.facts.target_order_id.clone(),
+                target_sys: o.facts.target_sys.clone(),
+                pay_time: o.facts.pay_time.clone(),
+                settle_date: o.facts.settle_date.clone(),
+            },
+            needs_review: o.needs_review,
+            review_reason: o.review_reason.clone(),
+            reconcile: ReconcileView {
+                attempts: o.schedule.attempts,
+                next_check_at: o.schedule.next_check_at.map(rfc3339),
+                last_checked_at: o.schedule.last_checked_at.map(rfc3339),
+            },
+            created_at: rfc3339(o.created_at),
+            updated_at: rfc3339(o.updated_at),
+            version: o.version,
+        }
+    }
+}
+
+/// One entry of an order's history as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    id: i64,
+    from: Option<&'static str>,
+    to: &'static str,
+    source: &'static str,
+    evidence: Option<String>,
+    reason: Option<String>,
+    at: String,
+}
+
+impl From<&OrderEvent> for EventView {
+    fn from(e: &OrderEvent) -> Self {
+        EventView {
+            id: e.id,
+            from: e.from.map(OrderStatus::as_str),
+            to: e.to.as_str(),
+            source: e.source.as_str(),
+            evidence: e.evidence.clone(),
+            reason: e.reason.clone(),
+            at: rfc3339(e.at),
+        }
+    }
+}
+
+/// An order before and after a resync.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckView {
+    mer_order_id: String,
+    outcome: &'static str,
+    before: OrderView,
+    after: OrderView,
+}
+
+impl From<&Check> for CheckView {
+    fn from(c: &Check) -> Self {
+        CheckView {
+            mer_order_id: c.after.id.to_string(),
+            outcome: c.outcome.as_str(),
+            before: OrderView::from(&c.before),
+            after: OrderView::from(&c.after),
+        }
+    }
+}
