@@ -18,6 +18,7 @@ use crate::domain::money::Amount;
 use crate::domain::observe::{Observation, Timing};
 use crate::domain::order::{Decision, Evidence, Report, Source};
 use crate::domain::record::ProviderFacts;
+use crate::store::attempts;
 use crate::store::notifications::{self, Journaled, NewEntry};
 use crate::store::orders::{self, Applied};
 use crate::store::StoreError;
@@ -30,6 +31,8 @@ pub struct PaymentNotice {
     /// The order ids it names, in the order they are tried: `billNo`,
     /// `billPayment.merOrderId`, then the top-level `merOrderId` (protocol.md §5).
     pub names: Vec<String>,
+    /// The payment attempt's own id (`billPayment.merOrderId`), kept for the reconciler.
+    pub attempt: Option<String>,
     /// What it says about the order.
     pub evidence: Evidence,
     /// The provider's facts that come with it.
@@ -178,6 +181,7 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
     }
     Ok(PaymentNotice {
         notify_id: n.notify_id,
+        attempt: present(payment.mer_order_id.as_ref()),
         names,
         evidence,
         facts,
@@ -362,6 +366,9 @@ fn record_verified(
         Some(format!("notification:{journal_id}")),
     );
     let applied = orders::apply(conn, &order, &observation, timing, now)?;
+    if let Some(attempt) = &notice.attempt {
+        attempts::record(conn, &order, attempt, Source::Notify, now)?;
+    }
     let (outcome, detail) = match &applied {
         Some(a) => match &a.change.decision {
             Some(d) => (Outcome::of_decision(d), decision_detail(a, d)),
