@@ -15,7 +15,7 @@ use crate::chinaums::form::Form;
 use crate::chinaums::wire::{Lenient, PaymentNotification};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
-use crate::domain::observe::{Observation, Timing};
+use crate::domain::observe::{Observation, Seen, Timing};
 use crate::domain::order::{Decision, Evidence, Report, Source};
 use crate::domain::record::ProviderFacts;
 use crate::store::attempts;
@@ -44,6 +44,24 @@ pub struct PaymentNotice {
 pub enum Verdict {
     /// Verified and readable.
     Accepted(Box<PaymentNotice>),
+    /// Verified, but it cannot be applied: journaled, its order flagged and queried.
+    Unapplied {
+        /// Its `notifyId`.
+        notify_id: String,
+        /// The order ids it names, in the order they are tried.
+        names: Vec<String>,
+        /// What cannot be read.
+        reason: String,
+    },
+    /// Verified, but for another merchant: journaled in the misrouted queue only.
+    Misrouted {
+        /// Its `notifyId`.
+        notify_id: String,
+        /// The order it names, for the journal.
+        order_ref: Option<String>,
+        /// Whose it is.
+        mid: String,
+    },
     /// Refused: journaled, nothing else.
     Rejected {
         /// Why.
@@ -86,8 +104,63 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
     }
     match read(&form, mid) {
         Ok(notice) => Verdict::Accepted(Box::new(notice)),
-        Err(rejection) => refuse(rejection, true, Some(&form)),
+        Err(NotRead::Refused(rejection)) => refuse(rejection, true, Some(&form)),
+        Err(NotRead::Unapplied {
+            notify_id,
+            names,
+            reason,
+        }) => Verdict::Unapplied {
+            notify_id,
+            names,
+            reason,
+        },
+        Err(NotRead::Misrouted {
+            notify_id,
+            order_ref,
+            mid,
+        }) => Verdict::Misrouted {
+            notify_id,
+            order_ref,
+            mid,
+        },
     }
+}
+
+/// Why a verified notification was not read into evidence.
+enum NotRead {
+    /// Not a readable notice at all (no `notifyId`).
+    Refused(Rejection),
+    /// Readable, but not applicable: see [`Verdict::Unapplied`].
+    Unapplied {
+        notify_id: String,
+        names: Vec<String>,
+        reason: String,
+    },
+    /// Another merchant's: see [`Verdict::Misrouted`].
+    Misrouted {
+        notify_id: String,
+        order_ref: Option<String>,
+        mid: String,
+    },
+}
+
+/// The order ids a notification names, in the order they are tried: `billNo`,
+/// `billPayment.merOrderId`, then the top-level `merOrderId`.
+fn names_of(n: &PaymentNotification) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in [
+        present(n.bill_no.as_ref()),
+        n.payment().and_then(|p| present(p.mer_order_id.as_ref())),
+        present(n.mer_order_id.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// A non-empty value.
@@ -101,15 +174,21 @@ fn present_text(value: &Option<Lenient<String>>) -> Option<String> {
 }
 
 /// Reads a verified notification into evidence.
-fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
-    let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
-    let n = PaymentNotification::from_form(form).map_err(|e| malformed(e.to_string()))?;
+fn read(form: &Form, mid: &str) -> Result<PaymentNotice, NotRead> {
+    let n = PaymentNotification::from_form(form)
+        .map_err(|e| NotRead::Refused(Rejection::new(RejectReason::Malformed, e.to_string())))?;
     if let Some(theirs) = n.mid.as_deref().filter(|m| *m != mid) {
-        return Err(Rejection::new(
-            RejectReason::WrongMerchant,
-            format!("mid {theirs} is not this gateway's merchant"),
-        ));
+        return Err(NotRead::Misrouted {
+            notify_id: n.notify_id.clone(),
+            order_ref: names_of(&n).into_iter().next(),
+            mid: theirs.to_owned(),
+        });
     }
+    let malformed = |reason: String| NotRead::Unapplied {
+        notify_id: n.notify_id.clone(),
+        names: names_of(&n),
+        reason,
+    };
     // An unreadable `billPayment` is kept raw and read as empty (the journal keeps the body).
     let payment = n
         .bill_payment
@@ -166,19 +245,7 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
         auth_id_resp_code: present(n.auth_id_resp_cd.as_ref()),
     };
     evidence.paid_facts = facts.show_a_payment();
-    let mut names: Vec<String> = Vec::new();
-    for name in [
-        present(n.bill_no.as_ref()),
-        present(payment.mer_order_id.as_ref()),
-        present(n.mer_order_id.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
+    let names = names_of(&n);
     Ok(PaymentNotice {
         notify_id: n.notify_id,
         attempt: present(payment.mer_order_id.as_ref()),
@@ -292,6 +359,74 @@ pub fn record(
             })
         }
         Verdict::Accepted(notice) => record_verified(conn, received, notice, timing, now),
+        Verdict::Misrouted {
+            notify_id,
+            order_ref,
+            mid,
+        } => {
+            let detail = format!(
+                "mid {mid} is not this gateway's merchant: kept in the misrouted queue, applied to nothing"
+            );
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    notify_id: Some(notify_id),
+                    order_ref: order_ref.as_deref(),
+                    verified: true,
+                    outcome: Outcome::Misrouted.journal(),
+                    detail: Some(&detail),
+                    ..entry(received)
+                },
+            )?;
+            Ok(Recorded {
+                outcome: Outcome::Misrouted,
+                journal_id,
+                order_ref: order_ref.clone(),
+                applied: None,
+            })
+        }
+        Verdict::Unapplied {
+            notify_id,
+            names,
+            reason,
+        } => {
+            let order = matched_order(conn, names)?;
+            let order_ref = order
+                .as_ref()
+                .map(|o| o.as_str().to_owned())
+                .or_else(|| names.first().cloned());
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    notify_id: Some(notify_id),
+                    order_ref: order_ref.as_deref(),
+                    verified: true,
+                    outcome: Outcome::Unapplied.journal(),
+                    detail: Some(reason),
+                    ..entry(received)
+                },
+            )?;
+            let applied = match &order {
+                Some(id) => {
+                    let why = format!(
+                        "verified notification #{journal_id} could not be applied: {reason}"
+                    );
+                    let obs = Observation::of(
+                        Seen::Unreadable(why),
+                        Source::Notify,
+                        Some(format!("notification:{journal_id}")),
+                    );
+                    orders::apply(conn, id, &obs, timing, now)?
+                }
+                None => None,
+            };
+            Ok(Recorded {
+                outcome: Outcome::Unapplied,
+                journal_id,
+                order_ref,
+                applied,
+            })
+        }
     }
 }
 
@@ -431,8 +566,45 @@ mod tests {
                 verified,
                 ..
             } => (rejection.reason, verified),
-            Verdict::Accepted(n) => panic!("accepted: {n:?}"),
+            other => panic!("not refused: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_verified_notice_it_cannot_apply_is_unapplied_naming_what_and_its_orders() {
+        let mut no_status = paid_bill();
+        no_status.retain(|(n, _)| *n != "billStatus" && *n != "billPayment");
+        let mut decimal = paid_bill();
+        decimal.retain(|(n, _)| *n != "totalAmount");
+        decimal.push(("totalAmount", "1.00"));
+
+        for (fields, field) in [(no_status, "billStatus"), (decimal, "totalAmount")] {
+            let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+
+            let Verdict::Unapplied { names, reason, .. } = verdict else {
+                panic!("{verdict:?}")
+            };
+            assert_eq!(names[0], "1017B000001");
+            assert!(reason.contains(field), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_verified_notice_for_another_merchant_is_misrouted_not_refused() {
+        let mut fields = paid_bill();
+        fields.retain(|(n, _)| *n != "mid");
+        fields.push(("mid", "898340149000006"));
+
+        let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+
+        assert_eq!(
+            verdict,
+            Verdict::Misrouted {
+                notify_id: "n-1".into(),
+                order_ref: Some("1017B000001".into()),
+                mid: "898340149000006".into(),
+            }
+        );
     }
 
     #[test]
@@ -531,21 +703,6 @@ mod tests {
             (
                 signed(&no_id, KEY, SignType::Md5),
                 RejectReason::Malformed,
-                true,
-            ),
-            (
-                signed(&no_status, KEY, SignType::Md5),
-                RejectReason::Malformed,
-                true,
-            ),
-            (
-                signed(&with(("totalAmount", "1.00")), KEY, SignType::Md5),
-                RejectReason::Malformed,
-                true,
-            ),
-            (
-                signed(&with(("mid", "898340149000006")), KEY, SignType::Md5),
-                RejectReason::WrongMerchant,
                 true,
             ),
         ];

@@ -307,3 +307,104 @@ async fn a_sha256_signature_without_sign_type_is_verified_as_sha256() {
     assert_eq!(accepted, (200, "SUCCESS".to_owned()));
     assert_eq!(app.order("1017S256A001").await["status"], "PAID");
 }
+
+#[actix_web::test]
+async fn a_verified_notice_for_another_merchant_is_kept_as_misrouted_and_answered_success() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .post_json("/orders", &bills::bill("1017MISR0001", "QRMISR01", 100))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let before = app.order("1017MISR0001").await;
+
+    let reply = notify(
+        &app,
+        bill_notice(
+            "1017MISR0001",
+            &[("mid", "898340149000006")],
+            SignType::Md5,
+            false,
+        ),
+    )
+    .await;
+
+    assert_eq!(
+        reply,
+        (200, "SUCCESS".to_owned()),
+        "the provider stops resending"
+    );
+    assert_eq!(
+        app.order("1017MISR0001").await,
+        before,
+        "applied to nothing"
+    );
+    let (_, queue) = app
+        .admin_get("/admin/notifications?outcome=misrouted")
+        .await;
+    let rows = queue["notifications"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{queue}");
+    assert_eq!(rows[0]["verified"], true);
+    assert!(
+        rows[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("898340149000006"),
+        "{queue}"
+    );
+}
+
+#[actix_web::test]
+async fn a_verified_notice_with_an_unreadable_amount_is_kept_its_order_flagged_and_queried_at_once()
+{
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .post_json("/orders", &bills::bill("1017UNAP0001", "QRUNAP01", 100))
+        .await;
+    assert!(status.is_success(), "{body}");
+    app.sandbox_post(
+        "/_sandbox/orders/1017UNAP0001/pay",
+        &json!({"notify": false}),
+    )
+    .await;
+
+    let reply = notify(
+        &app,
+        bill_notice(
+            "1017UNAP0001",
+            &[("totalAmount", "1.00")],
+            SignType::Md5,
+            false,
+        ),
+    )
+    .await;
+    let flagged = app.order("1017UNAP0001").await;
+    let pass = app.reconcile().await;
+
+    assert_eq!(
+        reply,
+        (200, "SUCCESS".to_owned()),
+        "durable, and resends cannot help"
+    );
+    assert_eq!(flagged["status"], "PENDING", "never guessed: {flagged}");
+    assert_eq!(flagged["needsReview"], true, "{flagged}");
+    assert!(
+        flagged["reviewReason"]
+            .as_str()
+            .unwrap()
+            .contains("totalAmount"),
+        "{flagged}"
+    );
+    let (_, journal) = app
+        .admin_get("/admin/notifications?outcome=unapplied")
+        .await;
+    assert_eq!(
+        journal["notifications"].as_array().unwrap().len(),
+        1,
+        "{journal}"
+    );
+    assert_eq!(
+        pass.checked, 1,
+        "queried at once, not after first_check_after"
+    );
+    assert_eq!(app.order("1017UNAP0001").await["status"], "PAID");
+}
