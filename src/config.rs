@@ -1,4 +1,4 @@
-//! The settings tree (DESIGN.md §9): loading from `config/*.toml` and `UMSGATE__…`
+//! The settings tree (docs/architecture.md §9): loading from `config/*.toml` and `UMSGATE__…`
 //! variables, and validation that names the offending key. It must not start anything.
 
 use std::net::SocketAddr;

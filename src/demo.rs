@@ -10,7 +10,6 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde_json::{json, Value};
 
-use crate::chinaums::form::Form;
 use crate::chinaums::notify_sign::{self, SignType};
 use crate::config::{Environment, Settings};
 use crate::startup::Application;
@@ -193,22 +192,18 @@ pub async fn run(config_dir: &Path) -> Result<Vec<Row>, Box<dyn std::error::Erro
     let d = id(4);
     call("POST", format!("{api}/orders"), bill(&d, json!({}))).await?;
     let started = Instant::now();
-    let mut fields: Vec<(String, String)> = [
+    let fields = [
         ("billNo", d.as_str()),
         ("billStatus", "PAID"),
         ("totalAmount", "100"),
         ("notifyId", "demo-forged-0001"),
         ("mid", "898340149000005"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    let sign = notify_sign::sign(&fields, "not-the-notification-key", SignType::Md5);
-    fields.push(("sign".into(), sign));
+    ];
+    let forged = notify_sign::signed_form(&fields, "not-the-notification-key", SignType::Md5);
     let mut res = http
         .post(format!("{notify}/notify/payment"))
         .content_type("application/x-www-form-urlencoded")
-        .send_body(Form::encode(&fields))
+        .send_body(forged)
         .await
         .map_err(|e| e.to_string())?;
     let reply = String::from_utf8_lossy(&res.body().await.map_err(|e| e.to_string())?).into_owned();

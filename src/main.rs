@@ -57,7 +57,7 @@ enum Command {
 /// `umsgate sandbox --help`.
 const SANDBOX_HELP: &str = r#"Run only the provider sandbox: a stand-in for the ChinaUMS open platform, to test a
 backend integration without the provider. It speaks the provider's protocol exactly
-(protocol.md): point your client's provider base URL at it, unchanged otherwise.
+(docs/protocol.md): point your client's provider base URL at it, unchanged otherwise.
 
 CREDENTIALS. It plays the provider for the merchant in the configuration's [provider]
 section (default: the provider's public test credentials: appId

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use umsgate::chinaums::form::Form;
 use umsgate::chinaums::notify_sign::{self, SignType};
 use umsgate::config::{Environment, Settings};
 use umsgate::domain::ids::MerOrderId;
@@ -113,7 +112,7 @@ pub fn paid_notification(settings: &Settings, order: &str, key: &str) -> Vec<u8>
     .to_string();
     let amount = AMOUNT_FEN.to_string();
     let notify_id = uuid::Uuid::new_v4().to_string();
-    let mut fields: Vec<(String, String)> = [
+    let fields: Vec<(String, String)> = [
         ("notifyId", notify_id.as_str()),
         ("billNo", order),
         ("billDate", "2026-11-21"),
@@ -131,7 +130,5 @@ pub fn paid_notification(settings: &Settings, order: &str, key: &str) -> Vec<u8>
     .iter()
     .map(|(n, v)| (n.to_string(), v.to_string()))
     .collect();
-    let sign = notify_sign::sign(&fields, key, SignType::Sha256);
-    fields.push(("sign".into(), sign));
-    Form::encode(&fields).into_bytes()
+    notify_sign::signed_form(&fields, key, SignType::Sha256).into_bytes()
 }

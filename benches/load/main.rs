@@ -4,6 +4,12 @@
 //! never builds it: `cargo bench --bench load -- --out <file>`.
 //! `load bare-server <body bytes> <workers>` is the bare actix-web server of the read limit.
 
+#![expect(
+    clippy::expect_used,
+    clippy::as_conversions,
+    reason = "a load generator: its statistics are f64, and a broken set-up stops the run loudly"
+)]
+
 mod child;
 mod fixtures;
 mod load;

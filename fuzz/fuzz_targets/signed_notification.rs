@@ -16,18 +16,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(form) = Form::parse(data) else {
         return;
     };
-    let mut pairs: Vec<(String, String)> = form
+    let unsigned: Vec<(String, String)> = form
         .pairs()
         .iter()
         .filter(|(name, _)| name != notify_sign::SIGN_FIELD)
         .cloned()
         .collect();
     let sign_type = SignType::from_field(form.get(notify_sign::SIGN_TYPE_FIELD));
-    let sign = notify_sign::sign(&pairs, KEY, sign_type);
-    pairs.push((notify_sign::SIGN_FIELD.to_owned(), sign));
     let received = Received {
         at: chrono::Utc::now(),
-        body: Form::encode(&pairs).into_bytes(),
+        body: notify_sign::signed_form(&unsigned, KEY, sign_type).into_bytes(),
         read: BodyRead::Whole,
         content_type: Some("application/x-www-form-urlencoded".to_owned()),
         remote_addr: None,

@@ -1,4 +1,4 @@
-//! Notification signatures (protocol.md §5): the string to sign, MD5/SHA-256 signing and
+//! Notification signatures (docs/protocol.md §5): the string to sign, MD5/SHA-256 signing and
 //! verification against a list of keys. Owns the signing rules only; it must not parse
 //! bodies or interpret fields, and never puts a key or signature in a message.
 
@@ -160,6 +160,31 @@ pub fn string_to_sign(fields: &[(String, String)], key: &str) -> String {
 /// The upper-case hex signature of `fields` under `key`.
 pub fn sign(fields: &[(String, String)], key: &str, sign_type: SignType) -> String {
     sign_type.hex_digest_upper(&string_to_sign(fields, key))
+}
+
+/// `fields` as a sender posts them: the `sign` under `key` appended last. The one way the
+/// project signs a notification (sandbox, demo, tests, benchmarks, fuzz targets).
+pub fn with_sign<N: AsRef<str>, V: AsRef<str>>(
+    fields: &[(N, V)],
+    key: &str,
+    sign_type: SignType,
+) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_ref().to_owned(), v.as_ref().to_owned()))
+        .collect();
+    let sign = sign(&pairs, key, sign_type);
+    pairs.push((SIGN_FIELD.to_owned(), sign));
+    pairs
+}
+
+/// [`with_sign`], form-encoded: the body of a notification as the provider sends it.
+pub fn signed_form<N: AsRef<str>, V: AsRef<str>>(
+    fields: &[(N, V)],
+    key: &str,
+    sign_type: SignType,
+) -> String {
+    crate::chinaums::form::Form::encode(&with_sign(fields, key, sign_type))
 }
 
 /// Verifies a notification over all its fields exactly as received, with the digest its

@@ -1,4 +1,4 @@
-//! The provider's vocabularies (protocol.md §7 and the contract notice): order `status`,
+//! The provider's vocabularies (docs/protocol.md §7 and the contract notice): order `status`,
 //! bill `billStatus`, `contractState`, and what an `errCode` means to a caller. Owns the
 //! spelling of every value; it must never panic or fail on a value it does not know.
 
@@ -110,7 +110,7 @@ vocabulary! {
     }
 }
 
-/// What an `errCode` tells a caller to do (protocol.md §7).
+/// What an `errCode` tells a caller to do (docs/protocol.md §7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrClass {
     /// `SUCCESS`: read the answer.

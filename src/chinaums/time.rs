@@ -11,6 +11,7 @@ pub const COMPACT_FORMAT: &str = "%Y%m%d%H%M%S";
 pub const DATE_FORMAT: &str = "%Y-%m-%d";
 
 /// Beijing's offset. China has used UTC+8 all year since 1991.
+#[expect(clippy::expect_used, reason = "UTC+8 is a valid offset: cannot fail")]
 pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("8 hours is a valid offset")
 }

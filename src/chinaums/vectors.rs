@@ -1,6 +1,7 @@
-//! The protocol's shared test vectors (`tests/vectors/*.json`, copies of
-//! `/work/shared/vectors`): every file and every vector in it, checked against this
-//! module's signing, parsing and wire code. Test-only; it must not skip a vector silently.
+//! The protocol's signature test vectors (`tests/vectors/*.json`; one is a real notification
+//! from the provider's test environment): every file and every vector in it, checked against
+//! this module's signing, parsing and wire code. Test-only; it must not skip a vector
+//! silently.
 
 use std::path::Path;
 

@@ -33,7 +33,7 @@ fn alnum(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// The merchant's 4-character source id: every order id starts with it (protocol.md §8).
+/// The merchant's 4-character source id: every order id starts with it (docs/protocol.md §8).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MsgSrcId(String);
 
@@ -82,7 +82,7 @@ impl MerOrderId {
     /// Longest `billNo` the provider accepts (update-qrcode: ≤31). A bound order's id is
     /// its bill number, so it must fit.
     pub const MAX_BILL_NO_LEN: usize = 31;
-    /// 7 digits of sequence, as protocol.md §8 recommends.
+    /// 7 digits of sequence, as docs/protocol.md §8 recommends.
     const SEQ_MODULUS: u64 = 10_000_000;
 
     /// Validates an id given by a caller for this merchant.

@@ -1,4 +1,4 @@
-//! The order state machine (DESIGN.md §4): one pure function, [`decide`], from (the order as
+//! The order state machine (docs/architecture.md §4): one pure function, [`decide`], from (the order as
 //! it stands, the provider's evidence, where the evidence came from) to a [`Decision`].
 //! Every status change in the gateway goes through it. It must not read a clock, the store
 //! or the network: callers pass in everything it looks at.
@@ -387,7 +387,7 @@ fn amount_check(order: &OrderState, ev: &Evidence) -> Result<(), ReviewReason> {
     }
 }
 
-/// Decides what `evidence` from `source` does to `order`. The whole table of DESIGN.md §4:
+/// Decides what `evidence` from `source` does to `order`. The whole table of docs/architecture.md §4:
 ///
 /// - money state only moves forward (PENDING → AUTHORIZED → PAID → REFUNDED, PENDING or
 ///   AUTHORIZED → CLOSED); older evidence is ignored;
@@ -738,7 +738,7 @@ mod tests {
 
     #[test]
     fn no_decision_ever_moves_an_order_backwards() {
-        // The allowed edges of DESIGN.md §4, plus PENDING → REFUNDED (a refund proves the
+        // The allowed edges of docs/architecture.md §4, plus PENDING → REFUNDED (a refund proves the
         // payment whose notification was lost).
         use OrderStatus::*;
         let allowed: HashSet<(OrderStatus, OrderStatus)> = [

@@ -1,4 +1,4 @@
-//! Contract termination notices (seed 004, protocol.md §6): [`examine`] reads a received
+//! Contract termination notices (seed 004, docs/protocol.md §6): [`examine`] reads a received
 //! notice and verifies its `sign` when it carries one (pure), and [`record`] journals it and
 //! stores the contract's state keyed by `contractNo`, inside the caller's one write
 //! transaction. The route's secret path token is checked before this module is reached. It
@@ -63,7 +63,7 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
         Err(rejection) => return refuse(rejection, None),
     };
     let signed = form.get(SIGN_FIELD).is_some_and(|s| !s.is_empty());
-    // Signed: verified like a payment notification (protocol.md §6, assumed).
+    // Signed: verified like a payment notification (docs/protocol.md §6, assumed).
     if signed {
         if let Err(rejection) = verify(&form, keys) {
             return refuse(rejection, Some(&form));

@@ -1,4 +1,4 @@
-//! Notification intake (DESIGN.md §6): payment result notifications and contract notices,
+//! Notification intake (docs/architecture.md §6): payment result notifications and contract notices,
 //! from the bytes received to a committed journal row and, for a verified new payment
 //! notification, the order's evidence applied. Owns the order of the steps (read, verify,
 //! journal, apply, commit, then answer) and the outcome vocabulary of the journal and the
@@ -245,7 +245,7 @@ enum Syntax {
 
 /// Chooses the syntax: a declared JSON or form content type is believed; without one (or
 /// with any other), a body whose first non-blank byte is `{` is JSON and anything else a
-/// form, since the provider sends forms and some deployments JSON (protocol.md §5).
+/// form, since the provider sends forms and some deployments JSON (docs/protocol.md §5).
 fn syntax(body: &[u8], content_type: Option<&str>) -> Syntax {
     let essence = content_type
         .and_then(|ct| ct.split(';').next())
@@ -294,7 +294,7 @@ fn unread(received: &Received) -> Option<Rejection> {
 }
 
 /// Checks `signType`, then the signature over every field exactly as received, against
-/// every key (protocol.md §5; the compare is constant-time inside `notify_sign`).
+/// every key (docs/protocol.md §5; the compare is constant-time inside `notify_sign`).
 fn verify(form: &Form, keys: &[&str]) -> Result<(), Rejection> {
     if SignTypeField::of(form.get(SIGN_TYPE_FIELD)) == SignTypeField::Other {
         return Err(Rejection::new(
@@ -332,7 +332,7 @@ pub(crate) mod testing {
     use crate::chinaums::form::Form;
     use crate::chinaums::notify_sign::{self, SignType};
 
-    /// The notification key of protocol.md's examples.
+    /// The notification key of docs/protocol.md's examples.
     pub const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
     /// The test merchant.
     pub const MID: &str = "898340149000005";
@@ -350,13 +350,11 @@ pub(crate) mod testing {
 
     /// `pairs` with a `sign` by `key` appended.
     pub fn signed(
-        mut pairs: Vec<(String, String)>,
+        pairs: Vec<(String, String)>,
         key: &str,
         sign_type: SignType,
     ) -> Vec<(String, String)> {
-        let sign = notify_sign::sign(&pairs, key, sign_type);
-        pairs.push(("sign".into(), sign));
-        pairs
+        notify_sign::with_sign(&pairs, key, sign_type)
     }
 }
 
@@ -722,8 +720,7 @@ mod tests {
                                 .map(|(_, v)| v.as_str()),
                         );
                         pairs.push(("Qx".into(), "AbCd".into()));
-                        let sign = notify_sign::sign(&pairs, KEY, sign_type);
-                        pairs.push(("sign".into(), sign));
+                        pairs = notify_sign::with_sign(&pairs, KEY, sign_type);
                     }
                     pairs
                 })

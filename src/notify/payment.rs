@@ -1,4 +1,4 @@
-//! Payment result notifications (seed 000, protocol.md §5): [`examine`] verifies a received
+//! Payment result notifications (seed 000, docs/protocol.md §5): [`examine`] verifies a received
 //! body and reads it into the state machine's evidence (pure: no clock, no store), and
 //! [`record`] journals it and, when it is verified and its `notifyId` new, applies the
 //! evidence to the order, inside the caller's one write transaction. It must not change
@@ -29,7 +29,7 @@ pub struct PaymentNotice {
     /// Unique per notification, unchanged on resends.
     pub notify_id: String,
     /// The order ids it names, in the order they are tried: `billNo`,
-    /// `billPayment.merOrderId`, then the top-level `merOrderId` (protocol.md §5).
+    /// `billPayment.merOrderId`, then the top-level `merOrderId` (docs/protocol.md §5).
     pub names: Vec<String>,
     /// The payment attempt's own id (`billPayment.merOrderId`), kept for the reconciler.
     pub attempt: Option<String>,

@@ -616,7 +616,7 @@ fn classify<Resp: Answer>(exchange: &Exchange) -> Outcome<Resp> {
     if status != 200 {
         let auth: Option<AuthError> = serde_json::from_slice(body).ok();
         return match (status, auth) {
-            // The auth layer's shape (protocol.md §1), or a plain 401/403.
+            // The auth layer's shape (docs/protocol.md §1), or a plain 401/403.
             (_, Some(a)) => Outcome::Misconfigured {
                 http_status: status,
                 err_code: Some(a.err_code),

@@ -1,4 +1,4 @@
-//! The access-token cache (protocol.md §3): one token per appId, shared by every client in
+//! The access-token cache (docs/protocol.md §3): one token per appId, shared by every client in
 //! the process, refreshed when less than five minutes of life remain, one refresh in flight
 //! however many callers wait, dropped on an auth failure. It must never print a token.
 
@@ -10,7 +10,7 @@ use crate::chinaums::time;
 use crate::chinaums::wire::TokenRequest;
 use crate::secret::Secret;
 
-/// Refresh when less than this much life remains (protocol.md §3).
+/// Refresh when less than this much life remains (docs/protocol.md §3).
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 struct Cached {

@@ -1,4 +1,4 @@
-//! The scheduler wiring (DESIGN.md §8, §11): a `tokio-cron-scheduler` job on
+//! The scheduler wiring (docs/architecture.md §8, §11): a `tokio-cron-scheduler` job on
 //! `reconcile.tick` that only signals a loop; the loop, on the actix runtime, owns the
 //! provider client (awc is not `Send`) and runs one pass per signal. Passes never overlap
 //! (a full one-slot channel drops the extra tick), and shutdown waits for the pass in

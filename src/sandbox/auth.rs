@@ -1,4 +1,4 @@
-//! The provider's auth layer as the sandbox plays it (protocol.md §2–3): checking the
+//! The provider's auth layer as the sandbox plays it (docs/protocol.md §2–3): checking the
 //! `Authorization` header of every operation (OPEN-BODY-SIG or OPEN-ACCESS-TOKEN),
 //! refusing replayed nonces, issuing access tokens, and the auth layer's error codes. It
 //! must not look at what an operation asks, and never puts a key, token or signature in a
@@ -264,7 +264,10 @@ impl AuthState {
     /// expired to make room (the provider caps live tokens; a client that fetches a token
     /// per call thereby invalidates its own earlier ones). Answers the token and its life
     /// in seconds.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the token request's parts, each checked in turn"
+    )]
     pub fn issue(
         &mut self,
         app_id: &str,

@@ -61,12 +61,12 @@ fn default_clock_skew() -> Duration {
     Duration::from_secs(600)
 }
 
-/// One hour, as the provider's tokens live (protocol.md §3).
+/// One hour, as the provider's tokens live (docs/protocol.md §3).
 fn default_token_ttl() -> Duration {
     Duration::from_secs(3600)
 }
 
-/// Ten, the provider's cap on live tokens per appId (protocol.md §3).
+/// Ten, the provider's cap on live tokens per appId (docs/protocol.md §3).
 fn default_max_tokens_per_app() -> usize {
     10
 }
@@ -383,7 +383,7 @@ pub struct SandboxCredentials {
 }
 
 impl SandboxCredentials {
-    /// The provider's published test credentials (protocol.md §8).
+    /// The provider's published test credentials (docs/protocol.md §8).
     pub fn public_test() -> Self {
         SandboxCredentials {
             app_id: "10037e6f6823b20801682b6a5e5a0006".into(),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::chinaums::form::Form;
-use crate::chinaums::notify_sign::{self, SIGN_FIELD};
+use crate::chinaums::notify_sign;
 use crate::chinaums::status::ContractState;
 use crate::chinaums::time;
 use crate::chinaums::wire::{
@@ -485,18 +485,19 @@ fn contract_delivery(
         sign: None,
         sign_type: req.sign.then_some(sign_type),
     };
-    let mut fields = notice.to_fields();
-    if req.sign {
-        let sign = notify_sign::sign(&fields, shared.creds.notify_key.expose(), sign_type);
-        fields.push((SIGN_FIELD.to_owned(), sign));
-    }
+    let fields = notice.to_fields();
+    let body = if req.sign {
+        notify_sign::signed_form(&fields, shared.creds.notify_key.expose(), sign_type)
+    } else {
+        Form::encode(&fields)
+    };
     let log = NoticeLog::new(
         book::ids::notify_id(),
         notice.contract_state.as_str(),
         Vec::new(),
         NoticeState::Pending,
     );
-    Ok((log, url, Form::encode(&fields)))
+    Ok((log, url, body))
 }
 
 /// Journals a contract notice and delivers it.

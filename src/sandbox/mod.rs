@@ -8,7 +8,7 @@
 //! store, handlers, provider client or notification intake, and it never logs a key,
 //! token, signature, body or a buyer's personal field.
 //!
-//! Provider routes (`Content-Type: application/json`, `Authorization` as protocol.md §2–3):
+//! Provider routes (`Content-Type: application/json`, `Authorization` as docs/protocol.md §2–3):
 //! `POST /v1/token/access`, `POST /v1/netpay/bills/update-qrcode`,
 //! `POST /v1/netpay/wx/mini-pre-query`, `POST /v1/netpay/bills/query`,
 //! `POST /v1/netpay/preauthed`. Auth failures answer

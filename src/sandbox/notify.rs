@@ -1,4 +1,4 @@
-//! What the sandbox posts to merchants: payment notifications (seed 000, protocol.md §5)
+//! What the sandbox posts to merchants: payment notifications (seed 000, docs/protocol.md §5)
 //! and contract notices (seed 004, §6), built with `chinaums::wire`, signed with
 //! `chinaums::notify_sign`, and delivered with resends on a back-off list. It must not
 //! decide what happened to an order (that is `book`), and never logs a body, a URL, a key
@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 
-use crate::chinaums::form::Form;
 use crate::chinaums::notify_sign::{self, SignType, SIGN_FIELD, SIGN_TYPE_FIELD};
 use crate::chinaums::status::{BillStatus, TradeStatus};
 use crate::chinaums::time;
@@ -145,9 +144,7 @@ fn yuan(fen: i64) -> String {
 /// the provider's is), the signature under `key`, form-encoded: the body to post.
 pub fn signed_body(mut fields: Vec<(String, String)>, key: &str, sign_type: SignType) -> String {
     fields.push(random_field(&fields));
-    let sign = notify_sign::sign(&fields, key, sign_type);
-    fields.push((SIGN_FIELD.to_owned(), sign));
-    Form::encode(&fields)
+    notify_sign::signed_form(&fields, key, sign_type)
 }
 
 /// A field like the provider's `gY=Snwz`: a 2-letter name no other field has, a 4-letter
@@ -262,6 +259,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
+    use crate::chinaums::form::Form;
     use crate::chinaums::wire::PaymentNotification;
     use crate::domain::money::Amount;
     use crate::sandbox::book::{Bill, Payment, Phase};

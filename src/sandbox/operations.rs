@@ -270,7 +270,7 @@ async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) 
     answer.body
 }
 
-/// Whether the request says its body is JSON, as every operation's must (protocol.md §1).
+/// Whether the request says its body is JSON, as every operation's must (docs/protocol.md §1).
 fn is_json(req: &HttpRequest) -> bool {
     req.headers()
         .get(CONTENT_TYPE)

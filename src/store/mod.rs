@@ -1,4 +1,4 @@
-//! SQLite storage (DESIGN.md §5): the pool, embedded migrations, and synchronous queries
+//! SQLite storage (docs/architecture.md §5): the pool, embedded migrations, and synchronous queries
 //! that take `&mut SqliteConnection` so that callers compose them in one transaction.
 //! Rows are re-parsed into domain types on the way out. It must not decide transitions
 //! (it applies `domain::order::decide`) nor run on the async executor (`Db::run` moves the

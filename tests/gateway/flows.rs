@@ -16,11 +16,6 @@ async fn bound_bill(app: &TestApp, id: &str, amount: i64) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-async fn events(app: &TestApp, id: &str) -> Vec<Value> {
-    let (_, body) = app.get(&format!("/orders/{id}/events")).await;
-    body["events"].as_array().cloned().unwrap_or_default()
-}
-
 /// Waits until the sandbox has no notification left to deliver for `id`.
 async fn delivered(app: &TestApp, id: &str) {
     eventually(
@@ -52,7 +47,8 @@ async fn a_payment_notified_twice_by_the_provider_moves_the_order_once() {
     delivered(&app, "1017DUPL0001").await;
 
     assert_eq!(app.order("1017DUPL0001").await["status"], "PAID");
-    let moves: Vec<_> = events(&app, "1017DUPL0001")
+    let moves: Vec<_> = app
+        .events("1017DUPL0001")
         .await
         .into_iter()
         .filter(|e| e["from"].is_string())
@@ -98,7 +94,8 @@ async fn payment_and_refunds_reordered_by_the_provider_end_refunded_with_the_ful
         "the running total, whatever arrived last"
     );
     assert_eq!(order["needsReview"], false);
-    for e in events(&app, "1017REOR0001")
+    for e in app
+        .events("1017REOR0001")
         .await
         .iter()
         .filter(|e| e["from"].is_string())

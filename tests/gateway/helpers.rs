@@ -8,6 +8,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use umsgate::chinaums::notify_sign;
 use umsgate::clock::Clock;
 use umsgate::config::{Environment, Settings};
 use umsgate::reconcile::{PassReport, Reconciler};
@@ -80,6 +81,13 @@ impl TestApp {
     pub async fn spawn_with(overrides: Value) -> TestApp {
         let dir = std::rc::Rc::new(tempfile::tempdir().expect("temp dir"));
         Self::start(test_settings(dir.path(), overrides), dir).await
+    }
+
+    /// A gateway in remote mode whose provider is at `provider_url` (a separate sandbox, or
+    /// a test's own peer), with the test settings plus `overrides`.
+    pub async fn on_remote(provider_url: &str, overrides: Value) -> TestApp {
+        let remote = json!({"provider": {"mode": "remote", "base_url": provider_url}});
+        Self::spawn_with(merged(remote, overrides)).await
     }
 
     /// Starts a gateway on `settings`, keeping `dir` alive.
@@ -247,6 +255,12 @@ impl TestApp {
         (status, parse(text.as_bytes()))
     }
 
+    /// The order's history as the API shows it.
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        let (_, body) = self.get(&format!("/orders/{id}/events")).await;
+        body["events"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The order as the API shows it (panics if it is not there).
     pub async fn order(&self, id: &str) -> Value {
         let (status, body) = self.get(&format!("/orders/{id}")).await;
@@ -283,7 +297,7 @@ impl TestApp {
 }
 
 /// Asserts that no event in the store moved an order backwards: every `from → to` is an
-/// edge of DESIGN.md §4 (plus PENDING → REFUNDED, and X → X for refund totals and review
+/// edge of docs/architecture.md §4 (plus PENDING → REFUNDED, and X → X for refund totals and review
 /// flags). Reads the whole `order_events` table once.
 pub fn never_backwards(app: &TestApp) {
     use diesel::prelude::*;
@@ -322,20 +336,48 @@ pub fn never_backwards(app: &TestApp) {
     }
 }
 
-/// Polls `check` every 20 ms until it holds, for at most 10 s; panics naming `what`.
-/// For conditions that another task makes true (a notification arriving), not timing.
+/// Polls `check` every 20 ms until it answers `Some`, for at most 10 s, and returns what it
+/// found; panics naming `what`. For conditions that another task makes true (a
+/// notification arriving), not timing.
+pub async fn eventually_some<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..500 {
+        if let Some(found) = check().await {
+            return found;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("gave up waiting for: {what}");
+}
+
+/// [`eventually_some`] for a condition that holds or not.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..500 {
-        if check().await {
-            return;
+    eventually_some(what, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// `b` merged into `a`, objects key by key at every depth (test settings, JSON bodies).
+pub fn merged(mut a: Value, b: Value) -> Value {
+    match (&mut a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in y {
+                let slot = x.remove(&k).unwrap_or(Value::Null);
+                x.insert(k, merged(slot, v));
+            }
+            a
         }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        (_, b) => b,
     }
-    panic!("gave up waiting for: {what}");
 }
 
 /// Every log line any test in this binary has written since [`capture_logs`] was first
@@ -465,18 +507,8 @@ impl TestSandbox {
 /// `extra` (name, value), signed with the configured key (MD5, `signType` absent), then
 /// form-encoded with `sign` last.
 pub fn signed_notice(fields: &[(&str, &str)], extra: (&str, &str)) -> Vec<u8> {
-    let mut pairs: Vec<(String, String)> = fields
-        .iter()
-        .chain(std::iter::once(&extra))
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
-    let sign = umsgate::chinaums::notify_sign::sign(
-        &pairs,
-        NOTIFY_KEY,
-        umsgate::chinaums::notify_sign::SignType::Md5,
-    );
-    pairs.push(("sign".into(), sign));
-    umsgate::chinaums::form::Form::encode(&pairs).into_bytes()
+    let pairs: Vec<(&str, &str)> = fields.iter().copied().chain([extra]).collect();
+    notify_sign::signed_form(&pairs, NOTIFY_KEY, notify_sign::SignType::Md5).into_bytes()
 }
 
 /// An answer read off the wire by [`raw_http`].

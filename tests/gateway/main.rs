@@ -1,5 +1,11 @@
 //! The gateway's integration tests: the real application on port 0, a temporary SQLite
 //! file, real HTTP. One binary, so that it is built once.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::as_conversions,
+    reason = "a test fails by panicking with what it expected; its counts are small"
+)]
 
 mod helpers;
 

@@ -37,9 +37,7 @@ fn sign_with<N: AsRef<str>, V: AsRef<str>>(
     // Upper-case first letter: no real field starts with one, so it never collides.
     let name = format!("Q{}", Alphanumeric.sample_string(&mut rand::rng(), 2));
     all.push((name, Alphanumeric.sample_string(&mut rand::rng(), 6)));
-    let sign = notify_sign::sign(&all, key, sign_type);
-    all.push(("sign".into(), sign));
-    all
+    notify_sign::with_sign(&all, key, sign_type)
 }
 
 /// A form body signed with the configured key (MD5, as when `signType` is absent).
@@ -109,17 +107,6 @@ async fn create_order(app: &TestApp, id: &str, preauth: bool) -> Value {
     order
 }
 
-async fn order(app: &TestApp, id: &str) -> Value {
-    let (status, order) = app.get(&format!("/orders/{id}")).await;
-    assert_eq!(status, StatusCode::OK, "{order}");
-    order
-}
-
-async fn events(app: &TestApp, id: &str) -> Vec<Value> {
-    let (_, body) = app.get(&format!("/orders/{id}/events")).await;
-    body["events"].as_array().cloned().unwrap_or_default()
-}
-
 /// The journal through the admin route, `query` appended.
 async fn journal(app: &TestApp, query: &str) -> Vec<Value> {
     let (status, body) = app
@@ -155,7 +142,7 @@ async fn a_paid_notification_marks_the_order_paid_with_the_providers_facts() {
 
     // Assert
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    let paid = order(&app, id).await;
+    let paid = app.order(id).await;
     assert_eq!(paid["status"], "PAID");
     assert_eq!(paid["paidAmount"], 100);
     assert_eq!(paid["version"], 2);
@@ -173,7 +160,7 @@ async fn a_paid_notification_marks_the_order_paid_with_the_providers_facts() {
     assert_eq!(rows[0]["kind"], "payment");
     assert_eq!(rows[0]["notifyId"], nid.as_str());
     assert_eq!(rows[0]["detail"], "PENDING → PAID");
-    let history = events(&app, id).await;
+    let history = app.events(id).await;
     assert_eq!(history.len(), 2, "creation and payment");
     assert_eq!(history[1]["from"], "PENDING");
     assert_eq!(history[1]["to"], "PAID");
@@ -192,15 +179,15 @@ async fn the_same_notification_again_is_answered_success_and_changes_nothing() {
     create_order(&app, id, false).await;
     let body = signed(&bill_notice(&notify_id(), id, "PAID", "100"));
     post_payment(&app, body.clone()).await;
-    let after_first = order(&app, id).await;
+    let after_first = app.order(id).await;
 
     // Act
     let (status, reply) = post_payment(&app, body).await;
 
     // Assert
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    assert_eq!(order(&app, id).await, after_first);
-    assert_eq!(events(&app, id).await.len(), 2);
+    assert_eq!(app.order(id).await, after_first);
+    assert_eq!(app.events(id).await.len(), 2);
     let rows = journal(&app, &format!("order={id}")).await;
     assert_eq!(outcomes(&rows), ["applied", "duplicate"]);
 }
@@ -221,10 +208,10 @@ async fn fifty_copies_at_the_same_moment_make_one_transition_and_one_applied_row
     for (status, reply) in &replies {
         assert_eq!((*status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
     }
-    let paid = order(&app, id).await;
+    let paid = app.order(id).await;
     assert_eq!(paid["status"], "PAID");
     assert_eq!(paid["version"], 2);
-    let history = events(&app, id).await;
+    let history = app.events(id).await;
     assert_eq!(history.len(), 2, "{history:?}");
     let rows = journal(&app, &format!("order={id}")).await;
     assert_eq!(rows.len(), 50);
@@ -257,12 +244,12 @@ async fn a_refund_that_overtakes_the_payment_refunds_the_order_and_the_late_paym
     // Assert
     assert_eq!((s1, r1.as_str()), (StatusCode::OK, "SUCCESS"));
     assert_eq!((s2, r2.as_str()), (StatusCode::OK, "SUCCESS"));
-    let refunded = order(&app, id).await;
+    let refunded = app.order(id).await;
     assert_eq!(refunded["status"], "REFUNDED");
     assert_eq!(refunded["refundedAmount"], 100);
     let rows = journal(&app, &format!("order={id}")).await;
     assert_eq!(outcomes(&rows), ["applied", "stale"]);
-    let history = events(&app, id).await;
+    let history = app.events(id).await;
     assert_eq!(history.len(), 2);
     assert_eq!(history[1]["from"], "PENDING");
     assert_eq!(history[1]["to"], "REFUNDED");
@@ -275,7 +262,7 @@ async fn unpaid_notices_arriving_after_the_payment_change_nothing() {
     let id = "1017NTSTALE01";
     create_order(&app, id, false).await;
     post_payment(&app, signed(&bill_notice(&notify_id(), id, "PAID", "100"))).await;
-    let paid = order(&app, id).await;
+    let paid = app.order(id).await;
     let waiting = signed(&[
         ("notifyId", notify_id().as_str()),
         ("merOrderId", id),
@@ -295,8 +282,8 @@ async fn unpaid_notices_arriving_after_the_payment_change_nothing() {
     // Assert
     assert_eq!((s1, r1.as_str()), (StatusCode::OK, "SUCCESS"));
     assert_eq!((s2, r2.as_str()), (StatusCode::OK, "SUCCESS"));
-    assert_eq!(order(&app, id).await, paid);
-    assert_eq!(events(&app, id).await.len(), 2);
+    assert_eq!(app.order(id).await, paid);
+    assert_eq!(app.events(id).await.len(), 2);
     let rows = journal(&app, &format!("order={id}")).await;
     assert_eq!(outcomes(&rows), ["applied", "stale", "stale"]);
 }
@@ -323,7 +310,7 @@ async fn a_mini_program_notification_names_its_order_and_status_at_the_top_level
 
     let (status, reply) = post_payment(&app, body.into_bytes()).await;
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    let paid = order(&app, id).await;
+    let paid = app.order(id).await;
     assert_eq!(paid["status"], "PAID");
     assert_eq!(paid["provider"]["status"], "TRADE_SUCCESS");
     assert_eq!(paid["provider"]["targetSys"], "Alipay");
@@ -351,7 +338,7 @@ async fn an_order_is_found_by_the_payments_order_id_when_the_bill_number_names_n
     .await;
 
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    assert_eq!(order(&app, id).await["status"], "PAID");
+    assert_eq!(app.order(id).await["status"], "PAID");
     assert_eq!(
         outcomes(&journal(&app, &format!("order={id}")).await),
         ["applied"]
@@ -372,7 +359,7 @@ async fn a_preauthorised_payment_authorises_the_order_and_keeps_its_authorisatio
 
     // Assert
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    let authorised = order(&app, id).await;
+    let authorised = app.order(id).await;
     assert_eq!(authorised["status"], "AUTHORIZED");
     assert_eq!(authorised["paidAmount"], 100);
     let mut conn = app.db.conn().unwrap();
@@ -412,10 +399,10 @@ async fn a_refund_records_the_refunded_total_and_a_close_closes_an_unpaid_order(
 
     // Assert
     assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
-    let r = order(&app, refunded).await;
+    let r = app.order(refunded).await;
     assert_eq!(r["status"], "REFUNDED");
     assert_eq!(r["refundedAmount"], 30);
-    let c = order(&app, closed).await;
+    let c = app.order(closed).await;
     assert_eq!(c["status"], "CLOSED");
     assert_eq!(c["reconcile"]["nextCheckAt"], Value::Null, "settled");
     let rows = journal(&app, &format!("order={refunded}")).await;
@@ -467,8 +454,8 @@ async fn a_signed_json_notification_is_accepted_like_a_form() {
     // Assert
     assert_eq!((s1, r1.as_str()), (StatusCode::OK, "SUCCESS"));
     assert_eq!((s2, r2.as_str()), (StatusCode::OK, "SUCCESS"));
-    assert_eq!(order(&app, declared).await["status"], "PAID");
-    assert_eq!(order(&app, sniffed).await["status"], "PAID");
+    assert_eq!(app.order(declared).await["status"], "PAID");
+    assert_eq!(app.order(sniffed).await["status"], "PAID");
     let rows = journal(&app, &format!("order={declared}")).await;
     assert_eq!(rows[0]["contentType"], "application/json; charset=utf-8");
 }
@@ -479,7 +466,7 @@ async fn bad_notifications_are_journaled_as_rejected_answered_failed_and_touch_n
     let app = TestApp::spawn().await;
     let id = "1017NTBAD0001";
     create_order(&app, id, false).await;
-    let before = order(&app, id).await;
+    let before = app.order(id).await;
     let good = || bill_notice(&notify_id(), id, "PAID", "100");
     // Signed, then changed on the way (as a forger or a broken proxy would).
     let tampered = |name: &str, value: &str| {
@@ -590,12 +577,12 @@ async fn bad_notifications_are_journaled_as_rejected_answered_failed_and_touch_n
             "{name}: the body is journaled exactly as received"
         );
         assert_eq!(
-            order(&app, id).await,
+            app.order(id).await,
             before,
             "{name}: the order is untouched"
         );
     }
-    assert_eq!(events(&app, id).await.len(), 1);
+    assert_eq!(app.events(id).await.len(), 1);
 }
 
 #[actix_web::test]
@@ -653,7 +640,7 @@ async fn a_notification_for_an_unknown_order_is_an_orphan_and_answered_success()
     create_order(&app, id, false).await;
     let (status, reply) = post_payment(&app, body).await;
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    assert_eq!(order(&app, id).await["status"], "PAID");
+    assert_eq!(app.order(id).await["status"], "PAID");
 }
 
 #[actix_web::test]
@@ -669,7 +656,7 @@ async fn a_paid_amount_other_than_the_orders_flags_it_for_review_and_does_not_ma
 
     // Assert
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    let flagged = order(&app, id).await;
+    let flagged = app.order(id).await;
     assert_eq!(flagged["status"], "PENDING");
     assert_eq!(flagged["needsReview"], true);
     assert_eq!(
@@ -688,7 +675,7 @@ async fn a_store_failure_is_a_500_failed_and_leaves_the_order_as_it_was() {
     let app = TestApp::spawn().await;
     let id = "1017NTSTORE01";
     create_order(&app, id, false).await;
-    let before = order(&app, id).await;
+    let before = app.order(id).await;
     app.db
         .conn()
         .unwrap()
@@ -707,7 +694,7 @@ async fn a_store_failure_is_a_500_failed_and_leaves_the_order_as_it_was() {
         (status, reply.as_str()),
         (StatusCode::INTERNAL_SERVER_ERROR, "FAILED")
     );
-    assert_eq!(order(&app, id).await, before);
+    assert_eq!(app.order(id).await, before);
     assert!(journal(&app, "").await.is_empty());
 
     // The provider resends; once the store is back, the resend applies.
@@ -718,7 +705,7 @@ async fn a_store_failure_is_a_500_failed_and_leaves_the_order_as_it_was() {
         .unwrap();
     let (status, reply) = post_payment(&app, body).await;
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    assert_eq!(order(&app, id).await["status"], "PAID");
+    assert_eq!(app.order(id).await["status"], "PAID");
 }
 
 #[actix_web::test]

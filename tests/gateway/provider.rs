@@ -13,7 +13,7 @@ use umsgate::chinaums::wire::TokenRequest;
 use umsgate::domain::order::Source;
 use umsgate::store::provider_calls;
 
-use crate::helpers::{capture_logs, eventually, test_settings, TestApp, TestSandbox, NOTIFY_KEY};
+use crate::helpers::{capture_logs, eventually, TestApp, TestSandbox, NOTIFY_KEY};
 
 const APP_ID: &str = "10037e6f6823b20801682b6a5e5a0006";
 const APP_KEY: &str = "1c4e3b16066244ae9b236a09e5b312e8";
@@ -197,23 +197,12 @@ async fn a_token_the_provider_expired_is_refreshed_once_and_the_call_succeeds() 
     assert_eq!(calls(&app, "/v1/token/access").await.len(), 3);
 }
 
-/// A gateway in remote mode against a separate sandbox playing the provider with the
-/// public test credentials.
-async fn remote_app(sandbox_url: &str, provider: Value) -> TestApp {
-    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
-    let mut p = json!({"mode": "remote", "base_url": sandbox_url});
-    if let (Some(base), Value::Object(extra)) = (p.as_object_mut(), provider) {
-        base.extend(extra);
-    }
-    TestApp::start(test_settings(dir.path(), json!({"provider": p})), dir).await
-}
-
 #[actix_web::test]
 async fn a_wrong_app_key_is_a_clear_configuration_error_with_a_call_log_row() {
     let sandbox = TestSandbox::spawn().await;
-    let app = remote_app(
+    let app = TestApp::on_remote(
         &sandbox.url,
-        json!({"app_key": "00000000000000000000000000000000"}),
+        json!({"provider": {"app_key": "00000000000000000000000000000000"}}),
     )
     .await;
 
@@ -234,7 +223,7 @@ async fn a_wrong_app_key_is_a_clear_configuration_error_with_a_call_log_row() {
 #[actix_web::test]
 async fn a_query_that_times_out_is_reported_as_unknown_not_as_failure() {
     let sandbox = TestSandbox::spawn_with(json!({"faults": {"query_timeout_rate": 1.0}})).await;
-    let app = remote_app(&sandbox.url, json!({"timeout_ms": 200})).await;
+    let app = TestApp::on_remote(&sandbox.url, json!({"provider": {"timeout_ms": 200}})).await;
     app.post_json(
         "/orders",
         &json!({"merOrderId": "1017TOUT0001", "amount": 5}),
@@ -262,7 +251,7 @@ async fn a_bind_with_no_answer_keeps_the_order_pending_with_its_binding_unknown(
     // A peer that accepts connections and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
-    let app = remote_app(&url, json!({"timeout_ms": 200})).await;
+    let app = TestApp::on_remote(&url, json!({"provider": {"timeout_ms": 200}})).await;
 
     let (status, order) = app
         .post_json("/orders", &bill("1017SLNT0001", "QRSLNT01", 100))

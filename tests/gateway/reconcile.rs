@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use umsgate::domain::schedule::scheduled_checks;
 use umsgate::store::provider_calls;
 
-use crate::helpers::{eventually, never_backwards, test_settings, TestApp, TestSandbox};
+use crate::helpers::{eventually, merged, never_backwards, TestApp, TestSandbox};
 
 /// Reconciler settings for tests: every new order due at once, no rate cap in the way.
 fn fast(backoff: &[&str]) -> Value {
@@ -20,28 +20,6 @@ fn fast(backoff: &[&str]) -> Value {
         "backoff": backoff,
         "expiry_grace": "0s",
     }})
-}
-
-fn merge(mut a: Value, b: Value) -> Value {
-    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
-        for (k, v) in b {
-            match (a.get_mut(&k), v) {
-                (Some(Value::Object(x)), Value::Object(y)) => x.extend(y),
-                (_, v) => {
-                    a.insert(k, v);
-                }
-            }
-        }
-    }
-    a
-}
-
-/// A gateway whose provider is `sandbox` (remote mode), with `base` then `overrides`.
-async fn on_remote(sandbox: &TestSandbox, base: Value, overrides: Value) -> TestApp {
-    let dir = std::rc::Rc::new(tempfile::tempdir().unwrap());
-    let remote = json!({"provider": {"mode": "remote", "base_url": sandbox.url}});
-    let settings = test_settings(dir.path(), merge(merge(base, remote), overrides));
-    TestApp::start(settings, dir).await
 }
 
 /// Creates `n` bound bills of 100 fen and pays each at the sandbox.
@@ -150,7 +128,7 @@ async fn with_every_notification_lost_two_hundred_paid_orders_reach_paid_through
 
 #[actix_web::test]
 async fn a_refund_whose_notification_was_lost_is_found_by_the_checks_after_settlement() {
-    let app = TestApp::spawn_with(merge(
+    let app = TestApp::spawn_with(merged(
         fast(&["30s"]),
         json!({"reconcile": {"settled_backoff": ["10ms", "10ms"]}}),
     ))
@@ -208,7 +186,7 @@ async fn a_refund_whose_notification_was_lost_is_found_by_the_checks_after_settl
 
 #[actix_web::test]
 async fn with_failing_and_hanging_queries_every_order_still_converges_and_none_moves_backwards() {
-    let app = TestApp::spawn_with(merge(
+    let app = TestApp::spawn_with(merged(
         fast(&["20ms"; 12]),
         json!({"provider": {"timeout_ms": 150}, "sandbox": {"query_timeout_hold": "1s"}}),
     ))
@@ -369,13 +347,15 @@ async fn an_order_that_exhausts_its_schedule_is_flagged_for_review_and_still_che
 #[actix_web::test]
 async fn a_configuration_error_stops_the_pass_and_pauses_the_next() {
     let sandbox = TestSandbox::spawn().await;
-    let app = on_remote(
-        &sandbox,
-        fast(&["30s"]),
-        json!({
-            "provider": {"app_key": "00000000000000000000000000000000"},
-            "reconcile": {"concurrency": 1},
-        }),
+    let app = TestApp::on_remote(
+        &sandbox.url,
+        merged(
+            fast(&["30s"]),
+            json!({
+                "provider": {"app_key": "00000000000000000000000000000000"},
+                "reconcile": {"concurrency": 1},
+            }),
+        ),
     )
     .await;
     for i in 0..5 {
@@ -397,7 +377,7 @@ async fn a_configuration_error_stops_the_pass_and_pauses_the_next() {
 
 #[actix_web::test]
 async fn a_bill_whose_bind_answer_was_lost_is_found_bound_by_the_next_query() {
-    let app = TestApp::spawn_with(merge(
+    let app = TestApp::spawn_with(merged(
         fast(&["30s"]),
         json!({"provider": {"timeout_ms": 150}, "sandbox": {"query_timeout_hold": "1s"}}),
     ))
@@ -506,10 +486,12 @@ async fn stopping_the_gateway_waits_for_the_scheduled_pass_in_flight_to_commit()
     // Arrange: the scheduler on, ticking every second; a provider that loses every
     // notification and holds every query answer 1.5 s.
     let sandbox = TestSandbox::spawn().await;
-    let app = on_remote(
-        &sandbox,
-        fast(&["1h"]),
-        json!({"reconcile": {"enabled": true, "tick": "* * * * * *"}}),
+    let app = TestApp::on_remote(
+        &sandbox.url,
+        merged(
+            fast(&["1h"]),
+            json!({"reconcile": {"enabled": true, "tick": "* * * * * *"}}),
+        ),
     )
     .await;
     let faults = json!({"dropNotifications": 1.0, "queryDelayMs": 1500});

@@ -16,7 +16,7 @@ use umsgate::chinaums::sign::{access_token_header, new_nonce, BodySig};
 use umsgate::chinaums::time;
 use umsgate::chinaums::wire::TokenRequest;
 
-use crate::helpers::TestSandbox;
+use crate::helpers::{eventually_some, TestSandbox};
 
 const TOKEN: &str = "/v1/token/access";
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -178,21 +178,6 @@ async fn token(sandbox: &TestSandbox) -> (StatusCode, Value) {
     sandbox.post(TOKEN, body, None).await
 }
 
-/// Polls `check` until it answers `Some`, for at most 10 s (then fails, naming `what`).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..500 {
-        if let Some(found) = check().await {
-            return found;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 // ---------------------------------------------------------------------------------------
 // A merchant's notification endpoint: records what it receives, answers as scripted.
 
@@ -329,7 +314,7 @@ async fn a_token_lives_token_ttl_and_is_refused_with_1005_after() {
     let (_, issued) = token(&sandbox).await;
     let header = access_token_header(issued["accessToken"].as_str().unwrap_or_default());
 
-    let refused = eventually("the token to expire", || async {
+    let refused = eventually_some("the token to expire", || async {
         let body = query_request("1017NOSUCHORDER").to_string().into_bytes();
         let (status, answer) = sandbox.post(QUERY, body, Some(&header)).await;
         (status == StatusCode::UNAUTHORIZED).then_some(answer)
@@ -713,7 +698,7 @@ async fn an_unpaid_bill_reads_closed_once_its_expire_time_has_passed() {
     request["expireTime"] = json!(time::format_body(Utc::now() + chrono::Duration::seconds(2)));
     let bound = call(&sandbox, UPDATE_QRCODE, &request).await;
 
-    let closed = eventually("the bill to expire", || async {
+    let closed = eventually_some("the bill to expire", || async {
         let answer = call(&sandbox, QUERY, &query_request("1017EXPI0001")).await;
         (answer["status"] == "TRADE_CLOSED").then_some(answer)
     })
@@ -916,7 +901,7 @@ async fn a_payment_notification_is_signed_with_the_notification_key_and_resent_u
 
     // Act
     pay(&sandbox, "1017NOTE0001", json!({})).await;
-    let journal = eventually("the notification to be acknowledged", || async {
+    let journal = eventually_some("the notification to be acknowledged", || async {
         let o = order(&sandbox, "1017NOTE0001").await;
         (o["notifications"]["delivered"] == 1).then_some(o)
     })
@@ -1000,7 +985,7 @@ async fn a_notification_never_acknowledged_is_given_up_when_the_back_off_list_ru
     .await;
 
     pay(&sandbox, "1017NOTE0002", json!({})).await;
-    let journal = eventually("the notification to be given up", || async {
+    let journal = eventually_some("the notification to be given up", || async {
         let o = order(&sandbox, "1017NOTE0002").await;
         (o["notifications"]["gaveUp"] == 1).then_some(o)
     })
@@ -1072,7 +1057,7 @@ async fn the_duplicate_fault_delivers_the_same_notify_id_twice() {
     .await;
 
     pay(&sandbox, "1017DUPL0001", json!({})).await;
-    let received = eventually("two deliveries", || async {
+    let received = eventually_some("two deliveries", || async {
         let got = receiver.received();
         (got.len() == 2).then_some(got)
     })
@@ -1112,7 +1097,7 @@ async fn a_reordered_notification_is_overtaken_by_the_next_one() {
     set_faults(&sandbox, json!({"reorderNotifications": 0.0})).await;
 
     refund(&sandbox, "1017REOR0001", json!(30)).await;
-    let received = eventually("both notifications", || async {
+    let received = eventually_some("both notifications", || async {
         let got = receiver.received();
         (got.len() == 2).then_some(got)
     })
@@ -1136,7 +1121,7 @@ async fn refund_notifications_carry_the_running_total_refunded() {
 
     refund(&sandbox, "1017MINI0002", json!(30)).await;
     refund(&sandbox, "1017MINI0002", json!(70)).await;
-    let received = eventually("three notifications", || async {
+    let received = eventually_some("three notifications", || async {
         let got = receiver.received();
         (got.len() == 3).then_some(got)
     })
@@ -1181,7 +1166,7 @@ async fn a_pre_authorised_payment_notification_carries_the_authorisation_code() 
     .await;
 
     let paid = pay(&sandbox, "1017AUTH0003", json!({"preauth": true})).await;
-    let received = eventually("the notification", || async {
+    let received = eventually_some("the notification", || async {
         receiver.received().first().cloned()
     })
     .await;
@@ -1205,7 +1190,7 @@ async fn a_contract_notice_is_resent_until_the_receiver_answers_200() {
                "requestTimestamp": "2026-11-21 12:00:00"}),
     )
     .await;
-    let journal = eventually("the notice to be acknowledged", || async {
+    let journal = eventually_some("the notice to be acknowledged", || async {
         let (_, j) = sandbox.get("/_sandbox/contracts/1017C0000001").await;
         (j["notices"][0]["state"] == "delivered").then_some(j)
     })
@@ -1238,7 +1223,7 @@ async fn a_contract_notice_asked_to_be_signed_verifies_with_the_notification_key
         json!({"contractState": "SIGNED", "notifyUrl": receiver.url, "sign": true}),
     )
     .await;
-    let received = eventually("the notice", || async {
+    let received = eventually_some("the notice", || async {
         receiver.received().first().cloned()
     })
     .await;

@@ -1,4 +1,4 @@
-//! The token endpoint's request and answer (protocol.md §3) and the auth layer's error
+//! The token endpoint's request and answer (docs/protocol.md §3) and the auth layer's error
 //! shape. Owns their fields; it must not cache tokens or read the clock.
 
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@
 //! Conventions, for every type here:
 //! - JSON names are camelCase as on the seed pages; unknown fields are tolerated.
 //! - Amounts are `i64` fen, read from a JSON number or a numeric string and written as a
-//!   number. Empty strings and `null` read as absent.
+//!   number (docs/protocol.md §1). Empty strings and `null` read as absent.
 //! - What the provider sends us (notifications, answers) is read tolerantly once verified:
 //!   amounts and the fields known to vary are [`Lenient`], kept raw when not in the
 //!   expected shape, so that one odd optional field never discards a verified message, and

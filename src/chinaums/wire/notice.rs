@@ -1,4 +1,4 @@
-//! What the provider posts to us: payment notifications (seed 000, protocol.md §5) and
+//! What the provider posts to us: payment notifications (seed 000, docs/protocol.md §5) and
 //! contract notices (seed 004, §6), read from an already verified [`Form`] and written back
 //! as fields for the sandbox. Owns their fields; it must not verify signatures (that is
 //! `notify_sign`, over the form as received) and must not refuse a verified notification
@@ -290,7 +290,7 @@ pub struct ContractNotice {
     /// Contract template id.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub plan_id: Option<String>,
-    /// The signature, when the notice is signed (protocol.md §6, assumed). Verify the form.
+    /// The signature, when the notice is signed (docs/protocol.md §6, assumed). Verify the form.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
@@ -390,10 +390,9 @@ mod tests {
     fn the_sandbox_path_signs_fields_that_verify_and_read_back_unchanged() {
         let mut fields = paid().to_fields();
         fields.push(("gY".into(), "Snwz".into()));
-        let sign = notify_sign::sign(&fields, KEY, SignType::Sha256);
-        fields.push(("sign".into(), sign));
+        let body = notify_sign::signed_form(&fields, KEY, SignType::Sha256);
 
-        let received = Form::parse(Form::encode(&fields).as_bytes()).unwrap();
+        let received = Form::parse(body.as_bytes()).unwrap();
 
         assert_eq!(notify_sign::verify(received.pairs(), &[KEY]), Ok(0));
         assert_eq!(PaymentNotification::from_form(&received), Ok(paid()));
