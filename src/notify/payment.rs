@@ -18,10 +18,11 @@ use crate::domain::money::Amount;
 use crate::domain::observe::{Observation, Seen, Timing};
 use crate::domain::order::{Decision, Evidence, Report, Source};
 use crate::domain::record::ProviderFacts;
-use crate::store::attempts;
+use crate::domain::refund::{self, Assessment, Refund};
 use crate::store::notifications::{self, Journaled, NewEntry};
 use crate::store::orders::{self, Applied};
 use crate::store::StoreError;
+use crate::store::{attempts, refunds};
 
 /// A verified, readable payment notification: what the journal and the state machine need.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct PaymentNotice {
     pub names: Vec<String>,
     /// The payment attempt's own id (`billPayment.merOrderId`), kept for the reconciler.
     pub attempt: Option<String>,
+    /// A refund's own id (`refundOrderId`), when the notice carries one.
+    pub refund_key: Option<String>,
     /// What it says about the order.
     pub evidence: Evidence,
     /// The provider's facts that come with it.
@@ -249,6 +252,7 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, NotRead> {
     Ok(PaymentNotice {
         notify_id: n.notify_id,
         attempt: present(payment.mer_order_id.as_ref()),
+        refund_key: present(n.refund_order_id.as_ref()),
         names,
         evidence,
         facts,
@@ -286,6 +290,41 @@ fn matched_order(
         }
     }
     Ok(None)
+}
+
+/// Keeps the refund a notice reports (keyed by its refund order id, else its `notifyId`) and
+/// says whether its readings disagree with the refunds before it (`domain::refund`): then
+/// the order is flagged with both instead of applying the notice's total.
+fn counted_refund(
+    conn: &mut SqliteConnection,
+    order: &MerOrderId,
+    notice: &PaymentNotice,
+    evidence_ref: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<refund::Readings>, StoreError> {
+    let Some(amount) = notice.evidence.refunded else {
+        return Ok(None);
+    };
+    let new = Refund {
+        key: notice
+            .refund_key
+            .clone()
+            .unwrap_or_else(|| notice.notify_id.clone()),
+        amount,
+        at: now,
+    };
+    let before: Vec<Refund> = refunds::of(conn, order)?
+        .into_iter()
+        .filter(|r| r.key != new.key)
+        .collect();
+    refunds::record(conn, order, &new, Some(evidence_ref))?;
+    let paid = orders::find(conn, order)?
+        .map(|o| o.paid_amount.unwrap_or(o.amount))
+        .unwrap_or(amount);
+    Ok(match refund::assess(&before, &new, paid) {
+        Assessment::Total(_) => None,
+        Assessment::Ambiguous(readings) => Some(readings),
+    })
 }
 
 /// The journal's words for a decision.
@@ -494,12 +533,22 @@ fn record_verified(
             });
         }
     };
-    let observation = Observation::report(
-        notice.evidence.clone(),
-        notice.facts.clone(),
-        Source::Notify,
-        Some(format!("notification:{journal_id}")),
-    );
+    let evidence_ref = format!("notification:{journal_id}");
+    let disagreement = counted_refund(conn, &order, notice, &evidence_ref, now)?
+        .map(|readings| format!("refunds disagree: {readings}"));
+    let observation = match &disagreement {
+        Some(why) => Observation::of(
+            Seen::Unreadable(why.clone()),
+            Source::Notify,
+            Some(evidence_ref),
+        ),
+        None => Observation::report(
+            notice.evidence.clone(),
+            notice.facts.clone(),
+            Source::Notify,
+            Some(evidence_ref),
+        ),
+    };
     let applied = orders::apply(conn, &order, &observation, timing, now)?;
     if let Some(attempt) = &notice.attempt {
         attempts::record(conn, &order, attempt, Source::Notify, now)?;
@@ -514,6 +563,10 @@ fn record_verified(
             Outcome::Orphan,
             "the order could not be read back".to_owned(),
         ),
+    };
+    let (outcome, detail) = match disagreement {
+        Some(why) => (Outcome::Review, why),
+        None => (outcome, detail),
     };
     notifications::set_outcome(conn, journal_id, outcome.journal(), Some(&detail))?;
     Ok(Recorded {

@@ -408,3 +408,58 @@ async fn a_verified_notice_with_an_unreadable_amount_is_kept_its_order_flagged_a
     );
     assert_eq!(app.order("1017UNAP0001").await["status"], "PAID");
 }
+
+#[actix_web::test]
+async fn refunds_are_counted_and_readings_that_disagree_flag_the_order_with_both() {
+    let app = TestApp::spawn().await;
+    for id in ["1017RFND0001", "1017RFND0002", "1017RFND0003"] {
+        let (status, body) = app
+            .post_json("/orders", &bills::bill(id, &id.replace("1017", "QR"), 100))
+            .await;
+        assert!(status.is_success(), "{body}");
+        let paid = notify(&app, bill_notice(id, &[], SignType::Md5, false)).await;
+        assert_eq!(paid, (200, "SUCCESS".to_owned()));
+    }
+    let refund = |id: &str, n: &str, fen: &str| {
+        bill_notice(
+            id,
+            &[
+                ("notifyId", n),
+                ("billStatus", "REFUND"),
+                ("refundAmount", fen),
+            ],
+            SignType::Md5,
+            false,
+        )
+    };
+
+    // 60 then 30: a smaller later amount; 60 then 70: more than was paid in sum; 30 then 60:
+    // a running total that grows within the paid amount.
+    for (id, first, second) in [
+        ("1017RFND0001", "60", "30"),
+        ("1017RFND0002", "60", "70"),
+        ("1017RFND0003", "30", "60"),
+    ] {
+        notify(&app, refund(id, &format!("{id}-r1"), first)).await;
+        notify(&app, refund(id, &format!("{id}-r2"), second)).await;
+    }
+
+    let smaller = app.order("1017RFND0001").await;
+    let beyond = app.order("1017RFND0002").await;
+    let growing = app.order("1017RFND0003").await;
+    assert_eq!(smaller["refundedAmount"], 60, "{smaller}");
+    assert_eq!(smaller["needsReview"], true, "{smaller}");
+    let reason = smaller["reviewReason"].as_str().unwrap();
+    assert!(reason.contains("running total 60 fen"), "{reason}");
+    assert!(reason.contains("of its own 90 fen"), "{reason}");
+    assert_eq!(smaller["refunds"].as_array().unwrap().len(), 2, "{smaller}");
+    assert_eq!(smaller["refunds"][1]["amount"], 30);
+    assert_eq!(smaller["refunds"][1]["key"], "1017RFND0001-r2");
+    assert_eq!(beyond["needsReview"], true, "{beyond}");
+    assert!(
+        beyond["reviewReason"].as_str().unwrap().contains("130 fen"),
+        "{beyond}"
+    );
+    assert_eq!(growing["refundedAmount"], 60, "{growing}");
+    assert_eq!(growing["needsReview"], false, "{growing}");
+}

@@ -197,6 +197,9 @@ pub struct PaymentNotification {
         deserialize_with = "lenient::fen"
     )]
     pub refund_amount: Option<Lenient<i64>>,
+    /// The refund's own order id, when the provider sends one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_order_id: Option<String>,
     /// Refund description.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub refund_desc: Option<String>,
