@@ -44,7 +44,8 @@ pub struct OrderView {
     created_at: String,
     updated_at: String,
     version: i64,
-    /// Each refund the provider reported, oldest first (shown on `GET /orders/{id}`).
+    /// Each refund the provider reported, oldest first (shown on `GET /orders/{id}` when
+    /// there is any).
     #[serde(skip_serializing_if = "Option::is_none")]
     refunds: Option<Vec<RefundView>>,
 }
@@ -60,8 +61,11 @@ struct RefundView {
 }
 
 impl OrderView {
-    /// The order with the refunds the provider reported for it.
+    /// The order with the refunds the provider reported for it (none: as without).
     pub fn with_refunds(mut self, refunds: &[Refund]) -> Self {
+        if refunds.is_empty() {
+            return self;
+        }
         self.refunds = Some(
             refunds
                 .iter()
