@@ -148,7 +148,7 @@ fn bind_request(
         is_efrc_ps: bind.is_efrc_ps,
         ps_ppt: bind.ps_ppt,
     };
-    req.validate().map_err(|e| {
+    req.validate_to_send().map_err(|e| {
         // Name the field as the caller spelled it.
         let field = match e.field.as_str() {
             "name" | "mobile" | "certNo" | "certType" | "fixBuyer" => format!("buyer.{}", e.field),

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
 
 use super::{
-    decode, insert_row, unread, verify, Outcome, Received, RejectReason, Rejection, KIND_CONTRACT,
+    entry, insert_row, journal_refusal, same_merchant, verified_form, Outcome, Received, Refused,
+    RejectReason, Rejection, Signature, KIND_CONTRACT,
 };
 use crate::chinaums::form::Form;
-use crate::chinaums::notify_sign::SIGN_FIELD;
 use crate::chinaums::time;
 use crate::chinaums::wire::ContractNotice;
 use crate::domain::contract::{Contract, NoticeOrder};
@@ -33,49 +33,37 @@ pub struct AcceptedNotice {
 /// What [`examine`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Readable, and its signature verified if it had one.
+    /// Admitted: verified when signed.
     Accepted(Box<AcceptedNotice>),
     /// Refused: journaled, nothing else.
-    Rejected {
-        /// Why.
-        rejection: Rejection,
-        /// The `contractNo` it claims, for the journal.
-        contract_no: Option<String>,
-    },
+    Rejected(Refused),
 }
 
+/// The field a refused contract notice is journaled under.
+const SUBJECT_FIELDS: [&str; 1] = ["contractNo"];
+
 /// Reads a received notice: size, syntax, then the signature if it carries a `sign`
-/// (against every key in `keys`), then its fields and merchant. `mid` is
-/// `provider.mid`: a notice without one is taken as ours, since only our URL was given it.
+/// (against every key in `keys`; verified like a payment notification, docs/protocol.md
+/// §6, assumed), then its fields and merchant. `mid` is `provider.mid`: a notice without
+/// one is taken as ours, since only our URL was given it.
 pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
-    let refuse = |rejection: Rejection, form: Option<&Form>| Verdict::Rejected {
-        rejection,
-        contract_no: form
-            .and_then(|f| f.get("contractNo"))
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned),
+    let (form, signed) = match verified_form(received, keys, Signature::IfPresent, &SUBJECT_FIELDS)
+    {
+        Ok(read) => read,
+        Err(refused) => return Verdict::Rejected(refused),
     };
-    if let Some(rejection) = unread(received) {
-        return refuse(rejection, None);
-    }
-    let form = match decode(&received.body, received.content_type.as_deref()) {
-        Ok(form) => form,
-        Err(rejection) => return refuse(rejection, None),
-    };
-    let signed = form.get(SIGN_FIELD).is_some_and(|s| !s.is_empty());
-    // Signed: verified like a payment notification (docs/protocol.md §6, assumed).
-    if signed {
-        if let Err(rejection) = verify(&form, keys) {
-            return refuse(rejection, Some(&form));
-        }
-    }
     match read(&form, mid) {
         Ok((contract, request_timestamp)) => Verdict::Accepted(Box::new(AcceptedNotice {
             contract,
             signed,
             request_timestamp,
         })),
-        Err(rejection) => refuse(rejection, Some(&form)),
+        Err(rejection) => Verdict::Rejected(Refused::new(
+            rejection,
+            signed,
+            Some(&form),
+            &SUBJECT_FIELDS,
+        )),
     }
 }
 
@@ -83,12 +71,7 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
 fn read(form: &Form, mid: &str) -> Result<(Contract, String), Rejection> {
     let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
     let n = ContractNotice::from_form(form).map_err(|e| malformed(e.to_string()))?;
-    if let Some(theirs) = n.mid.as_deref().filter(|m| *m != mid) {
-        return Err(Rejection::new(
-            RejectReason::WrongMerchant,
-            format!("mid {theirs} is not this gateway's merchant"),
-        ));
-    }
+    same_merchant(n.mid.as_deref(), mid)?;
     let request_ts = time::parse_body(&n.request_timestamp).ok_or_else(|| {
         malformed("requestTimestamp: must be yyyy-MM-dd HH:mm:ss in Beijing time".into())
     })?;
@@ -129,36 +112,9 @@ pub fn record(
     verdict: &Verdict,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
-    let entry = NewEntry {
-        received_at: received.at,
-        kind: KIND_CONTRACT,
-        // Contract notices have no notifyId: (contractNo, requestTimestamp) identifies one.
-        notify_id: None,
-        first_verified_copy: false,
-        order_ref: None,
-        raw_body: &received.body,
-        content_type: received.content_type.as_deref(),
-        remote_addr: received.remote_addr.as_deref(),
-        verified: false,
-        outcome: "",
-        detail: None,
-    };
     match verdict {
-        Verdict::Rejected {
-            rejection,
-            contract_no,
-        } => {
-            let outcome = Outcome::Rejected(rejection.reason);
-            let detail = rejection.journal_detail();
-            let journal_id = insert_row(
-                conn,
-                &NewEntry {
-                    order_ref: contract_no.as_deref(),
-                    outcome: outcome.journal(),
-                    detail: Some(&detail),
-                    ..entry
-                },
-            )?;
+        Verdict::Rejected(refused) => {
+            let (outcome, journal_id) = journal_refusal(conn, received, KIND_CONTRACT, refused)?;
             Ok(Recorded {
                 outcome,
                 journal_id,
@@ -172,7 +128,7 @@ pub fn record(
                     verified: true,
                     // Replaced below, in this transaction: never seen by anyone.
                     outcome: "received",
-                    ..entry
+                    ..entry(received, KIND_CONTRACT)
                 },
             )?;
             let mut contract = notice.contract.clone();
@@ -263,7 +219,7 @@ mod tests {
         assert!(matches!(good, Verdict::Accepted(n) if n.signed));
         assert!(matches!(
             forged,
-            Verdict::Rejected { rejection, contract_no: Some(_) }
+            Verdict::Rejected(Refused { rejection, subject: Some(_), .. })
                 if rejection.reason == RejectReason::BadSignature
         ));
     }
@@ -276,7 +232,7 @@ mod tests {
         other[1].1 = "898340149000006".into();
 
         let reason = |v: Verdict| match v {
-            Verdict::Rejected { rejection, .. } => rejection.reason,
+            Verdict::Rejected(r) => r.rejection.reason,
             Verdict::Accepted(_) => panic!("accepted"),
         };
 

@@ -312,6 +312,128 @@ fn verify(form: &Form, keys: &[&str]) -> Result<(), Rejection> {
         })
 }
 
+/// A refused notice: why, whether its signature had verified first, and what it claims
+/// (kept on its journal row; unverified unless `verified`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Why.
+    pub rejection: Rejection,
+    /// Whether the signature had verified before the notice was refused.
+    pub verified: bool,
+    /// The `notifyId` it claims.
+    pub notify_id: Option<String>,
+    /// The order (`billNo`, else `merOrderId`) or contract (`contractNo`) it claims.
+    pub subject: Option<String>,
+}
+
+impl Refused {
+    /// A refusal of a notice read as `form` (if it was readable), claiming the first
+    /// non-empty field of `subject_fields`.
+    fn new(
+        rejection: Rejection,
+        verified: bool,
+        form: Option<&Form>,
+        subject_fields: &[&str],
+    ) -> Self {
+        let claim = |name: &str| {
+            form.and_then(|f| f.get(name))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Refused {
+            rejection,
+            verified,
+            notify_id: claim("notifyId"),
+            subject: subject_fields.iter().find_map(|f| claim(f)),
+        }
+    }
+}
+
+/// Whether a notice's signature must verify: always for payment notifications; for a
+/// contract notice only when it carries one (docs/protocol.md §6, assumed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signature {
+    Required,
+    IfPresent,
+}
+
+/// The front both examinations share: the body read whole, its syntax, then its
+/// signature. Returns the fields and whether they were signed (and so verified); a refusal
+/// claims the first of `subject_fields`.
+fn verified_form(
+    received: &Received,
+    keys: &[&str],
+    signature: Signature,
+    subject_fields: &[&str],
+) -> Result<(Form, bool), Refused> {
+    if let Some(rejection) = unread(received) {
+        return Err(Refused::new(rejection, false, None, subject_fields));
+    }
+    let form = decode(&received.body, received.content_type.as_deref())
+        .map_err(|rejection| Refused::new(rejection, false, None, subject_fields))?;
+    let signed = form
+        .get(notify_sign::SIGN_FIELD)
+        .is_some_and(|s| !s.is_empty());
+    if signed || signature == Signature::Required {
+        if let Err(rejection) = verify(&form, keys) {
+            return Err(Refused::new(rejection, false, Some(&form), subject_fields));
+        }
+    }
+    Ok((form, signed))
+}
+
+/// Refuses a verified notice for another merchant than `mid` (when it names one).
+fn same_merchant(theirs: Option<&str>, mid: &str) -> Result<(), Rejection> {
+    match theirs.filter(|m| *m != mid) {
+        Some(other) => Err(Rejection::new(
+            RejectReason::WrongMerchant,
+            format!("mid {other} is not this gateway's merchant"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The journal row every copy of a `kind` notice starts from: as received, nothing
+/// concluded.
+fn entry<'a>(received: &'a Received, kind: &'static str) -> NewEntry<'a> {
+    NewEntry {
+        received_at: received.at,
+        kind,
+        notify_id: None,
+        first_verified_copy: false,
+        order_ref: None,
+        raw_body: &received.body,
+        content_type: received.content_type.as_deref(),
+        remote_addr: received.remote_addr.as_deref(),
+        verified: false,
+        outcome: "",
+        detail: None,
+    }
+}
+
+/// Journals a refused `kind` notice; nothing else is written. Returns its outcome and row.
+fn journal_refusal(
+    conn: &mut SqliteConnection,
+    received: &Received,
+    kind: &'static str,
+    refused: &Refused,
+) -> Result<(Outcome, i64), StoreError> {
+    let outcome = Outcome::Rejected(refused.rejection.reason);
+    let detail = refused.rejection.journal_detail();
+    let journal_id = insert_row(
+        conn,
+        &NewEntry {
+            notify_id: refused.notify_id.as_deref(),
+            order_ref: refused.subject.as_deref(),
+            verified: refused.verified,
+            outcome: outcome.journal(),
+            detail: Some(&detail),
+            ..entry(received, kind)
+        },
+    )?;
+    Ok((outcome, journal_id))
+}
+
 /// Journals a row that does not compete for a `notifyId` (`first_verified_copy` unset).
 fn insert_row(conn: &mut SqliteConnection, e: &NewEntry<'_>) -> Result<i64, StoreError> {
     match notifications::insert(conn, e)? {

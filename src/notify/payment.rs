@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
 
 use super::{
-    decode, insert_row, unread, verify, Outcome, Received, RejectReason, Rejection, KIND_PAYMENT,
+    entry, insert_row, journal_refusal, verified_form, Outcome, Received, Refused, RejectReason,
+    Rejection, Signature, KIND_PAYMENT,
 };
 use crate::chinaums::form::Form;
 use crate::chinaums::wire::{Lenient, PaymentNotification};
@@ -66,48 +67,25 @@ pub enum Verdict {
         mid: String,
     },
     /// Refused: journaled, nothing else.
-    Rejected {
-        /// Why.
-        rejection: Rejection,
-        /// Whether the signature had verified before the notice was refused.
-        verified: bool,
-        /// The `notifyId` it claims, for the journal (unverified unless `verified`).
-        notify_id: Option<String>,
-        /// The order it claims to be about (`billNo`, else `merOrderId`), for the journal.
-        order_ref: Option<String>,
-    },
+    Rejected(Refused),
 }
+
+/// The fields a refused payment notification is journaled under, first found first.
+const SUBJECT_FIELDS: [&str; 2] = ["billNo", "merOrderId"];
 
 /// Verifies and reads a received notification, in this order: size, syntax, `signType`,
 /// signature (every key in `keys`), fields, merchant, status. Nothing it has not verified
 /// is interpreted, except the claimed `notifyId` and order kept on a refusal's journal row.
 pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
-    let refuse = |rejection: Rejection, verified: bool, form: Option<&Form>| {
-        let claim = |name: &str| {
-            form.and_then(|f| f.get(name))
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        Verdict::Rejected {
-            rejection,
-            verified,
-            notify_id: claim("notifyId"),
-            order_ref: claim("billNo").or_else(|| claim("merOrderId")),
-        }
+    let form = match verified_form(received, keys, Signature::Required, &SUBJECT_FIELDS) {
+        Ok((form, _)) => form,
+        Err(refused) => return Verdict::Rejected(refused),
     };
-    if let Some(rejection) = unread(received) {
-        return refuse(rejection, false, None);
-    }
-    let form = match decode(&received.body, received.content_type.as_deref()) {
-        Ok(form) => form,
-        Err(rejection) => return refuse(rejection, false, None),
-    };
-    if let Err(rejection) = verify(&form, keys) {
-        return refuse(rejection, false, Some(&form));
-    }
     match read(&form, mid) {
         Ok(notice) => Verdict::Accepted(Box::new(notice)),
-        Err(NotRead::Refused(rejection)) => refuse(rejection, true, Some(&form)),
+        Err(NotRead::Refused(rejection)) => {
+            Verdict::Rejected(Refused::new(rejection, true, Some(&form), &SUBJECT_FIELDS))
+        }
         Err(NotRead::Unapplied {
             notify_id,
             names,
@@ -341,23 +319,6 @@ fn decision_detail(applied: &Applied, decision: &Decision) -> String {
     }
 }
 
-/// The journal row every copy starts from: the notice as received, nothing concluded.
-fn entry(received: &Received) -> NewEntry<'_> {
-    NewEntry {
-        received_at: received.at,
-        kind: KIND_PAYMENT,
-        notify_id: None,
-        first_verified_copy: false,
-        order_ref: None,
-        raw_body: &received.body,
-        content_type: received.content_type.as_deref(),
-        remote_addr: received.remote_addr.as_deref(),
-        verified: false,
-        outcome: "",
-        detail: None,
-    }
-}
-
 /// Journals the notice and, if it is verified, names an order we hold, and is the first
 /// verified copy of its `notifyId`, applies its evidence to that order. Run inside one
 /// write transaction (`Db::write`): the journal row, the order and its event are kept
@@ -371,29 +332,12 @@ pub fn record(
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
     match verdict {
-        Verdict::Rejected {
-            rejection,
-            verified,
-            notify_id,
-            order_ref,
-        } => {
-            let outcome = Outcome::Rejected(rejection.reason);
-            let detail = rejection.journal_detail();
-            let journal_id = insert_row(
-                conn,
-                &NewEntry {
-                    notify_id: notify_id.as_deref(),
-                    order_ref: order_ref.as_deref(),
-                    verified: *verified,
-                    outcome: outcome.journal(),
-                    detail: Some(&detail),
-                    ..entry(received)
-                },
-            )?;
+        Verdict::Rejected(refused) => {
+            let (outcome, journal_id) = journal_refusal(conn, received, KIND_PAYMENT, refused)?;
             Ok(Recorded {
                 outcome,
                 journal_id,
-                order_ref: order_ref.clone(),
+                order_ref: refused.subject.clone(),
                 applied: None,
             })
         }
@@ -414,7 +358,7 @@ pub fn record(
                     verified: true,
                     outcome: Outcome::Misrouted.journal(),
                     detail: Some(&detail),
-                    ..entry(received)
+                    ..entry(received, KIND_PAYMENT)
                 },
             )?;
             Ok(Recorded {
@@ -442,7 +386,7 @@ pub fn record(
                     verified: true,
                     outcome: Outcome::Unapplied.journal(),
                     detail: Some(reason),
-                    ..entry(received)
+                    ..entry(received, KIND_PAYMENT)
                 },
             )?;
             let applied = match &order {
@@ -493,7 +437,7 @@ fn record_verified(
                 verified: true,
                 outcome: Outcome::Orphan.journal(),
                 detail: Some(&detail),
-                ..entry(received)
+                ..entry(received, KIND_PAYMENT)
             },
         )?;
         return Ok(Recorded {
@@ -511,7 +455,7 @@ fn record_verified(
         verified: true,
         // Replaced below, in this transaction: never seen by anyone.
         outcome: "received",
-        ..entry(received)
+        ..entry(received, KIND_PAYMENT)
     };
     let journal_id = match notifications::insert(conn, &first_copy)? {
         Journaled::Row(id) => id,
@@ -614,11 +558,7 @@ mod tests {
 
     fn rejection(v: Verdict) -> (RejectReason, bool) {
         match v {
-            Verdict::Rejected {
-                rejection,
-                verified,
-                ..
-            } => (rejection.reason, verified),
+            Verdict::Rejected(r) => (r.rejection.reason, r.verified),
             other => panic!("not refused: {other:?}"),
         }
     }
@@ -775,16 +715,11 @@ mod tests {
 
         let verdict = examine(&notice, &[KEY], MID);
 
-        let Verdict::Rejected {
-            notify_id,
-            order_ref,
-            ..
-        } = verdict
-        else {
+        let Verdict::Rejected(refused) = verdict else {
             panic!("accepted")
         };
-        assert_eq!(notify_id.as_deref(), Some("n-1"));
-        assert_eq!(order_ref.as_deref(), Some("1017B000001"));
+        assert_eq!(refused.notify_id.as_deref(), Some("n-1"));
+        assert_eq!(refused.subject.as_deref(), Some("1017B000001"));
     }
 
     #[test]

@@ -332,7 +332,7 @@ impl ProviderClient {
         order: &str,
         req: &UpdateQrcodeRequest,
     ) -> Called<UpdateQrcodeResponse> {
-        if let Err(e) = req.validate() {
+        if let Err(e) = req.validate_to_send() {
             return Called::unsent(Outcome::Invalid(e));
         }
         self.call(Operation::UpdateQrcode, Some(order), req, None)

@@ -1,8 +1,9 @@
 //! The provider's routes: the token endpoint and the three operations (update-qrcode,
 //! mini-pre-query, preauthed). Each request passes the auth layer, then the operation
-//! faults, then the seed's validation (`chinaums::wire`), then the book's business rules;
-//! every one is journaled in the call log. It must not change an order except through
-//! `book`, and never echoes a secret or a buyer's personal field.
+//! faults, then the seed's validation (`chinaums::wire`, reading fields as leniently as the
+//! pages' own examples need), then the book's business rules; every one is journaled in the
+//! call log, and every refusal goes through [`refuse`]. It must not change an order except
+//! through `book`, and never echoes a secret or a buyer's personal field.
 
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::StatusCode;
@@ -78,6 +79,46 @@ impl Answer {
             body: HttpResponse::Ok().json(value),
         }
     }
+}
+
+/// An operation's answer type: the one refusal path ([`refuse`]) fills its error fields and
+/// its stamp, whichever operation it is.
+trait Reply: Serialize + Default {
+    /// An empty answer stamped with `now` (each operation names its stamp differently).
+    fn stamped(now: DateTime<Utc>) -> Self;
+    /// Sets `errCode` and `errMsg`.
+    fn set_error(&mut self, code: &str, message: String);
+}
+
+macro_rules! reply {
+    ($($answer:ty => $stamp:ident),+) => {$(
+        impl Reply for $answer {
+            fn stamped(now: DateTime<Utc>) -> Self {
+                Self {
+                    $stamp: Some(time::format_body(now)),
+                    ..Self::default()
+                }
+            }
+            fn set_error(&mut self, code: &str, message: String) {
+                self.err_code = code.to_owned();
+                self.err_msg = Some(message);
+            }
+        }
+    )+};
+}
+
+reply!(
+    UpdateQrcodeResponse => response_timestamp,
+    MiniPreQueryResponse => response_timestamp,
+    BillQueryResponse => response_timestamp,
+    PreauthedResponse => resp_ts
+);
+
+/// The refusal of every operation: `echo` (what the request let it echo, stamped) with
+/// `errCode` and `errMsg`.
+fn refuse<R: Reply>(mut echo: R, code: &str, message: impl Into<String>) -> Answer {
+    echo.set_error(code, message.into());
+    Answer::json(code, &echo)
 }
 
 /// Runs the auth layer on a request.
@@ -281,46 +322,12 @@ fn is_json(req: &HttpRequest) -> bool {
 
 /// The refusal of a body not sent as `application/json`, in the operation's own shape.
 fn wrong_content_type(op: Op, now: DateTime<Utc>) -> Answer {
-    let message = Some("Content-Type: must be application/json".to_owned());
-    let stamp = Some(time::format_body(now));
-    let code = BAD_REQUEST.to_owned();
+    let message = "Content-Type: must be application/json";
     match op {
-        Op::UpdateQrcode => Answer::json(
-            BAD_REQUEST,
-            &UpdateQrcodeResponse {
-                err_code: code,
-                err_msg: message,
-                response_timestamp: stamp,
-                ..UpdateQrcodeResponse::default()
-            },
-        ),
-        Op::MiniPreQuery => Answer::json(
-            BAD_REQUEST,
-            &MiniPreQueryResponse {
-                err_code: code,
-                err_msg: message,
-                response_timestamp: stamp,
-                ..MiniPreQueryResponse::default()
-            },
-        ),
-        Op::BillQuery => Answer::json(
-            BAD_REQUEST,
-            &BillQueryResponse {
-                err_code: code,
-                err_msg: message,
-                response_timestamp: stamp,
-                ..BillQueryResponse::default()
-            },
-        ),
-        Op::Preauthed => Answer::json(
-            BAD_REQUEST,
-            &PreauthedResponse {
-                err_code: code,
-                err_msg: message,
-                resp_ts: stamp,
-                ..PreauthedResponse::default()
-            },
-        ),
+        Op::UpdateQrcode => refuse(UpdateQrcodeResponse::stamped(now), BAD_REQUEST, message),
+        Op::MiniPreQuery => refuse(MiniPreQueryResponse::stamped(now), BAD_REQUEST, message),
+        Op::BillQuery => refuse(BillQueryResponse::stamped(now), BAD_REQUEST, message),
+        Op::Preauthed => refuse(PreauthedResponse::stamped(now), BAD_REQUEST, message),
     }
 }
 
@@ -331,15 +338,7 @@ fn transient_error(now: DateTime<Utc>) -> Answer {
     } else {
         ("INTERNAL_ERROR", "系统内部错误")
     };
-    Answer::json(
-        code,
-        &MiniPreQueryResponse {
-            err_code: code.to_owned(),
-            err_msg: Some(message.to_owned()),
-            response_timestamp: Some(time::format_body(now)),
-            ..MiniPreQueryResponse::default()
-        },
-    )
+    refuse(MiniPreQueryResponse::stamped(now), code, message)
 }
 
 /// The merchant checks every operation makes: an unknown merchant is `NO_MERCHANT`, a
@@ -366,20 +365,7 @@ fn merchant(
 
 /// update-qrcode: validates, then binds the bill to its QR code.
 fn bind(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
-    let refuse = |echo: UpdateQrcodeResponse, code: &str, message: String| {
-        Answer::json(
-            code,
-            &UpdateQrcodeResponse {
-                err_code: code.to_owned(),
-                err_msg: Some(message),
-                ..echo
-            },
-        )
-    };
-    let stamp = UpdateQrcodeResponse {
-        response_timestamp: Some(time::format_body(now)),
-        ..UpdateQrcodeResponse::default()
-    };
+    let stamp = UpdateQrcodeResponse::stamped(now);
     let req = match wire::from_json::<UpdateQrcodeRequest>(body) {
         Ok(req) => req,
         Err(e) => return refuse(stamp, BAD_REQUEST, e.to_string()),
@@ -491,20 +477,7 @@ pub(crate) fn optional_url(field: &str, url: Option<&str>) -> Result<Option<Stri
 
 /// mini-pre-query: the order's state as the provider knows it.
 fn query(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
-    let stamp = MiniPreQueryResponse {
-        response_timestamp: Some(time::format_body(now)),
-        ..MiniPreQueryResponse::default()
-    };
-    let refuse = |echo: MiniPreQueryResponse, code: &str, message: String| {
-        Answer::json(
-            code,
-            &MiniPreQueryResponse {
-                err_code: code.to_owned(),
-                err_msg: Some(message),
-                ..echo
-            },
-        )
-    };
+    let stamp = MiniPreQueryResponse::stamped(now);
     let req = match wire::from_json::<MiniPreQueryRequest>(body) {
         Ok(req) => req,
         Err(e) => return refuse(stamp, BAD_REQUEST, e.to_string()),
@@ -524,7 +497,7 @@ fn query(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
     }
     let asked = req.mer_order_id.as_deref().filter(|id| !id.is_empty());
     let Some(id) = asked.or(req.target_order_id.as_deref()) else {
-        return refuse(echo, BAD_REQUEST, "merOrderId: is required".into());
+        return refuse(echo, BAD_REQUEST, "merOrderId: is required");
     };
     let mut book = shared.book();
     let Some((order, via)) = book.find(id, now) else {
@@ -546,20 +519,7 @@ fn query(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
 
 /// bills/query: a bill's state by its number and date, with its payment once paid.
 fn query_bill(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
-    let stamp = BillQueryResponse {
-        response_timestamp: Some(time::format_body(now)),
-        ..BillQueryResponse::default()
-    };
-    let refuse = |echo: BillQueryResponse, code: &str, message: String| {
-        Answer::json(
-            code,
-            &BillQueryResponse {
-                err_code: code.to_owned(),
-                err_msg: Some(message),
-                ..echo
-            },
-        )
-    };
+    let stamp = BillQueryResponse::stamped(now);
     let req = match wire::from_json::<BillQueryRequest>(body) {
         Ok(req) => req,
         Err(e) => return refuse(stamp, BAD_REQUEST, e.to_string()),
@@ -696,20 +656,7 @@ fn query_answer(
 
 /// preauthed: completes a pre-authorised payment.
 fn complete(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
-    let stamp = PreauthedResponse {
-        resp_ts: Some(time::format_body(now)),
-        ..PreauthedResponse::default()
-    };
-    let refuse = |echo: PreauthedResponse, code: &str, message: String| {
-        Answer::json(
-            code,
-            &PreauthedResponse {
-                err_code: code.to_owned(),
-                err_msg: Some(message),
-                ..echo
-            },
-        )
-    };
+    let stamp = PreauthedResponse::stamped(now);
     let req = match wire::from_json::<PreauthedRequest>(body) {
         Ok(req) => req,
         Err(e) => return refuse(stamp, BAD_REQUEST, e.to_string()),

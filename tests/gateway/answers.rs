@@ -11,10 +11,9 @@ use umsgate::chinaums::notify_sign::{self, SignType};
 use umsgate::store::provider_calls;
 
 use crate::bills;
+use crate::conformance;
 use crate::helpers::{TestApp, TestProvider, NOTIFY_KEY};
 
-/// The seed's mini-pre-query example answer, verbatim (its `totalAmount` is a string).
-const SEED_ANSWER: &str = include_str!("../data/mini-pre-query-answer.json");
 const MINI_PRE_QUERY: &str = "/v1/netpay/wx/mini-pre-query";
 
 /// A test provider whose mini-pre-query answers each asked `merOrderId` with its entry
@@ -59,7 +58,10 @@ fn outcomes(app: &TestApp, id: &str) -> Vec<String> {
 
 #[actix_web::test]
 async fn the_seeds_own_example_answer_is_read_not_thrown_away() {
-    let provider = provider(&[("319420230831135026", SEED_ANSWER.to_owned())]);
+    let provider = provider(&[(
+        "319420230831135026",
+        conformance::answer("mini-pre-query").to_owned(),
+    )]);
     let app = provider
         .gateway(json!({"provider": {"msg_src_id": "3194"}}))
         .await;

@@ -503,6 +503,57 @@ impl TestSandbox {
     }
 }
 
+/// An OPEN-BODY-SIG header for `body`, signed now with the test credentials.
+pub fn body_sig(sandbox: &TestSandbox, body: &[u8]) -> String {
+    use umsgate::chinaums::sign::{new_nonce, BodySig};
+    let c = &sandbox.creds;
+    BodySig::sign(
+        &c.app_id,
+        c.app_key.expose(),
+        &umsgate::chinaums::time::format_compact(chrono::Utc::now()),
+        &new_nonce(),
+        body,
+    )
+    .header()
+}
+
+/// POSTs `body` to a provider route of `sandbox`, signed with OPEN-BODY-SIG; the answer,
+/// which must be a 200.
+pub async fn call(sandbox: &TestSandbox, path: &str, body: &Value) -> Value {
+    let bytes = body.to_string().into_bytes();
+    let header = body_sig(sandbox, &bytes);
+    let (status, answer) = sandbox.post(path, bytes, Some(&header)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+/// Starts a small independent peer on `127.0.0.1:0` (one worker) that answers every request
+/// with `handler`, `state` as its app data; its base URL.
+pub fn start_peer<T, F, Args>(state: T, handler: F) -> String
+where
+    T: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    use actix_web::{web, App, HttpServer};
+    let state = web::Data::new(state);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .default_service(web::to(handler.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listen")
+    .run();
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
 /// A payment notification body as the provider sends it: `fields` plus the random field
 /// `extra` (name, value), signed with the configured key (MD5, `signType` absent), then
 /// form-encoded with `sign` last.

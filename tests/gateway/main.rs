@@ -13,6 +13,7 @@ mod admin;
 mod answers;
 mod bills;
 mod chaos;
+mod conformance;
 mod crash;
 mod demo;
 mod flows;

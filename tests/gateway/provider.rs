@@ -105,6 +105,11 @@ async fn bind_fields_are_validated_before_anything_is_stored_or_sent() {
             json!({"amount": 1, "qrCodeId": "Q1", "walletOption": "BOTH"}),
             "walletOption",
         ),
+        // The sandbox reads the seed example's 10; the gateway sends only 3, 6 or 12.
+        (
+            json!({"amount": 1, "qrCodeId": "Q1", "installmentNumber": 10}),
+            "installmentNumber",
+        ),
         (
             json!({"amount": 1, "qrCodeId": "Q1", "buyer": {"mobile": "1".repeat(20)}}),
             "buyer.mobile",

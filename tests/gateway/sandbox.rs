@@ -2,11 +2,10 @@
 //! the auth layer's refusals, each operation's happy path, validation and business
 //! refusals, notifications (signature, resends, faults), contract notices, control routes.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use awc::http::StatusCode;
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -16,7 +15,7 @@ use umsgate::chinaums::sign::{access_token_header, new_nonce, BodySig};
 use umsgate::chinaums::time;
 use umsgate::chinaums::wire::TokenRequest;
 
-use crate::helpers::{eventually_some, TestSandbox};
+use crate::helpers::{body_sig, call, eventually_some, start_peer, TestSandbox};
 
 const TOKEN: &str = "/v1/token/access";
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -25,28 +24,6 @@ const PREAUTHED: &str = "/v1/netpay/preauthed";
 
 // ---------------------------------------------------------------------------------------
 // Calling the sandbox as a client would.
-
-/// An OPEN-BODY-SIG header for `body`, signed now with the test credentials.
-fn body_sig(sandbox: &TestSandbox, body: &[u8]) -> String {
-    let c = &sandbox.creds;
-    BodySig::sign(
-        &c.app_id,
-        c.app_key.expose(),
-        &time::format_compact(Utc::now()),
-        &new_nonce(),
-        body,
-    )
-    .header()
-}
-
-/// POSTs `body` to a provider route, signed with OPEN-BODY-SIG.
-async fn call(sandbox: &TestSandbox, path: &str, body: &Value) -> Value {
-    let bytes = body.to_string().into_bytes();
-    let header = body_sig(sandbox, &bytes);
-    let (status, answer) = sandbox.post(path, bytes, Some(&header)).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer
-}
 
 async fn control(sandbox: &TestSandbox, path: &str, body: Value) -> (StatusCode, Value) {
     sandbox
@@ -203,22 +180,9 @@ impl Receiver {
     /// `200 SUCCESS` once the script runs out.
     fn start(replies: Vec<(u16, &'static str)>) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let state = web::Data::new((got.clone(), replies));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        actix_web::rt::spawn(server);
+        let base = start_peer((got.clone(), replies), receive);
         Receiver {
-            url: format!("http://127.0.0.1:{port}/notify/payment"),
+            url: format!("{base}/notify/payment"),
             got,
         }
     }
@@ -549,6 +513,58 @@ async fn update_qrcode_without_a_bill_number_gets_one_starting_with_the_source_i
 }
 
 #[actix_web::test]
+async fn update_qrcode_reads_empty_strings_as_absent_and_json_text_digits_and_flag_text_as_values()
+{
+    // Arrange: the same bill, once with the table's types, once as the provider's own
+    // example writes them.
+    let sandbox = TestSandbox::spawn().await;
+    let typed = bind_request("QRCODE0010", "1017TYPED001", 26, None);
+    let mut typed = with(
+        &typed,
+        "goods",
+        json!([{"goodsId": "001", "quantity": "10"}]),
+    );
+    typed["retCommParams"] = json!({"tableNo": "341", "parkId": ""});
+    typed["isEfrcPs"] = json!(false);
+    typed["installmentNumber"] = json!(12);
+    let mut texts = with(&typed, "billNo", json!("1017TEXTS001"));
+    texts["qrCodeId"] = json!("QRCODE0011");
+    texts["goods"] = json!(typed["goods"].to_string());
+    texts["retCommParams"] = json!(typed["retCommParams"].to_string());
+    texts["isEfrcPs"] = json!("false");
+    texts["totalAmount"] = json!("26");
+    texts["installmentNumber"] = json!("12");
+    let mut empties = with(&typed, "billNo", json!("1017EMPTY001"));
+    empties["qrCodeId"] = json!("QRCODE0012");
+    for field in [
+        "goods",
+        "retCommParams",
+        "isEfrcPs",
+        "installmentNumber",
+        "name",
+        "subMchntInfo",
+    ] {
+        empties[field] = json!("");
+    }
+
+    // Act
+    let answers = [
+        call(&sandbox, UPDATE_QRCODE, &typed).await,
+        call(&sandbox, UPDATE_QRCODE, &texts).await,
+        call(&sandbox, UPDATE_QRCODE, &empties).await,
+    ];
+
+    // Assert
+    for answer in &answers {
+        assert_eq!(answer["errCode"], "SUCCESS", "{answer}");
+    }
+    for bill in ["1017TYPED001", "1017TEXTS001", "1017EMPTY001"] {
+        let (_, truth) = sandbox.get(&format!("/_sandbox/orders/{bill}")).await;
+        assert_eq!(truth["totalAmount"], 26, "{bill}: {truth}");
+    }
+}
+
+#[actix_web::test]
 async fn update_qrcode_refuses_a_malformed_request_with_bad_request_naming_the_field() {
     let sandbox = TestSandbox::spawn().await;
     let base = bind_request("QRCODE0003", "1017VALID001", 100, None);
@@ -581,6 +597,20 @@ async fn update_qrcode_refuses_a_malformed_request_with_bad_request_naming_the_f
             "notifyUrl",
         ),
         (with(&base, "instMid", json!("MINIDEFAULT")), "instMid"),
+        // What the tolerances still refuse.
+        (with(&base, "goods", json!("[{\"goodsId\":1}]")), "goods"),
+        (with(&base, "goods", json!("eggs")), "goods"),
+        (
+            with(&base, "retCommParams", json!("{\"tableNo\":341}")),
+            "retCommParams",
+        ),
+        (with(&base, "isEfrcPs", json!("yes")), "isEfrcPs"),
+        (with(&base, "isEfrcPs", json!(1)), "isEfrcPs"),
+        (with(&base, "totalAmount", json!("2.6")), "totalAmount"),
+        (
+            with(&base, "installmentNumber", json!("ten")),
+            "installmentNumber",
+        ),
     ];
 
     for (request, field) in cases {

@@ -14,12 +14,16 @@
 //!   What we send, and what the sandbox receives, stays strict (`int`).
 //! - Required strings read as empty when missing, so that `validate` names them; an empty
 //!   optional string counts as absent (the provider's samples send `""` for unused fields).
+//! - Requests are read as the provider reads them (`lenient`): `""` is absent for fields of
+//!   any type, arrays and objects may come as JSON text, booleans as `"true"`/`"false"`.
+//!   Requests are written with the table's types.
 //! - Lengths are counted as the provider's (GBK-era) backend counts them: an ASCII
 //!   character is 1, any other character 2. The seed says `billDesc` ≤255 holds "no more
 //!   than 128 汉字": that rules out UTF-8 bytes (3 per 汉字, 85 汉字) and characters (255
 //!   汉字), and matches this count to within one (127 汉字 fit; the 255 limit wins).
 
 mod auth;
+mod lenient;
 mod notice;
 mod operations;
 
@@ -318,8 +322,9 @@ pub fn read<T: Clone>(field: &Option<Lenient<T>>) -> Option<T> {
     field.as_ref().and_then(Lenient::read).cloned()
 }
 
-/// Deserialisers for [`Lenient`] fields. `null` and `""` read as absent everywhere.
-mod lenient {
+/// Deserialisers for [`Lenient`] fields of what the provider sends us (answers and
+/// notifications, after verification). `null` and `""` read as absent everywhere.
+mod tolerant {
     use super::*;
 
     /// The value as received, `None` for `null` or `""`.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use super::{
-    expose_opt, from_form_fields, lenient, non_empty, text, timestamp, to_form_fields, FieldError,
+    expose_opt, from_form_fields, non_empty, text, timestamp, to_form_fields, tolerant, FieldError,
     Lenient,
 };
 use crate::chinaums::form::Form;
@@ -37,56 +37,56 @@ pub struct BillPayment {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub total_amount: Option<Lenient<i64>>,
     /// What the buyer paid, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub buyer_pay_amount: Option<Lenient<i64>>,
     /// What the merchant received, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub receipt_amount: Option<Lenient<i64>>,
     /// Invoiceable amount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub invoice_amount: Option<Lenient<i64>>,
     /// Channel discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub coupon_amount: Option<Lenient<i64>>,
     /// Alliance discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub discount_amount: Option<Lenient<i64>>,
     /// `yyyy-MM-dd HH:mm:ss`.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::text"
+        deserialize_with = "tolerant::text"
     )]
     pub pay_time: Option<Lenient<String>>,
     /// `yyyy-MM-dd`.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::text"
+        deserialize_with = "tolerant::text"
     )]
     pub settle_date: Option<Lenient<String>>,
     /// The payment platform's order id.
@@ -139,7 +139,7 @@ pub struct PaymentNotification {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub total_amount: Option<Lenient<i64>>,
     /// Platform serial number.
@@ -179,7 +179,7 @@ pub struct PaymentNotification {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub complete_amount: Option<Lenient<i64>>,
     /// The payment, sent as a JSON string.
@@ -187,14 +187,14 @@ pub struct PaymentNotification {
         skip_serializing_if = "Option::is_none",
         default,
         serialize_with = "json_text",
-        deserialize_with = "lenient::bill_payment"
+        deserialize_with = "tolerant::bill_payment"
     )]
     pub bill_payment: Option<Lenient<BillPayment>>,
     /// Refunded amount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub refund_amount: Option<Lenient<i64>>,
     /// The refund's own order id, when the provider sends one.
@@ -229,14 +229,14 @@ pub struct PaymentNotification {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::text"
+        deserialize_with = "tolerant::text"
     )]
     pub pay_time: Option<Lenient<String>>,
     /// Mini-program shape: `yyyy-MM-dd`.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::text"
+        deserialize_with = "tolerant::text"
     )]
     pub settle_date: Option<Lenient<String>>,
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    amount, int, lenient, non_empty, one_of, opt_text, opt_timestamp, text, timestamp,
+    amount, int, lenient, non_empty, one_of, opt_text, opt_timestamp, text, timestamp, tolerant,
     Base64Secret, BillPayment, FieldError, Lenient,
 };
 use crate::chinaums::status::{BillStatus, ErrClass, TradeStatus};
@@ -14,7 +14,9 @@ use crate::chinaums::time;
 pub const UPDATE_QRCODE_AMOUNT_FEN: std::ops::RangeInclusive<i64> = 1..=1_000_000;
 /// preauthed's `totalAmt` range (seed 003): 1 fen to 1 000 000 yuan.
 pub const PREAUTHED_AMOUNT_FEN: std::ops::RangeInclusive<i64> = 1..=100_000_000;
-/// update-qrcode's `installmentNumber` values (seed 002, "3612"): Huabei's 3, 6, 12 months.
+/// update-qrcode's `installmentNumber` values the gateway sends (seed 002's table, "3612"):
+/// Huabei's 3, 6, 12 months. The seed's own example sends 10, so received requests are only
+/// held to a positive number.
 const INSTALLMENTS: [i64; 3] = [3, 6, 12];
 
 /// `POST /v1/netpay/bills/update-qrcode`: binds a bill to a QR code (seed 002).
@@ -61,8 +63,12 @@ pub struct UpdateQrcodeRequest {
         deserialize_with = "int::opt"
     )]
     pub total_amount: Option<i64>,
-    /// The goods.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// The goods. Read also as JSON text (the seed's example sends it so).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "lenient::structured"
+    )]
     pub goods: Option<Vec<Goods>>,
     /// Member number, echoed in the notification (≤32).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -89,16 +95,28 @@ pub struct UpdateQrcodeRequest {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub wallet_option: Option<String>,
     /// Buyer's name for real-name checks; Base64 on the wire (≤32 encoded).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "lenient::opt"
+    )]
     pub name: Option<Base64Secret>,
     /// Buyer's mobile; Base64 on the wire (≤20 encoded).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "lenient::opt"
+    )]
     pub mobile: Option<Base64Secret>,
     /// Certificate type, e.g. `IDENTITY_CARD`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cert_type: Option<String>,
     /// Buyer's certificate number; Base64 on the wire (≤32 encoded).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "lenient::opt"
+    )]
     pub cert_no: Option<Base64Secret>,
     /// `T` when the buyer must be the named one (≤32).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -113,8 +131,12 @@ pub struct UpdateQrcodeRequest {
         deserialize_with = "int::opt"
     )]
     pub installment_number: Option<i64>,
-    /// Order-at-table parameters.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// Order-at-table parameters. Read also as JSON text (the seed's example sends it so).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "lenient::structured"
+    )]
     pub ret_comm_params: Option<RetCommParams>,
     /// Merchant data (≤255).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -122,8 +144,13 @@ pub struct UpdateQrcodeRequest {
     /// The buyer's client IP.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_ip: Option<String>,
-    /// Whether the buyer must enter a note.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// Whether the buyer must enter a note. Read also from `"true"`/`"false"`; `""` (as in
+    /// the seed's example) is absent.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "lenient::flag"
+    )]
     pub is_efrc_ps: Option<bool>,
     /// The note's prompt (≤60).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -179,7 +206,21 @@ pub struct RetCommParams {
 }
 
 impl UpdateQrcodeRequest {
-    /// Checks seed 002's required fields, lengths, ranges and value sets.
+    /// What the gateway checks before sending: [`validate`](Self::validate), and the
+    /// table's reading of the fields its example contradicts (`installmentNumber` is 3, 6
+    /// or 12), so that the gateway sends only what the table allows.
+    pub fn validate_to_send(&self) -> Result<(), FieldError> {
+        self.validate()?;
+        match self.installment_number {
+            Some(n) if !INSTALLMENTS.contains(&n) => {
+                Err(FieldError::new("installmentNumber", "must be 3, 6 or 12"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks seed 002's required fields, lengths, ranges and value sets, as the provider
+    /// holds a received request to them (its own example passes).
     pub fn validate(&self) -> Result<(), FieldError> {
         timestamp("requestTimestamp", &self.request_timestamp)?;
         text("mid", &self.mid, 15..=15)?;
@@ -230,10 +271,8 @@ impl UpdateQrcodeRequest {
             self.preauth_transaction.as_deref(),
             &["true", "false"],
         )?;
-        if let Some(n) = self.installment_number {
-            if !INSTALLMENTS.contains(&n) {
-                return Err(FieldError::new("installmentNumber", "must be 3, 6 or 12"));
-            }
+        if self.installment_number == Some(0) {
+            return Err(FieldError::new("installmentNumber", "must be positive"));
         }
         if let Some(p) = &self.ret_comm_params {
             for (field, value) in [
@@ -415,7 +454,7 @@ pub struct MiniPreQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub total_amount: Option<Lenient<i64>>,
     /// Merchant name. The seed types it as a number; any JSON value is accepted.
@@ -449,49 +488,49 @@ pub struct MiniPreQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub buyer_pay_amount: Option<Lenient<i64>>,
     /// The bill's payment: an object, a JSON string holding one, or `""` (absent).
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::bill_payment"
+        deserialize_with = "tolerant::bill_payment"
     )]
     pub bill_payment: Option<Lenient<BillPayment>>,
     /// Channel discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub coupon_amount: Option<Lenient<i64>>,
     /// Invoiceable amount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub invoice_amount: Option<Lenient<i64>>,
     /// `yyyy-MM-dd HH:mm:ss`.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::text"
+        deserialize_with = "tolerant::text"
     )]
     pub pay_time: Option<Lenient<String>>,
     /// What the merchant received, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub receipt_amount: Option<Lenient<i64>>,
     /// `yyyy-MM-dd`.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::text"
+        deserialize_with = "tolerant::text"
     )]
     pub settle_date: Option<Lenient<String>>,
     /// WeChat activity ids.
@@ -501,21 +540,21 @@ pub struct MiniPreQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub yxlm_amount: Option<Lenient<i64>>,
     /// Merchant-funded discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub coupon_merchant_contribute: Option<Lenient<i64>>,
     /// Otherwise-funded discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub coupon_other_contribute: Option<Lenient<i64>>,
     /// Cash paid (typed as text by the seed).
@@ -639,14 +678,14 @@ pub struct BillQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub total_amount: Option<Lenient<i64>>,
     /// Refunded so far, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::fen"
+        deserialize_with = "tolerant::fen"
     )]
     pub refund_amount: Option<Lenient<i64>>,
     /// `yyyy-MM-dd HH:mm:ss`.
@@ -656,7 +695,7 @@ pub struct BillQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "lenient::bill_payment"
+        deserialize_with = "tolerant::bill_payment"
     )]
     pub bill_payment: Option<Lenient<BillPayment>>,
 }
@@ -948,7 +987,7 @@ mod tests {
             ("totalAmount", |r| r.total_amount = Some(1_000_001)),
             ("name", |r| r.name = Some(Base64Secret::new("x".repeat(25)))),
             ("walletOption", |r| r.wallet_option = Some("ALL".into())),
-            ("installmentNumber", |r| r.installment_number = Some(24)),
+            ("installmentNumber", |r| r.installment_number = Some(0)),
             ("retCommParams.tableNo", |r| {
                 r.ret_comm_params = Some(RetCommParams {
                     table_no: Some("9".repeat(33)),
@@ -963,6 +1002,16 @@ mod tests {
 
             assert_eq!(field_of(request.validate()), field);
         }
+    }
+
+    #[test]
+    fn the_gateway_sends_only_the_tables_instalment_terms_but_reads_the_examples() {
+        let mut request = update_qrcode();
+        request.installment_number = Some(10);
+
+        assert_eq!(request.validate(), Ok(()));
+        assert_eq!(field_of(request.validate_to_send()), "installmentNumber");
+        assert_eq!(update_qrcode().validate_to_send(), Ok(()));
     }
 
     #[test]
@@ -1065,12 +1114,14 @@ mod tests {
         assert!(answer.bill_payment.is_some());
     }
 
-    /// The seed's own mini-pre-query example answer, verbatim.
-    const SEED_ANSWER: &[u8] = include_bytes!("../../../tests/data/mini-pre-query-answer.json");
+    /// The seed's own mini-pre-query example answer, verbatim after its file's header.
+    const SEED_ANSWER: &str = include_str!("../../../tests/conformance/mini-pre-query.answer.txt");
 
     #[test]
     fn the_seed_example_answer_reads_verbatim() {
-        let answer: MiniPreQueryResponse = from_json(SEED_ANSWER).unwrap();
+        let (_, text) = SEED_ANSWER.split_once("\n\n").unwrap();
+
+        let answer: MiniPreQueryResponse = from_json(text.as_bytes()).unwrap();
 
         assert_eq!(answer.err_class(), ErrClass::Success);
         assert_eq!(answer.total_amount, Some(Lenient::Read(1)));
