@@ -6,8 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use figment::providers::{Format, Serialized, Toml};
-use figment::Figment;
+use figment::providers::Serialized;
 use serde_json::{json, Value};
 
 use crate::chinaums::notify_sign::{self, SignType};
@@ -51,12 +50,12 @@ pub fn print(rows: &[Row]) {
     println!("\n(reconciler schedule compressed for the demo: first check after 2 s, then 1 s, 2 s, 4 s)");
 }
 
-/// Runs the demo; `config_dir` holds `default.toml`. Returns one row per scenario.
-pub async fn run(config_dir: &Path) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+/// Runs the demo on the built-in defaults and the files of `config_dir`, if given.
+/// Returns one row per scenario.
+pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let figment = Figment::new()
-        .merge(Toml::file_exact(config_dir.join("default.toml")))
-        .merge(Serialized::defaults(json!({
+    let figment =
+        Settings::layers(config_dir, Environment::Sandbox).merge(Serialized::defaults(json!({
             "api": {"bind": "127.0.0.1:0", "workers": 1},
             "notify": {"bind": "127.0.0.1:0", "workers": 1, "public_url": "http://127.0.0.1:0"},
             "sandbox": {"bind": "127.0.0.1:0", "notify_backoff": ["0s", "1s", "2s"]},

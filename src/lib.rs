@@ -8,6 +8,7 @@ pub mod demo;
 pub mod domain;
 pub mod flows;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod provider;

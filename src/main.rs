@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use umsgate::config::Settings;
+use umsgate::config::{self, Environment, Settings};
 use umsgate::sandbox;
 use umsgate::startup::{shutdown_signal, Application};
 use umsgate::store::Db;
@@ -15,20 +15,16 @@ use umsgate::store::Db;
 ///
 /// Records the bills a backend creates, takes the provider's signed notifications,
 /// queries the provider for orders left pending, and serves every order's true state.
-/// Configuration: config/default.toml, the overlay UMSGATE_ENV selects (test-env,
-/// production), and UMSGATE__SECTION__KEY environment variables. RUST_LOG sets the log
-/// level (default info).
+/// Configuration: the built-in defaults (config/default.toml, compiled in), the overlay
+/// UMSGATE_ENV selects (test-env, production), the files of --config-dir if given, and
+/// UMSGATE__SECTION__KEY environment variables. RUST_LOG sets the log level (default info).
 #[derive(Parser)]
 #[command(name = "umsgate", version)]
 struct Cli {
-    /// Directory holding default.toml and the overlays.
-    #[arg(
-        long,
-        global = true,
-        default_value = "config",
-        env = "UMSGATE_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    /// Directory whose default.toml and overlay (production.toml, test-env.toml), where
+    /// present, apply on top of the built-in defaults; every key in them is optional.
+    #[arg(long, global = true, env = "UMSGATE_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -43,7 +39,15 @@ enum Command {
     Demo,
     /// Create or upgrade the database, then exit.
     Migrate,
-    /// Load and validate the configuration, print a summary (no secrets), then exit.
+    /// Copy the live database to FILE (which must not exist) while the gateway serves:
+    /// one consistent snapshot. Restore: stop the gateway, put the copy at store.path
+    /// (removing its -wal and -shm files), start it.
+    Backup {
+        /// Where to write the copy.
+        file: PathBuf,
+    },
+    /// Load and validate the configuration (every problem at once), print the effective
+    /// configuration with where each value came from (secrets redacted), then exit.
     CheckConfig,
     /// Run only the provider sandbox: a stand-in for ChinaUMS to test an integration against.
     #[command(long_about = SANDBOX_HELP)]
@@ -118,37 +122,43 @@ EXAMPLES (against `umsgate sandbox` on the default port):
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let loaded = Environment::from_env().and_then(|env| {
+        let figment = Settings::sources(cli.config_dir.as_deref(), env)?;
+        Ok((Settings::from_figment(figment.clone(), env)?, figment))
+    });
+    let (settings, figment) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("umsgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // The demo prints its own table; its log would drown it.
     let default_level = if matches!(cli.command, Some(Command::Demo)) {
         "error"
     } else {
         "info"
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .init();
-    let settings = match Settings::load(&cli.config_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("umsgate: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    umsgate::logging::init(settings.log.format, default_level);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
-        Command::Migrate => migrate(&settings),
+        Command::Migrate => migrate(settings),
+        Command::Backup { file } => Db::backup(&settings.store, &file)
+            .map(|()| {
+                println!(
+                    "backup of {} written to {}",
+                    settings.store.path.display(),
+                    file.display()
+                )
+            })
+            .map_err(Into::into),
         Command::Demo => actix_web::rt::System::new()
-            .block_on(umsgate::demo::run(&cli.config_dir))
+            .block_on(umsgate::demo::run(cli.config_dir.as_deref()))
             .map(|rows| umsgate::demo::print(&rows)),
         Command::Sandbox { bind } => run_sandbox(settings, bind),
         Command::CheckConfig => {
-            println!(
-                "configuration OK: provider {:?} ({:?} auth), api {}, notify {}, store {}",
-                settings.provider.mode,
-                settings.provider.auth,
-                settings.api.bind,
-                settings.notify.bind,
-                settings.store.path.display()
-            );
+            print!("{}", config::describe(&figment, &settings));
+            println!("# configuration OK");
             Ok(())
         }
     };
@@ -191,7 +201,9 @@ fn run_sandbox(
     })
 }
 
-fn migrate(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
+fn migrate(mut settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    // Creating the file is what `migrate` is for.
+    settings.store.create_if_missing = true;
     let db = Db::connect(&settings.store)?;
     let applied = db.migrate()?;
     println!(

@@ -10,6 +10,9 @@ use prometheus::{
 /// Every metric family the gateway exports.
 pub struct Metrics {
     registry: Registry,
+    /// The process's own metrics (`process_*`, without the `umsgate_` prefix, as every
+    /// Prometheus client names them).
+    process: Registry,
     /// HTTP requests by listener, method, route pattern and status.
     pub http_requests: IntCounterVec,
     /// Orders by status, refreshed at scrape time.
@@ -48,6 +51,56 @@ const RESOLUTION_BUCKETS: &[f64] = &[
 /// milliseconds; the configured timeout is 10 s.
 const CALL_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The label values each labelled family starts with at zero, so that every family (and
+/// the series alerts divide by) exists from the first scrape after a restart. They are the
+/// values the counting code uses; a value missing here still counts, from its first event.
+const NOTICE_KINDS: [&str; 2] = ["payment", "contract"];
+const NOTICE_OUTCOMES: [&str; 15] = [
+    "applied",
+    "confirmed",
+    "duplicate",
+    "stale",
+    "ignored",
+    "orphan",
+    "review",
+    "rejected_bad_signature",
+    "rejected_unsigned",
+    "rejected_unknown_sign_type",
+    "rejected_malformed",
+    "rejected_too_large",
+    "rejected_wrong_merchant",
+    "rejected_bad_token",
+    "store_error",
+];
+const OPERATIONS: [&str; 4] = ["update-qrcode", "mini-pre-query", "preauthed", "token"];
+const CALL_OUTCOMES: [&str; 7] = [
+    "ok",
+    "no_order",
+    "transient",
+    "refused",
+    "config",
+    "unknown",
+    "invalid_request",
+];
+const CHECK_OUTCOMES: [&str; 10] = [
+    "moved",
+    "confirmed",
+    "unchanged",
+    "review",
+    "no_order",
+    "transient",
+    "refused",
+    "unknown",
+    "config",
+    "invalid_request",
+];
+/// One series per listener, on the route every probe calls: the family exists before
+/// the first request.
+const HTTP_START: [[&str; 4]; 2] = [
+    ["api", "GET", "/readyz", "200"],
+    ["notify", "POST", "/notify/payment", "200"],
 ];
 
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -125,7 +178,27 @@ impl Metrics {
             )
             .unwrap_or_else(|_| unreachable!("static metric definition")),
             registry,
+            process: Registry::new(),
         };
+        #[cfg(target_os = "linux")]
+        if let Err(e) = m.process.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            log::error!("process metrics registration failed: {e}");
+        }
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "build_info",
+                "The running build: version and git commit (value 1)",
+            ),
+            &["version", "commit"],
+        )
+        .unwrap_or_else(|_| unreachable!("static metric definition"));
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("UMSGATE_GIT_COMMIT")])
+            .set(1);
+        m.register(Box::new(build_info));
+        m.start_at_zero();
         m.register(Box::new(m.http_requests.clone()));
         m.register(Box::new(m.orders_by_status.clone()));
         m.register(Box::new(m.orders_needing_review.clone()));
@@ -138,6 +211,38 @@ impl Metrics {
         m.register(Box::new(m.resolution_seconds.clone()));
         m.register(Box::new(m.pending_by_age.clone()));
         m
+    }
+
+    /// Creates the zero-valued series of every labelled family.
+    fn start_at_zero(&self) {
+        use crate::domain::order::{OrderStatus, Source};
+        for labels in HTTP_START {
+            self.http_requests.with_label_values(&labels);
+        }
+        for kind in NOTICE_KINDS {
+            for outcome in NOTICE_OUTCOMES {
+                self.notifications.with_label_values(&[kind, outcome]);
+            }
+        }
+        for op in OPERATIONS {
+            self.provider_call_seconds.with_label_values(&[op]);
+            for outcome in CALL_OUTCOMES {
+                self.provider_calls.with_label_values(&[op, outcome]);
+            }
+        }
+        for outcome in CHECK_OUTCOMES {
+            self.reconcile_checks.with_label_values(&[outcome]);
+        }
+        for source in Source::ALL {
+            self.resolution_seconds
+                .with_label_values(&[source.as_str()]);
+        }
+        for (age, _) in crate::store::orders::AGE_BUCKETS {
+            self.pending_by_age.with_label_values(&[age]);
+        }
+        for status in OrderStatus::ALL {
+            self.orders_by_status.with_label_values(&[status.as_str()]);
+        }
     }
 
     /// Registers a family defined elsewhere (each layer owns its own counters).
@@ -169,7 +274,9 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             log::error!("metrics encoding failed: {e}");
         }
         String::from_utf8(buf).unwrap_or_default()
@@ -179,5 +286,22 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reconcile_check_outcome_is_exported_at_zero_from_the_start() {
+        let text = Metrics::new().render();
+        for outcome in crate::flows::check::CheckOutcome::ALL {
+            let series = format!(
+                "umsgate_reconcile_checks_total{{outcome=\"{}\"}} 0",
+                outcome.as_str()
+            );
+            assert!(text.contains(&series), "{series} missing");
+        }
     }
 }

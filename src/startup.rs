@@ -16,7 +16,7 @@ use crate::flows::Gateway;
 use crate::http::{self, Listener};
 use crate::metrics::Metrics;
 use crate::provider::{ProviderClient, ProviderShared};
-use crate::reconcile::scheduler::Scheduler;
+use crate::reconcile::scheduler::{Scheduler, StopPasses};
 use crate::reconcile::Reconciler;
 use crate::store::{Db, StoreError};
 
@@ -47,9 +47,6 @@ pub enum StartupError {
     Io(#[from] io::Error),
 }
 
-/// Seconds a stopping server gives requests in flight to finish.
-const SHUTDOWN_GRACE_SECS: u64 = 10;
-
 /// A built gateway: listeners bound, not yet serving.
 pub struct Application {
     api: Server,
@@ -68,17 +65,18 @@ pub struct Application {
 pub struct AppHandle {
     api: ServerHandle,
     notify: ServerHandle,
-    sandbox: Option<ServerHandle>,
+    passes: Option<StopPasses>,
 }
 
 impl AppHandle {
-    /// Stops both listeners (and the embedded sandbox); `graceful` lets requests in flight
-    /// finish.
+    /// Starts no new reconcile pass, then stops both listeners; `graceful` lets requests in
+    /// flight finish (for up to `shutdown.grace`). The pass in flight and the embedded
+    /// sandbox are finished by [`Application::run_until_stopped`].
     pub async fn stop(&self, graceful: bool) {
-        futures_util::future::join(self.api.stop(graceful), self.notify.stop(graceful)).await;
-        if let Some(s) = &self.sandbox {
-            s.stop(graceful).await;
+        if let Some(p) = &self.passes {
+            p.stop();
         }
+        futures_util::future::join(self.api.stop(graceful), self.notify.stop(graceful)).await;
     }
 }
 
@@ -109,6 +107,9 @@ impl Application {
         }
         let settings = Arc::new(settings);
         let store_settings = settings.store.clone();
+        // Whole seconds (actix's unit), rounded up so as never to cut below the setting.
+        let grace = settings.shutdown.grace.as_secs()
+            + u64::from(settings.shutdown.grace.subsec_nanos() > 0);
         let db = tokio::task::spawn_blocking(move || Db::open(&store_settings))
             .await
             .map_err(|e| StoreError::Blocking(e.to_string()))??;
@@ -159,11 +160,12 @@ impl Application {
                 .app_data(web::Data::new(ProviderClient::new(api_provider.clone())))
                 .app_data(Listener("api"))
                 .wrap(from_fn(http::count_requests))
+                .wrap(from_fn(http::request_id))
                 .wrap(http::access_log())
                 .configure(http::api_routes)
         })
         .workers(settings.api.workers)
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .shutdown_timeout(grace)
         .disable_signals()
         .listen(api_listener)?
         .run();
@@ -174,11 +176,12 @@ impl Application {
                 .app_data(notify_state.clone())
                 .app_data(Listener("notify"))
                 .wrap(from_fn(http::count_requests))
+                .wrap(from_fn(http::request_id))
                 .wrap(http::access_log())
                 .configure(http::notify_routes)
         })
         .workers(settings.notify.workers)
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .shutdown_timeout(grace)
         .disable_signals()
         .listen(notify_listener)?
         .run();
@@ -237,19 +240,25 @@ impl Application {
         AppHandle {
             api: self.api.handle(),
             notify: self.notify.handle(),
-            sandbox: self.sandbox.as_ref().map(|(s, _)| s.handle()),
+            passes: self.scheduler.as_ref().map(Scheduler::stopper),
         }
     }
 
     /// Serves until both listeners are stopped (through an [`AppHandle`]), then stops the
-    /// scheduler, letting a pass in flight finish.
+    /// scheduler, letting a pass in flight finish, and last the embedded sandbox (which
+    /// that pass may still be calling).
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        if let Some((server, _)) = self.sandbox {
+        let sandbox = self.sandbox.map(|(server, _)| {
+            let handle = server.handle();
             actix_web::rt::spawn(server);
-        }
+            handle
+        });
         let (a, n) = futures_util::future::join(self.api, self.notify).await;
         if let Some(s) = self.scheduler {
             s.shutdown().await;
+        }
+        if let Some(sandbox) = sandbox {
+            sandbox.stop(true).await;
         }
         a.and(n)
     }
@@ -265,12 +274,25 @@ impl Application {
                 .unwrap_or_default()
         );
         let handle = self.handle();
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let at = signalled.clone();
         actix_web::rt::spawn(async move {
             shutdown_signal().await;
-            log::info!("shutting down: finishing requests in flight");
+            at.get_or_init(std::time::Instant::now);
+            log::info!("shutting down: no new reconcile pass; finishing requests in flight");
             handle.stop(true).await;
         });
-        self.run_until_stopped().await
+        let result = self.run_until_stopped().await;
+        let drained = signalled
+            .get()
+            .map(std::time::Instant::elapsed)
+            .unwrap_or_default();
+        log::info!(
+            drain_ms = u64::try_from(drained.as_millis()).unwrap_or(u64::MAX);
+            "stopped: the gateway has shut down (drain took {:.1} s)",
+            drained.as_secs_f64()
+        );
+        result
     }
 }
 

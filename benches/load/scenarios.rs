@@ -116,6 +116,7 @@ fn examined(settings: &Settings, ids: &[String]) -> Vec<(Received, Verdict)> {
                 body: fixtures::paid_notification(settings, id, &key),
                 read: BodyRead::Whole,
                 content_type: Some(FORM_CONTENT_TYPE.into()),
+                request_id: None,
                 remote_addr: Some(LOOPBACK_PEER.into()),
             };
             let verdict = payment::examine(&received, &[key.as_str()], &settings.provider.mid);

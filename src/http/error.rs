@@ -109,7 +109,7 @@ impl From<FlowError> for ApiError {
             }
             FlowError::ProviderMisconfigured(m) => ApiError::ProviderMisconfigured(m),
             FlowError::ProviderUnavailable(_) => ApiError::Unavailable(e.to_string()),
-            FlowError::Store(s) => ApiError::Internal(Box::new(s)),
+            FlowError::Store(s) => s.into(),
             FlowError::Internal(m) => ApiError::Internal(m.into()),
         }
     }
@@ -117,7 +117,13 @@ impl From<FlowError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(Box::new(e))
+        match e {
+            // Logged at ERROR once by the store; the caller may retry after a restart.
+            StoreError::FileLost(_) => {
+                ApiError::Unavailable("the database is unavailable; try again later".into())
+            }
+            e => ApiError::Internal(Box::new(e)),
+        }
     }
 }
 

@@ -75,26 +75,78 @@ pub(crate) async fn not_found() -> HttpResponse {
     ApiError::NotFound("no such route".into()).error_response()
 }
 
+/// The header a request's id travels in, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest `X-Request-Id` taken as given: a UUID is 36 characters, and the id goes into
+/// every log line and journal row of the request.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// The id of a request: the caller's `X-Request-Id` when it is sane (1 to 64 letters,
+/// digits, `-`, `_`, `.`), else a generated one.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// The id [`request_id`] gave `req`.
+    pub fn of(req: &actix_web::HttpRequest) -> Option<String> {
+        actix_web::HttpMessage::extensions(req)
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+    }
+
+    fn sane(v: &str) -> bool {
+        (1..=MAX_REQUEST_ID_LEN).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    }
+}
+
+/// Gives every request an id (see [`RequestId`]) and echoes it in the answer's
+/// `X-Request-Id`, where the access log reads it.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| RequestId::sane(v))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(id.clone()));
+    let mut res = next.call(req).await?;
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static(REQUEST_ID_HEADER),
+            value,
+        );
+    }
+    Ok(res)
+}
+
 /// Path segment that follows this prefix is a secret and is never logged.
 const SECRET_PATH_PREFIX: &str = "/notify/contract/";
 
-/// The access log: one line per request, with the contract token masked and no headers
-/// (so no Authorization), no query string and no body.
+/// The access log: one line per request, with its request id, the contract token masked
+/// and no request headers (so no Authorization), no query string and no body.
 pub fn access_log() -> Logger {
-    Logger::new("%{r}a \"%{request}xi\" %s %b %Dms").custom_request_replace("request", |req| {
-        // Routing matches the percent-decoded path: `/notify/%63ontract/<token>` reaches
-        // the contract route too, so both forms are checked.
-        let path = req.path();
-        let secret = [path, req.match_info().as_str()]
-            .iter()
-            .any(|p| p.starts_with(SECRET_PATH_PREFIX));
-        let shown = if secret {
-            format!("{SECRET_PATH_PREFIX}[redacted]")
-        } else {
-            path.to_owned()
-        };
-        format!("{} {shown}", req.method())
-    })
+    Logger::new("%{r}a \"%{request}xi\" %s %b %Dms id=%{x-request-id}o").custom_request_replace(
+        "request",
+        |req| {
+            // Routing matches the percent-decoded path: `/notify/%63ontract/<token>` reaches
+            // the contract route too, so both forms are checked.
+            let path = req.path();
+            let secret = [path, req.match_info().as_str()]
+                .iter()
+                .any(|p| p.starts_with(SECRET_PATH_PREFIX));
+            let shown = if secret {
+                format!("{SECRET_PATH_PREFIX}[redacted]")
+            } else {
+                path.to_owned()
+            };
+            format!("{} {shown}", req.method())
+        },
+    )
 }
 
 /// Counts every answered request by listener, method, route pattern and status.

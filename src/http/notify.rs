@@ -36,6 +36,7 @@ async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> 
             .and_then(|v| v.to_str().ok())
             .map(Received::bounded_content_type),
         remote_addr: req.peer_addr().map(|a| a.to_string()),
+        request_id: crate::http::RequestId::of(req),
     }
 }
 

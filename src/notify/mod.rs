@@ -216,6 +216,8 @@ pub struct Received {
     pub content_type: Option<String>,
     /// The peer's address (the TCP peer: a forwarding header could be forged).
     pub remote_addr: Option<String>,
+    /// The HTTP request's id (`X-Request-Id`, or generated).
+    pub request_id: Option<String>,
 }
 
 /// How reading a notice's body ended.
@@ -408,6 +410,7 @@ fn entry<'a>(received: &'a Received, kind: &'static str) -> NewEntry<'a> {
         verified: false,
         outcome: "",
         detail: None,
+        request_id: received.request_id.as_deref(),
     }
 }
 
@@ -467,6 +470,7 @@ pub(crate) mod testing {
             read: BodyRead::Whole,
             content_type: Some("application/x-www-form-urlencoded".into()),
             remote_addr: None,
+            request_id: None,
         }
     }
 
@@ -893,6 +897,7 @@ mod tests {
                 read,
                 content_type,
                 remote_addr: Some("127.0.0.1:1".into()),
+                request_id: None,
             }
         }
 

@@ -14,7 +14,8 @@ pub mod refunds;
 pub mod schema;
 pub mod synthetic;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -69,6 +70,13 @@ pub enum StoreError {
     /// The database directory could not be created.
     #[error("database directory: {0}")]
     Io(#[from] std::io::Error),
+    /// Start-up found no database file and may not create one.
+    #[error("database file {} does not exist: run `umsgate migrate` to create it (or restore it from a backup; store.create_if_missing = true lets start-up create it)", .0.display())]
+    Missing(PathBuf),
+    /// The database file was deleted or replaced while the gateway served: writes would
+    /// go to a file no one sees.
+    #[error("database file {} was deleted or replaced while the gateway was running: writes are refused until it is restarted", .0.display())]
+    FileLost(PathBuf),
 }
 
 impl StoreError {
@@ -130,6 +138,8 @@ pub(crate) fn from_ms(
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// The file as it was opened, to notice it being deleted or replaced.
+    file: Arc<FileWatch>,
     /// Write transactions of this process take turns here before they ask SQLite for its
     /// write lock. SQLite's own wait (`busy_timeout`) polls with sleeps that grow to 100 ms,
     /// so under many concurrent writers a waiter keeps missing the lock: with 16 or 64
@@ -139,22 +149,103 @@ pub struct Db {
     writer: Arc<Mutex<()>>,
 }
 
+/// Which file the database path named when it was opened: a path that later names
+/// another file (deleted, or replaced by a restore or a stray `rm`) means that every
+/// commit from then on lands in a file no one will open again.
+struct FileWatch {
+    path: PathBuf,
+    /// (device, inode) at open.
+    identity: Option<(u64, u64)>,
+    /// Set once the file is found gone; stays set (a restart opens the new file).
+    lost: AtomicBool,
+}
+
+/// (device, inode) of the file at `path`, if there is one.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| (0, 0))
+    }
+}
+
+impl FileWatch {
+    fn check(&self) -> Result<(), StoreError> {
+        if !self.lost.load(Ordering::Acquire) && file_identity(&self.path) == self.identity {
+            return Ok(());
+        }
+        if !self.lost.swap(true, Ordering::AcqRel) {
+            log::error!(
+                "store: database file {} was deleted or replaced while serving: refusing every write (answered 503) until restart; restore the file from a backup if it was deleted",
+                self.path.display()
+            );
+        }
+        Err(StoreError::FileLost(self.path.clone()))
+    }
+}
+
 impl Db {
-    /// Opens (creating the file and its directory if needed), sets PRAGMAs on every
-    /// connection, and runs pending migrations.
+    /// Opens the database file (creating it and its directory only when
+    /// `store.create_if_missing` says so), sets PRAGMAs on every connection, runs pending
+    /// migrations and logs them by name.
     pub fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
         let db = Self::connect(settings)?;
-        db.migrate()?;
+        for name in db.migrate()? {
+            log::info!("store: applied migration {name}");
+        }
+        log::info!("store: database {}", settings.path.display());
         Ok(db)
     }
 
     /// Opens without migrating (for `umsgate migrate`, which reports what it applies).
     pub fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
+        if !settings.create_if_missing && !settings.path.exists() {
+            return Err(StoreError::Missing(settings.path.clone()));
+        }
         let (builder, manager) = Self::prepare(settings)?;
+        let pool = builder.build(manager)?;
         Ok(Db {
-            pool: builder.build(manager)?,
+            pool,
+            file: Arc::new(FileWatch {
+                path: settings.path.clone(),
+                identity: file_identity(&settings.path),
+                lost: AtomicBool::new(false),
+            }),
             writer: Default::default(),
         })
+    }
+
+    /// Copies the database at `settings.path` to `target` (which must not exist) while
+    /// others may be writing: `VACUUM INTO` reads one consistent snapshot.
+    pub fn backup(settings: &StoreSettings, target: &Path) -> Result<(), StoreError> {
+        if !settings.path.exists() {
+            return Err(StoreError::Missing(settings.path.clone()));
+        }
+        if target.exists() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists: a backup never overwrites", target.display()),
+            )));
+        }
+        let mut conn = SqliteConnection::establish(&path_str(&settings.path))?;
+        Pragmas {
+            busy_timeout: settings.busy_timeout,
+        }
+        .apply(&mut conn)?;
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(path_str(target)),
+            &mut conn,
+        )?;
+        Ok(())
+    }
+
+    /// Whether the file this database was opened on is still the file at its path.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        self.file.check()
     }
 
     /// Creates the file and its directory and puts the file in WAL mode; returns the pool
@@ -215,20 +306,32 @@ impl Db {
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, off the async executor, after the
     /// writes of this process queued before it. A write that reads first must take the write
     /// lock first, or two writers deadlock on lock upgrade.
+    ///
+    /// The file is checked before the commit (a write to a deleted file is rolled back) and
+    /// after it (a deletion racing the commit): either way the caller gets
+    /// [`StoreError::FileLost`], so nothing is acknowledged that is not in the file the
+    /// operator sees.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
     {
-        let (writer, pool) = (self.writer.clone(), self.pool.clone());
+        let (writer, pool, file) = (self.writer.clone(), self.pool.clone(), self.file.clone());
         off_executor(move || {
             // The turn first, then a connection: writers waiting for their turn must not
             // hold pooled connections that readers need. The mutex guards no data:
             // poisoned by a write that panicked, it is still sound.
             let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            file.check()?;
             let mut conn = pool.get().map_err(StoreError::from)?;
-            conn.immediate_transaction(f)
+            let done = conn.immediate_transaction(|c| {
+                let done = f(c)?;
+                file.check()?;
+                Ok::<T, E>(done)
+            })?;
+            file.check()?;
+            Ok(done)
         })
         .await
     }
@@ -250,17 +353,17 @@ fn path_str(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Runs pending migrations on one connection.
+/// Runs pending migrations on one connection; returns their names (as in `migrations/`).
 pub fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
-    conn.run_pending_migrations(MIGRATIONS)
-        .map(|v| v.iter().map(|m| m.to_string()).collect())
-        .map_err(|e| StoreError::Migration(e.to_string()))
-}
-
-/// Whether the database takes writes now: takes the write lock and lets it go.
-pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    conn.immediate_transaction(|_| Ok::<_, diesel::result::Error>(()))?;
-    Ok(())
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let names: Vec<String> = conn
+        .pending_migrations(MIGRATIONS)
+        .map_err(failed)?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    conn.run_pending_migrations(MIGRATIONS).map_err(failed)?;
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -275,6 +378,7 @@ pub(crate) mod testing {
             path: dir.path().join("test.db"),
             pool_size: 4,
             busy_timeout: Duration::from_secs(5),
+            create_if_missing: true,
         })
         .expect("open db");
         (db, dir)
@@ -356,6 +460,7 @@ mod tests {
                 path: dir.path().join(format!("{i}.db")),
                 pool_size: 16,
                 busy_timeout: Duration::from_secs(5),
+                create_if_missing: true,
             };
             let (builder, manager) = Db::prepare(&settings).unwrap();
             let pool = builder

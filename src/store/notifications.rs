@@ -35,6 +35,8 @@ pub struct NewEntry<'a> {
     pub outcome: &'a str,
     /// Why, in words.
     pub detail: Option<&'a str>,
+    /// The id of the HTTP request that brought it (as in the access log).
+    pub request_id: Option<&'a str>,
 }
 
 /// What [`insert`] did.
@@ -64,6 +66,7 @@ pub fn insert(conn: &mut SqliteConnection, e: &NewEntry<'_>) -> Result<Journaled
             notifications::verified.eq(e.verified),
             notifications::outcome.eq(e.outcome),
             notifications::detail.eq(e.detail),
+            notifications::request_id.eq(e.request_id),
         ))
         .on_conflict_do_nothing()
         .returning(notifications::id)

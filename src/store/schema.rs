@@ -65,6 +65,7 @@ diesel::table! {
         verified -> Bool,
         outcome -> Text,
         detail -> Nullable<Text>,
+        request_id -> Nullable<Text>,
     }
 }
 

@@ -10,20 +10,18 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix_web::rt::time::sleep;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
-use rand::distr::{Alphanumeric, SampleString};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::helpers::{signed_notice, ADMIN_TOKEN};
+use crate::helpers::{child_gateway_env, paid_notices, umsgate, ChildGateway, Notice, ADMIN_TOKEN};
 
 /// Kills in CI; `UMSGATE_CRASH_KILLS` sets another count.
 const DEFAULT_KILLS: usize = 3;
@@ -36,10 +34,8 @@ const KILL_JITTER_MICROS: std::ops::Range<u64> = 0..4000;
 /// Concurrent senders, each with one request in flight.
 const SENDERS: usize = 8;
 /// Bounded waits.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 const LIFE_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const MID: &str = "898340149000005";
 
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
@@ -49,163 +45,17 @@ fn env_number(name: &str) -> Option<u64> {
     })
 }
 
-/// One payment notification of the stream and the order it pays.
-struct Notice {
-    order: String,
-    amount: i64,
-    notify_id: String,
-    body: Vec<u8>,
-}
+/// A running `umsgate serve` child (killed when dropped).
+type Gateway = ChildGateway;
 
-/// `count` orders and one distinct, correctly signed `PAID` bill notification for each,
-/// every random part drawn from `rng`.
-fn notices(rng: &mut StdRng, seed: u64, count: usize) -> Vec<Notice> {
-    (0..count)
-        .map(|i| {
-            let order = format!("1017CRASH{i:06}");
-            let amount = rng.random_range(1..=1_000_000i64);
-            let notify_id = format!("crash-{seed:016x}-{i:06}");
-            let payment = json!({
-                "merOrderId": format!("{order}1"),
-                "paySeqId": format!("P{i:08}"),
-                "totalAmount": amount,
-                "payTime": "2026-11-21 12:01:02",
-                "settleDate": "2026-11-21",
-                "status": "TRADE_SUCCESS",
-                "targetOrderId": format!("T{i:08}"),
-                "targetSys": "WXPay",
-            })
-            .to_string();
-            let amount_text = amount.to_string();
-            // The provider's random extra field: an upper-case first letter never collides.
-            let extra_name = format!("Q{}", Alphanumeric.sample_string(rng, 2));
-            let extra_value = Alphanumeric.sample_string(rng, 6);
-            let body = signed_notice(
-                &[
-                    ("notifyId", &notify_id),
-                    ("billNo", &order),
-                    ("billDate", "2026-11-21"),
-                    ("billStatus", "PAID"),
-                    ("totalAmount", &amount_text),
-                    ("mid", MID),
-                    ("tid", "88880001"),
-                    ("instMid", "QRPAYDEFAULT"),
-                    ("billPayment", &payment),
-                ],
-                (&extra_name, &extra_value),
-            );
-            Notice {
-                order,
-                amount,
-                notify_id,
-                body,
-            }
-        })
-        .collect()
-}
-
-/// A running `umsgate serve` child. Dropping it kills it, so that a failing test leaves no
-/// gateway behind.
-struct Gateway {
-    child: Child,
-    api: String,
-    notify: String,
-    log: PathBuf,
-}
-
-impl Gateway {
-    /// Starts the binary on the database in `dir`, its log in `dir/gateway-<life>.log`, and
-    /// waits (bounded) for the line that names the bound ports.
-    async fn start(dir: &Path, life: usize) -> Gateway {
-        let log = dir.join(format!("gateway-{life}.log"));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_umsgate"));
-        // Only this test's settings: none of the caller's UMSGATE… variables.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("UMSGATE") {
-                command.env_remove(name);
-            }
-        }
-        let child = command
-            .arg("--config-dir")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
-            .arg("serve")
-            .env("RUST_LOG", "info")
-            .env("UMSGATE__API__BIND", "127.0.0.1:0")
-            .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
-            .env("UMSGATE__SANDBOX__BIND", "127.0.0.1:0")
-            .env("UMSGATE__STORE__PATH", dir.join("gateway.db"))
-            .env("UMSGATE__RECONCILE__ENABLED", "false")
-            // Nothing listens on the discard port: no call can leave this machine, and
-            // tracked orders make none anyway.
-            .env("UMSGATE__PROVIDER__MODE", "remote")
-            .env("UMSGATE__PROVIDER__BASE_URL", "http://127.0.0.1:9")
-            .env("UMSGATE__ADMIN__TOKEN", ADMIN_TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("the gateway binary starts");
-        let mut gateway = Gateway {
-            child,
-            api: String::new(),
-            notify: String::new(),
-            log,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let text = std::fs::read_to_string(&gateway.log).unwrap_or_default();
-            if let Some((api, notify)) = serving_line(&text) {
-                gateway.api = api;
-                gateway.notify = notify;
-                return gateway;
-            }
-            if let Ok(Some(status)) = gateway.child.try_wait() {
-                panic!(
-                    "life {life}: the gateway exited ({status}) before serving:\n{}",
-                    gateway.log_tail()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "life {life}: no \"serving:\" line within {START_TIMEOUT:?}:\n{}",
-                gateway.log_tail()
-            );
-            sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix), then reap.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Whether it is still running.
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// The last lines of its log, for failure messages.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// `(api, notify)` base URLs from `serving: api on http://…, notify on http://…`.
-fn serving_line(log: &str) -> Option<(String, String)> {
-    let line = log.lines().find(|l| l.contains("serving: api on "))?;
-    let rest = line.split("serving: api on ").nth(1)?;
-    let (api, notify) = rest.split_once(", notify on ")?;
-    Some((api.trim().to_owned(), notify.trim().to_owned()))
+/// Starts the binary on the database in `dir`, its log in `dir/gateway-<life>.log`.
+async fn start(dir: &Path, life: usize) -> Gateway {
+    let log = dir.join(format!("gateway-{life}.log"));
+    let mut command = umsgate(dir);
+    child_gateway_env(&mut command, dir).arg("serve");
+    ChildGateway::spawn(command, log)
+        .await
+        .unwrap_or_else(|tail| panic!("life {life}: the gateway did not start:\n{tail}"))
 }
 
 /// What the senders share within one life, and across lives through `acked`.
@@ -536,8 +386,8 @@ async fn every_notification_answered_success_survives_repeated_kill_9_applied_ex
     println!("crash test: seed {seed} (replay: UMSGATE_CRASH_SEED={seed}), {kills} kills");
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("temp dir");
-    let notices = Rc::new(notices(&mut rng, seed, (kills + 1) * NOTICES_PER_LIFE));
-    let mut gateway = Gateway::start(dir.path(), 0).await;
+    let notices = Rc::new(paid_notices(&mut rng, seed, (kills + 1) * NOTICES_PER_LIFE));
+    let mut gateway = start(dir.path(), 0).await;
     let client = awc::Client::builder().timeout(REQUEST_TIMEOUT).finish();
     for batch in notices.chunks(SENDERS) {
         let creates = futures_util::future::join_all(batch.iter().map(|n| async {
@@ -578,7 +428,7 @@ async fn every_notification_answered_success_survives_repeated_kill_9_applied_ex
         live(&mut gateway, &stream, &notices, life, Some(kill_after)).await;
         per_life.push(stream.borrow().acks_this_life);
         drop(gateway);
-        gateway = Gateway::start(dir.path(), life + 1).await;
+        gateway = start(dir.path(), life + 1).await;
         let acked = stream.borrow().acked.clone();
         let lost = acknowledged_are_applied(&gateway, &notices, &acked).await;
         assert!(

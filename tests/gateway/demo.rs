@@ -4,7 +4,7 @@ use std::path::Path;
 
 #[actix_web::test]
 async fn the_demo_pays_recovers_closes_and_refuses_as_it_says() {
-    let rows = umsgate::demo::run(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
+    let rows = umsgate::demo::run(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config")))
         .await
         .expect("demo runs");
 

@@ -1,0 +1,576 @@
+//! Start-up as a user meets it: the real `umsgate` binary as a child process, in a fresh
+//! directory that is not the repository, with only the environment each test gives it.
+//! Owns configuration (ids as text, every problem at once, production's refusals,
+//! `check-config`), the store's refusal to start over on a missing file, backups of a live
+//! database, and shutdown on SIGTERM.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+use rand::SeedableRng;
+use serde_json::json;
+
+use crate::helpers::{child_gateway_env, paid_notices, umsgate, ChildGateway};
+
+/// A merchant's all-digit ids and real-looking secrets, as production is given them: every
+/// one from the environment, none of them published anywhere.
+const PRODUCTION: [(&str, &str); 13] = [
+    ("UMSGATE_ENV", "production"),
+    ("UMSGATE__PROVIDER__APP_ID", "20230512000012345"),
+    (
+        "UMSGATE__PROVIDER__APP_KEY",
+        "k9Lm2Qp7Rt4Vx8Zb3Nc6Hd1Fg5Js0Wy",
+    ),
+    ("UMSGATE__PROVIDER__MID", "898201612345678"),
+    // Leading zeros: a number would lose them.
+    ("UMSGATE__PROVIDER__TID", "00012345"),
+    ("UMSGATE__PROVIDER__MSG_SRC_ID", "0321"),
+    (
+        "UMSGATE__NOTIFY__KEYS",
+        "Xq3Tz8Lw2Vb7Nm4Kp9Rs6Hd1Fg5Jc0Ya7Ue2Io8Pl3Mk6Nb",
+    ),
+    ("UMSGATE__NOTIFY__CONTRACT_TOKEN", "ct-7Hq2Lz9Wm4Xr8Vb3Tn6"),
+    ("UMSGATE__ADMIN__TOKEN", "0123456789012345678"),
+    ("UMSGATE__NOTIFY__PUBLIC_URL", "https://pay.example.com"),
+    // Nothing listens on the discard port: no call can leave this machine.
+    ("UMSGATE__PROVIDER__BASE_URL", "http://127.0.0.1:9"),
+    ("UMSGATE__API__BIND", "127.0.0.1:0"),
+    ("UMSGATE__NOTIFY__BIND", "127.0.0.1:0"),
+];
+
+/// `umsgate <args>` in `cwd` with the production environment, `overrides` on top (an
+/// empty value removes the variable).
+fn production(cwd: &Path, overrides: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut command = umsgate(cwd);
+    for (name, value) in PRODUCTION.iter().chain(overrides) {
+        if value.is_empty() {
+            command.env_remove(name);
+        } else {
+            command.env(name, value);
+        }
+    }
+    command.args(args);
+    command
+}
+
+fn run(mut command: Command) -> (Output, String, String) {
+    let out = command.output().expect("umsgate runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+#[actix_web::test]
+async fn production_starts_at_the_first_try_from_another_directory_with_all_digit_ids_from_the_environment(
+) {
+    // Arrange: a directory with nothing in it; the database path relative to it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let relative = [("UMSGATE__STORE__PATH", "data/gateway.db")];
+    let (out, stdout, stderr) = run(production(dir.path(), &relative, &["migrate"]));
+    assert!(out.status.success(), "migrate: {stdout}{stderr}");
+
+    // Act
+    let mut command = production(dir.path(), &relative, &["serve"]);
+    command.env("RUST_LOG", "info");
+    let mut gateway = ChildGateway::spawn(command, dir.path().join("serve.log"))
+        .await
+        .unwrap_or_else(|tail| panic!("production did not start: {tail}"));
+    let client = awc::Client::default();
+    let admin = client
+        .get(format!("{}/admin/notifications", gateway.api))
+        .insert_header(("Authorization", "Bearer 0123456789012345678"))
+        .send()
+        .await
+        .expect("admin call")
+        .status();
+    let (_, config, _) = run(production(dir.path(), &relative, &["check-config"]));
+
+    // Assert: every id kept as written, leading zeros too; the all-digit admin token works;
+    // the database is where the relative path says, logged absolute.
+    assert_eq!(admin.as_u16(), 200);
+    for line in [
+        "provider.mid = \"898201612345678\"",
+        "provider.tid = \"00012345\"",
+        "provider.msg_src_id = \"0321\"",
+        "provider.app_id = \"20230512000012345\"",
+    ] {
+        assert!(config.contains(line), "{line} missing:\n{config}");
+    }
+    let db = dir.path().canonicalize().unwrap().join("data/gateway.db");
+    assert!(db.is_file());
+    assert!(
+        gateway
+            .log_text()
+            .contains(&format!("store: database {}", db.display())),
+        "{}",
+        gateway.log_tail()
+    );
+    assert!(gateway.terminate().await.success());
+}
+
+#[test]
+fn production_refuses_each_published_weak_or_unreachable_value_naming_its_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // (variable, value, key named, secret: never repeated)
+    let cases: &[(&str, &str, &str, bool)] = &[
+        (
+            "UMSGATE__PROVIDER__APP_ID",
+            "10037e6f6823b20801682b6a5e5a0006",
+            "provider.app_id",
+            false,
+        ),
+        (
+            "UMSGATE__PROVIDER__APP_KEY",
+            "1c4e3b16066244ae9b236a09e5b312e8",
+            "provider.app_key",
+            true,
+        ),
+        ("UMSGATE__PROVIDER__APP_KEY", "", "provider.app_key", true),
+        (
+            "UMSGATE__PROVIDER__APP_KEY",
+            "abc123",
+            "provider.app_key",
+            true,
+        ),
+        (
+            "UMSGATE__NOTIFY__KEYS",
+            "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6",
+            "notify.keys",
+            true,
+        ),
+        (
+            "UMSGATE__NOTIFY__KEYS",
+            "fcAmtnx7MwismjWNhNKdHC44mNXtnEQeJkRrhKJwyrW2ysRR",
+            "notify.keys",
+            true,
+        ),
+        (
+            "UMSGATE__NOTIFY__KEYS",
+            "[\"Xq3Tz8Lw2Vb7Nm4Kp9Rs6Hd1Fg5Jc0Ya7Ue2Io8Pl3Mk6Nb\",\"k\"]",
+            "notify.keys",
+            false,
+        ),
+        (
+            "UMSGATE__PROVIDER__MID",
+            "898340149000005",
+            "provider.mid",
+            false,
+        ),
+        (
+            "UMSGATE__PROVIDER__MID",
+            "898340149000006",
+            "provider.mid",
+            false,
+        ),
+        ("UMSGATE__PROVIDER__TID", "88880001", "provider.tid", false),
+        (
+            "UMSGATE__PROVIDER__MSG_SRC_ID",
+            "1017",
+            "provider.msg_src_id",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__CONTRACT_TOKEN",
+            "",
+            "notify.contract_token",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__CONTRACT_TOKEN",
+            "sandbox-contract-token-change-me",
+            "notify.contract_token",
+            true,
+        ),
+        (
+            "UMSGATE__NOTIFY__CONTRACT_TOKEN",
+            "x",
+            "notify.contract_token",
+            true,
+        ),
+        ("UMSGATE__ADMIN__TOKEN", "short-token", "admin.token", true),
+        (
+            "UMSGATE__NOTIFY__PUBLIC_URL",
+            "",
+            "notify.public_url",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__PUBLIC_URL",
+            "http://pay.example.com",
+            "notify.public_url",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__PUBLIC_URL",
+            "https://127.0.0.1:8081",
+            "notify.public_url",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__PUBLIC_URL",
+            "https://localhost",
+            "notify.public_url",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__PUBLIC_URL",
+            "https://[::1]",
+            "notify.public_url",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__PUBLIC_URL",
+            "https://10.0.0.7",
+            "notify.public_url",
+            false,
+        ),
+        (
+            "UMSGATE__NOTIFY__PUBLIC_URL",
+            "http://:::",
+            "notify.public_url",
+            false,
+        ),
+        ("UMSGATE__PROVIDER__MODE", "sandbox", "provider.mode", false),
+        ("UMSGATE__SHUTDOWN__GRACE", "5s", "shutdown.grace", false),
+    ];
+    for (var, value, key, secret) in cases {
+        let (out, stdout, stderr) = run(production(dir.path(), &[(var, value)], &["check-config"]));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{var}={value:?} was accepted: {stdout}"
+        );
+        assert!(
+            stderr.contains(&format!("`{key}`")) && stderr.contains(var),
+            "{var}={value:?}: {stderr}"
+        );
+        if *secret && !value.is_empty() {
+            assert!(
+                !stderr.contains(value),
+                "{var}: the secret was repeated: {stderr}"
+            );
+        }
+    }
+    // And the base itself is accepted: each refusal above is its one change.
+    let (out, stdout, stderr) = run(production(dir.path(), &[], &["check-config"]));
+    assert!(out.status.success(), "{stdout}{stderr}");
+}
+
+#[test]
+fn every_configuration_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = [
+        ("UMSGATE__PROVIDER__MID", "898340149000005"),
+        ("UMSGATE__PROVIDER__TID", "123"),
+        (
+            "UMSGATE__NOTIFY__KEYS",
+            "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6",
+        ),
+        ("UMSGATE__NOTIFY__PUBLIC_URL", ""),
+        ("UMSGATE__RECONCILE__BATCH", "0"),
+    ];
+
+    let (out, _, stderr) = run(production(dir.path(), &bad, &["check-config"]));
+
+    assert_eq!(out.status.code(), Some(2));
+    for key in [
+        "provider.mid",
+        "provider.tid",
+        "notify.keys",
+        "notify.public_url",
+        "reconcile.batch",
+    ] {
+        assert!(
+            stderr.contains(&format!("`{key}`")),
+            "{key} missing: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("got \"123\""),
+        "a public value is shown: {stderr}"
+    );
+}
+
+#[test]
+fn check_config_prints_config_spellings_and_origins_and_never_a_secret() {
+    // Arrange: a configuration directory with a partial file; one variable.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("etc");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(config.join("default.toml"), "[api]\nworkers = 3\n").unwrap();
+    let mut command = umsgate(dir.path());
+    command
+        .args(["--config-dir", "etc", "check-config"])
+        .env("UMSGATE__PROVIDER__AUTH", "token")
+        .env("UMSGATE__ADMIN__TOKEN", "an-admin-token-0123456789");
+
+    // Act
+    let (out, stdout, stderr) = run(command);
+
+    // Assert
+    assert!(out.status.success(), "{stderr}");
+    let file = config.join("default.toml");
+    for line in [
+        "provider.mode = \"sandbox\"  # default".to_owned(),
+        "provider.auth = \"token\"  # env UMSGATE__PROVIDER__AUTH".to_owned(),
+        format!("api.workers = 3  # file {}", file.display()),
+        "notify.public_url = \"http://127.0.0.1:8081\"  # default".to_owned(),
+        "notify.keys = \"[redacted]\"".to_owned(),
+        "admin.token = \"[redacted]\"  # env UMSGATE__ADMIN__TOKEN".to_owned(),
+        "log.format = \"text\"".to_owned(),
+        format!(
+            "store.path = \"{}\"",
+            dir.path()
+                .canonicalize()
+                .unwrap()
+                .join("data/umsgate.db")
+                .display()
+        ),
+    ] {
+        assert!(stdout.contains(&line), "{line} missing:\n{stdout}");
+    }
+    for secret in [
+        "an-admin-token-0123456789",
+        "1c4e3b16066244ae9b236a09e5b312e8",
+        "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6",
+        "sandbox-contract-token-change-me",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} printed");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "check-config creates nothing"
+    );
+}
+
+#[test]
+fn outside_the_sandbox_a_missing_database_is_refused_not_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let (out, _, stderr) = run(production(dir.path(), &[], &["serve"]));
+
+    assert!(!out.status.success());
+    assert!(stderr.contains("umsgate migrate"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        !dir.path().join("data/umsgate.db").exists(),
+        "no new empty database"
+    );
+}
+
+#[derive(QueryableByName)]
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    v: String,
+}
+
+#[actix_web::test]
+async fn a_backup_taken_during_a_notification_stream_is_sound_and_holds_every_notification_acknowledged_before_it(
+) {
+    // Arrange: a gateway with 300 orders and a notification for each.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = umsgate(dir.path());
+    child_gateway_env(&mut command, dir.path()).arg("serve");
+    let gateway = ChildGateway::spawn(command, dir.path().join("serve.log"))
+        .await
+        .unwrap_or_else(|tail| panic!("the gateway did not start: {tail}"));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let notices = paid_notices(&mut rng, 12, 300);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    for n in &notices {
+        let res = client
+            .post(format!("{}/orders", gateway.api))
+            .send_json(&json!({"merOrderId": n.order, "amount": n.amount}))
+            .await
+            .expect("create");
+        assert_eq!(res.status().as_u16(), 201);
+    }
+    let post = |i: usize| {
+        let req = client
+            .post(format!("{}/notify/payment", gateway.notify))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"));
+        let body = notices[i].body.clone();
+        async move {
+            let mut res = req.send_body(body).await.expect("notify");
+            res.body().await.expect("body").as_ref() == b"SUCCESS"
+        }
+    };
+    let mut acked = Vec::new();
+    for i in 0..100 {
+        if post(i).await {
+            acked.push(i);
+        }
+    }
+
+    // Act: the backup runs while the stream goes on.
+    let target = dir.path().join("backup.db");
+    let mut backup = umsgate(dir.path());
+    child_gateway_env(&mut backup, dir.path())
+        .arg("backup")
+        .arg(&target);
+    let mut backup = backup
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("backup starts");
+    let mut next = 100;
+    let status = loop {
+        if let Some(status) = backup.try_wait().expect("backup state") {
+            break status;
+        }
+        if next < notices.len() {
+            post(next).await;
+            next += 1;
+        } else {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+
+    // Assert
+    assert!(status.success());
+    let mut conn = SqliteConnection::establish(target.to_str().unwrap()).expect("backup opens");
+    conn.batch_execute("PRAGMA query_only = 1;").unwrap();
+    let check: Vec<Text> =
+        diesel::sql_query("SELECT integrity_check AS v FROM pragma_integrity_check")
+            .load(&mut conn)
+            .unwrap();
+    assert_eq!(
+        check.iter().map(|c| c.v.as_str()).collect::<Vec<_>>(),
+        ["ok"]
+    );
+    assert_eq!(acked.len(), 100, "the stream was acknowledged");
+    for i in acked {
+        let n = &notices[i];
+        let status: Text =
+            diesel::sql_query("SELECT status AS v FROM orders WHERE mer_order_id = ?")
+                .bind::<diesel::sql_types::Text, _>(&n.order)
+                .get_result(&mut conn)
+                .expect("order in backup");
+        assert_eq!(
+            status.v, "PAID",
+            "{} acknowledged before the backup",
+            n.notify_id
+        );
+        let outcome: Text = diesel::sql_query(
+            "SELECT outcome AS v FROM notifications WHERE notify_id = ? AND dedup_key IS NOT NULL",
+        )
+        .bind::<diesel::sql_types::Text, _>(&n.notify_id)
+        .get_result(&mut conn)
+        .expect("journal row in backup");
+        assert_eq!(outcome.v, "applied");
+    }
+    assert!(next > 100, "notifications kept arriving during the backup");
+}
+
+#[actix_web::test]
+async fn on_sigterm_no_reconcile_pass_starts_requests_drain_and_a_last_line_says_it_stopped() {
+    // Arrange: a pass every second; a request held open (its body never finished) keeps
+    // the listeners draining for the whole grace.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = umsgate(dir.path());
+    child_gateway_env(&mut command, dir.path())
+        .arg("serve")
+        .env("RUST_LOG", "info,umsgate::reconcile=debug")
+        .env("UMSGATE__RECONCILE__ENABLED", "true")
+        .env("UMSGATE__RECONCILE__TICK", "* * * * * *")
+        .env("UMSGATE__PROVIDER__TIMEOUT_MS", "1000")
+        .env("UMSGATE__SHUTDOWN__GRACE", "3s");
+    let mut gateway = ChildGateway::spawn(command, dir.path().join("serve.log"))
+        .await
+        .unwrap_or_else(|tail| panic!("the gateway did not start: {tail}"));
+    crate::helpers::eventually("a first reconcile pass", || {
+        let text = gateway.log_text();
+        async move { text.contains("reconcile pass starting") }
+    })
+    .await;
+    let addr = gateway.api.trim_start_matches("http://").to_owned();
+    let mut held = std::net::TcpStream::connect(addr).expect("connect");
+    std::io::Write::write_all(
+        &mut held,
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mer",
+    )
+    .expect("partial request");
+
+    // Act
+    let status = gateway.terminate().await;
+
+    // Assert
+    assert!(status.success(), "{status}");
+    let log = gateway.log_text();
+    let after = log
+        .split_once("shutting down")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no shutdown line:\n{log}"));
+    assert!(
+        !after.contains("reconcile pass starting"),
+        "a pass started after the signal:\n{after}"
+    );
+    let last = log.lines().last().unwrap_or_default();
+    assert!(last.contains("INFO"), "{last}");
+    assert!(
+        last.contains("stopped: the gateway has shut down (drain took"),
+        "{last}"
+    );
+    drop(held);
+}
+
+#[actix_web::test]
+async fn on_sigterm_the_reconcile_pass_in_flight_finishes_before_the_gateway_stops() {
+    // Arrange: the embedded sandbox holds every query 4 s; an order due at once.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = umsgate(dir.path());
+    command
+        .arg("serve")
+        .env("RUST_LOG", "info,umsgate::reconcile=debug")
+        .env("UMSGATE__API__BIND", "127.0.0.1:0")
+        .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
+        .env("UMSGATE__SANDBOX__BIND", "127.0.0.1:0")
+        .env("UMSGATE__STORE__PATH", dir.path().join("gateway.db"))
+        .env("UMSGATE__RECONCILE__TICK", "* * * * * *")
+        .env("UMSGATE__RECONCILE__FIRST_CHECK_AFTER", "0s")
+        .env("UMSGATE__SANDBOX__FAULTS__QUERY_DELAY_MS", "4000");
+    let mut gateway = ChildGateway::spawn(command, dir.path().join("serve.log"))
+        .await
+        .unwrap_or_else(|tail| panic!("the gateway did not start: {tail}"));
+    let res = awc::Client::default()
+        .post(format!("{}/orders", gateway.api))
+        .send_json(&json!({"merOrderId": "1017STOP0001", "amount": 100}))
+        .await
+        .expect("create");
+    assert_eq!(res.status().as_u16(), 201);
+    let passes_before = gateway
+        .log_text()
+        .matches("reconcile pass starting")
+        .count();
+    crate::helpers::eventually("a pass that picks the order up", || {
+        let n = gateway
+            .log_text()
+            .matches("reconcile pass starting")
+            .count();
+        async move { n > passes_before }
+    })
+    .await;
+
+    // Act: the pass is waiting for its query.
+    let status = gateway.terminate().await;
+
+    // Assert: the pass ended with its check counted, before the last line; the sandbox it
+    // was querying was still there.
+    assert!(status.success(), "{status}");
+    let log = gateway.log_text();
+    let after = log
+        .split_once("shutting down")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(after.contains("reconcile pass: 1 checked"), "{log}");
+    assert!(!log.contains("Connection refused"), "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("stopped: the gateway has shut down"),
+        "{last}"
+    );
+}
