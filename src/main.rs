@@ -101,7 +101,9 @@ reply's body contains SUCCESS:
 FAULTS (also [sandbox.faults] in the configuration):
   POST /_sandbox/faults  {dropNotifications,duplicateNotifications,reorderNotifications,
                           reorderHoldMs,notificationDelayMs,queryErrorRate,queryTimeoutRate,queryDelayMs,
-                          answerLossRate, garbageRate}   rates 0..1; GET shows them
+                          answerLossRate, garbageRate,miniPreQueryBills}   rates 0..1; GET shows them
+                         miniPreQueryBills: finds-bill | attempt-id-only | down (how
+                         mini-pre-query treats a bill; POST /v1/netpay/bills/query always finds it)
 
 EXAMPLES (against `umsgate sandbox` on the default port):
   # a token: timestamp in Beijing time, signature = sha256(appId+timestamp+nonce+appKey)

@@ -8,4 +8,5 @@ pub mod money;
 pub mod observe;
 pub mod order;
 pub mod record;
+pub mod refund;
 pub mod schedule;

@@ -14,8 +14,8 @@ use crate::domain::order::OrderStatus;
 use crate::domain::record::Order;
 use crate::flows::create::{self, CreateOrder, Created};
 use crate::provider::ProviderClient;
-use crate::store::events;
 use crate::store::orders::{self, ListFilter};
+use crate::store::{events, refunds};
 
 /// Default and largest page of `GET /orders`.
 const DEFAULT_PAGE: i64 = 50;
@@ -63,7 +63,9 @@ pub(crate) async fn load(state: &AppState, id: MerOrderId) -> Result<Order, ApiE
 /// `GET /orders/{merOrderId}`.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let order = load(&state, path_id(&req)?).await?;
-    Ok(HttpResponse::Ok().json(OrderView::from(&order)))
+    let id = order.id.clone();
+    let refunds = state.db.run(move |c| refunds::of(c, &id)).await?;
+    Ok(HttpResponse::Ok().json(OrderView::from(&order).with_refunds(&refunds)))
 }
 
 /// `GET /orders` query.

@@ -136,13 +136,21 @@ pub enum Outcome {
     Orphan,
     /// Conflicts with the order: it is flagged for an operator, its status unchanged.
     Review,
+    /// Verified, but it cannot be applied (a required amount unreadable, no status): kept,
+    /// its order flagged for review and queried at once; answered `SUCCESS` (resends
+    /// cannot help).
+    Unapplied,
+    /// Verified, but for another merchant than `provider.mid`: kept in the misrouted queue
+    /// (`outcome=misrouted`) for an operator, applied to nothing; answered `SUCCESS` so that
+    /// the provider stops resending.
+    Misrouted,
     /// Refused; nothing but the journal row was written.
     Rejected(RejectReason),
 }
 
 impl Outcome {
     /// Every value of the journal's `outcome` column.
-    pub const JOURNAL_VALUES: [&'static str; 8] = [
+    pub const JOURNAL_VALUES: [&'static str; 10] = [
         "applied",
         "confirmed",
         "duplicate",
@@ -150,6 +158,8 @@ impl Outcome {
         "ignored",
         "orphan",
         "review",
+        "unapplied",
+        "misrouted",
         "rejected",
     ];
 
@@ -164,6 +174,8 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Orphan => "orphan",
             Outcome::Review => "review",
+            Outcome::Unapplied => "unapplied",
+            Outcome::Misrouted => "misrouted",
             Outcome::Rejected(_) => "rejected",
         }
     }
@@ -573,6 +585,8 @@ mod tests {
             Outcome::Ignored,
             Outcome::Orphan,
             Outcome::Review,
+            Outcome::Unapplied,
+            Outcome::Misrouted,
             Outcome::Rejected(RejectReason::Malformed),
         ];
 

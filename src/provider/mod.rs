@@ -24,8 +24,9 @@ use crate::chinaums::sign::{access_token_header, new_nonce, BodySig};
 use crate::chinaums::status::ErrClass;
 use crate::chinaums::time;
 use crate::chinaums::wire::{
-    self, AuthError, FieldError, MiniPreQueryRequest, MiniPreQueryResponse, PreauthedRequest,
-    PreauthedResponse, UpdateQrcodeRequest, UpdateQrcodeResponse,
+    self, AuthError, BillQueryRequest, BillQueryResponse, FieldError, MiniPreQueryRequest,
+    MiniPreQueryResponse, PreauthedRequest, PreauthedResponse, UpdateQrcodeRequest,
+    UpdateQrcodeResponse, BILL_QUERY_INST_MID,
 };
 use crate::clock::Clock;
 use crate::config::{AuthMode, ProviderSettings};
@@ -55,6 +56,8 @@ pub enum Operation {
     UpdateQrcode,
     /// Ask for an order's state.
     MiniPreQuery,
+    /// Ask for a bill's state, by its own identity.
+    BillQuery,
     /// Complete a pre-authorisation.
     Preauthed,
     /// Fetch an access token.
@@ -67,6 +70,7 @@ impl Operation {
         match self {
             Operation::UpdateQrcode => "update-qrcode",
             Operation::MiniPreQuery => "mini-pre-query",
+            Operation::BillQuery => "bill-query",
             Operation::Preauthed => "preauthed",
             Operation::Token => "token",
         }
@@ -76,6 +80,7 @@ impl Operation {
         match self {
             Operation::UpdateQrcode => "/v1/netpay/bills/update-qrcode",
             Operation::MiniPreQuery => "/v1/netpay/wx/mini-pre-query",
+            Operation::BillQuery => "/v1/netpay/bills/query",
             Operation::Preauthed => "/v1/netpay/preauthed",
             Operation::Token => "/v1/token/access",
         }
@@ -160,10 +165,56 @@ impl<T> Called<T> {
 
 /// Answers that carry an `errCode`.
 pub trait Answer: DeserializeOwned {
-    /// The `errCode`.
+    /// The `errCode` (empty when the answer carries none).
     fn err_code(&self) -> &str;
     /// `errMsg` or `errInfo`.
     fn err_text(&self) -> Option<&str>;
+    /// Whether the answer states a result (a query's `status`/`billStatus`): such an answer
+    /// without `errCode` is still read.
+    fn states_a_result(&self) -> bool {
+        false
+    }
+    /// What the answer says it is about, to compare with the question.
+    fn about(&self) -> About<'_> {
+        About::default()
+    }
+}
+
+/// What a query asks about, or what its answer names: the id (`merOrderId` or `billNo`),
+/// `mid` and `tid`. An absent or empty field in an answer names nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct About<'a> {
+    /// The id field's wire name and value.
+    pub id: Option<(&'static str, &'a str)>,
+    /// The merchant.
+    pub mid: Option<&'a str>,
+    /// The terminal.
+    pub tid: Option<&'a str>,
+}
+
+impl About<'_> {
+    /// The first field where `answer` names something other than `self` (the question),
+    /// and a description of the difference. Fields the answer leaves out do not differ.
+    fn differs(&self, answer: &About<'_>) -> Option<(&'static str, String)> {
+        let pairs = [
+            (
+                self.id.map(|i| i.0).unwrap_or("merOrderId"),
+                self.id.map(|i| i.1),
+                answer.id.map(|i| i.1),
+            ),
+            ("mid", self.mid, answer.mid),
+            ("tid", self.tid, answer.tid),
+        ];
+        pairs.into_iter().find_map(|(field, asked, said)| {
+            match (asked, said.filter(|v| !v.is_empty())) {
+                (Some(asked), Some(said)) if asked != said => Some((
+                    field,
+                    format!("answer is about {field} {said}, the question was about {asked}"),
+                )),
+                _ => None,
+            }
+        })
+    }
 }
 
 macro_rules! answer {
@@ -178,11 +229,45 @@ macro_rules! answer {
         }
     )+};
 }
-answer!(
-    UpdateQrcodeResponse,
-    MiniPreQueryResponse,
-    PreauthedResponse
-);
+answer!(UpdateQrcodeResponse, PreauthedResponse);
+
+impl Answer for MiniPreQueryResponse {
+    fn err_code(&self) -> &str {
+        &self.err_code
+    }
+    fn err_text(&self) -> Option<&str> {
+        MiniPreQueryResponse::err_text(self)
+    }
+    fn states_a_result(&self) -> bool {
+        self.status.is_some()
+    }
+    fn about(&self) -> About<'_> {
+        About {
+            id: self.mer_order_id.as_deref().map(|v| ("merOrderId", v)),
+            mid: self.mid.as_deref(),
+            tid: self.tid.as_deref(),
+        }
+    }
+}
+
+impl Answer for BillQueryResponse {
+    fn err_code(&self) -> &str {
+        &self.err_code
+    }
+    fn err_text(&self) -> Option<&str> {
+        BillQueryResponse::err_text(self)
+    }
+    fn states_a_result(&self) -> bool {
+        self.bill_status.is_some()
+    }
+    fn about(&self) -> About<'_> {
+        About {
+            id: self.bill_no.as_deref().map(|v| ("billNo", v)),
+            mid: self.mid.as_deref(),
+            tid: self.tid.as_deref(),
+        }
+    }
+}
 
 /// What every per-thread client shares: settings, the token cache, the store and metrics.
 pub struct ProviderShared {
@@ -272,7 +357,8 @@ impl ProviderClient {
         if let Err(e) = req.validate_to_send() {
             return Called::unsent(Outcome::Invalid(e));
         }
-        self.call(Operation::UpdateQrcode, Some(order), req).await
+        self.call(Operation::UpdateQrcode, Some(order), req, None)
+            .await
     }
 
     /// `preauthed`. Never retried: a completion whose outcome is unknown is resolved by
@@ -285,7 +371,8 @@ impl ProviderClient {
         if let Err(e) = req.validate() {
             return Called::unsent(Outcome::Invalid(e));
         }
-        self.call(Operation::Preauthed, Some(order), req).await
+        self.call(Operation::Preauthed, Some(order), req, None)
+            .await
     }
 
     /// `mini-pre-query` for `mer_order_id` (on behalf of `order`). Read-only, so made up to
@@ -311,7 +398,57 @@ impl ProviderClient {
             if let Err(e) = req.validate() {
                 return Called::unsent(Outcome::Invalid(e));
             }
-            let called = self.call(Operation::MiniPreQuery, Some(order), &req).await;
+            let about = About {
+                id: Some(("merOrderId", mer_order_id)),
+                mid: Some(&s.mid),
+                tid: Some(&s.tid),
+            };
+            let called = self
+                .call(Operation::MiniPreQuery, Some(order), &req, Some(about))
+                .await;
+            let retry = matches!(&called.outcome, Outcome::Unknown(_))
+                || matches!(&called.outcome, Outcome::Refused(r) if r.class == ErrClass::Transient);
+            if !retry || attempt >= attempts {
+                return called;
+            }
+            attempt += 1;
+            actix_web::rt::time::sleep(QUERY_RETRY_PAUSE).await;
+        }
+    }
+
+    /// `bills/query` for the bill `bill_no` of `bill_date` (on behalf of `order`): the
+    /// bill's own state. Read-only, so made up to `attempts` times while the outcome is
+    /// unknown or transient.
+    pub async fn bill_query(
+        &self,
+        order: &str,
+        bill_no: &str,
+        bill_date: &str,
+        attempts: u32,
+    ) -> Called<BillQueryResponse> {
+        let s = &self.shared.settings;
+        let mut attempt = 1;
+        loop {
+            let req = BillQueryRequest {
+                request_timestamp: time::format_body(self.shared.clock.now()),
+                mid: s.mid.clone(),
+                tid: s.tid.clone(),
+                inst_mid: BILL_QUERY_INST_MID.to_owned(),
+                bill_no: bill_no.to_owned(),
+                bill_date: bill_date.to_owned(),
+                ..BillQueryRequest::default()
+            };
+            if let Err(e) = req.validate() {
+                return Called::unsent(Outcome::Invalid(e));
+            }
+            let about = About {
+                id: Some(("billNo", bill_no)),
+                mid: Some(&s.mid),
+                tid: Some(&s.tid),
+            };
+            let called = self
+                .call(Operation::BillQuery, Some(order), &req, Some(about))
+                .await;
             let retry = matches!(&called.outcome, Outcome::Unknown(_))
                 || matches!(&called.outcome, Outcome::Refused(r) if r.class == ErrClass::Transient);
             if !retry || attempt >= attempts {
@@ -323,12 +460,14 @@ impl ProviderClient {
     }
 
     /// Signs, sends, classifies and records one call; in token mode, an auth failure drops
-    /// the token and the call is made once more with a fresh one.
+    /// the token and the call is made once more with a fresh one. For a query, `about` is
+    /// the question: an answer about something else is an unknown outcome, counted.
     async fn call<Req: Serialize, Resp: Answer>(
         &self,
         op: Operation,
         order: Option<&str>,
         req: &Req,
+        about: Option<About<'_>>,
     ) -> Called<Resp> {
         // Serialise once; sign and send exactly these bytes.
         let body = match serde_json::to_vec(req) {
@@ -361,7 +500,17 @@ impl ProviderClient {
             };
             let started = Instant::now();
             let sent = self.exchange(op, Some(authorization), body.clone()).await;
-            let outcome: Outcome<Resp> = classify(&sent.exchange);
+            let mut outcome: Outcome<Resp> = classify(&sent.exchange);
+            if let (Outcome::Answer(answer), Some(asked)) = (&outcome, &about) {
+                if let Some((field, reason)) = asked.differs(&answer.about()) {
+                    self.shared
+                        .metrics
+                        .provider_answers_elsewhere
+                        .with_label_values(&[op.as_str(), field])
+                        .inc();
+                    outcome = Outcome::Unknown(format!("answer about something else: {reason}"));
+                }
+            }
             let call_id = self
                 .record(op, order, &sent, &outcome, started.elapsed())
                 .await;
@@ -561,6 +710,15 @@ fn classify<Resp: Answer>(exchange: &Exchange) -> Outcome<Resp> {
     }
     match wire::from_json::<Resp>(body) {
         Err(e) => Outcome::Unknown(format!("unreadable answer: {e}")),
+        // No errCode: a query answer that states a result is read as one (public answers
+        // omit it); anything else says nothing.
+        Ok(answer) if answer.err_code().is_empty() => {
+            if answer.states_a_result() {
+                Outcome::Answer(answer)
+            } else {
+                Outcome::Unknown("answer without errCode or a result".to_owned())
+            }
+        }
         Ok(answer) => match ErrClass::of(answer.err_code()) {
             ErrClass::Success => Outcome::Answer(answer),
             ErrClass::Config => Outcome::Misconfigured {

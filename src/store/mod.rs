@@ -4,11 +4,13 @@
 //! (it applies `domain::order::decide`) nor run on the async executor (`Db::run` moves the
 //! work to the blocking pool).
 
+pub mod attempts;
 pub mod contracts;
 pub mod events;
 pub mod notifications;
 pub mod orders;
 pub mod provider_calls;
+pub mod refunds;
 pub mod retention;
 pub mod schema;
 pub mod synthetic;
@@ -414,7 +416,9 @@ mod tests {
             "notifications",
             "order_events",
             "orders",
+            "payment_attempts",
             "provider_calls",
+            "refunds",
         ];
         assert_eq!(tables(&mut conn), all);
 

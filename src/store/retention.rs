@@ -1,8 +1,8 @@
 //! Retention: deleting what is only kept for a while, in batches. Rejected and duplicate
 //! journal rows and provider-call rows older than a cut-off go; a row an order's event
-//! cites as its evidence (`notification:<id>`, `call:<id>`), a journal row a contract
-//! cites, and every row of an order that is not final stay. It must not delete anything
-//! else: orders, events, applied notices and contracts are kept for good.
+//! cites as its evidence (`notification:<id>`, `call:<id>`), a journal row a refund or a
+//! contract cites, and every row of an order that is not final stay. It must not delete
+//! anything else: orders, events, applied notices and contracts are kept for good.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -46,6 +46,8 @@ pub fn prune_batch(
            SELECT n.id FROM notifications n
            WHERE n.received_at < ?1 AND n.outcome IN ('rejected', 'duplicate')
              AND n.id NOT IN (SELECT CAST(substr(evidence, 14) AS INTEGER) FROM order_events
+                              WHERE evidence LIKE 'notification:%')
+             AND n.id NOT IN (SELECT CAST(substr(evidence, 14) AS INTEGER) FROM refunds
                               WHERE evidence LIKE 'notification:%')
              AND n.id NOT IN (SELECT notification_id FROM contracts
                               WHERE notification_id IS NOT NULL)

@@ -10,6 +10,8 @@
 mod helpers;
 
 mod admin;
+mod answers;
+mod bills;
 mod chaos;
 mod closed_connections;
 mod conformance;
