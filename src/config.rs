@@ -4,7 +4,7 @@
 //! It must not start anything.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -176,6 +176,90 @@ pub struct Settings {
     /// The backend's webhook endpoints.
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// How long rejected and duplicate notices and provider calls are kept.
+    #[serde(default)]
+    pub retention: RetentionSettings,
+}
+
+/// What bounds one listener's clients: `[api]` and `[notify]` have the same keys.
+#[derive(Clone, Debug)]
+pub struct ListenerLimits {
+    /// `header_timeout`.
+    pub header_timeout: Duration,
+    /// `body_timeout`.
+    pub body_timeout: Duration,
+    /// `keep_alive`.
+    pub keep_alive: Duration,
+    /// `max_connections`.
+    pub max_connections: usize,
+    /// `trusted_proxies`.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+macro_rules! listener_limits {
+    ($($t:ty),+) => {$(
+        impl $t {
+            /// This listener's client limits.
+            pub fn limits(&self) -> ListenerLimits {
+                ListenerLimits {
+                    header_timeout: self.header_timeout,
+                    body_timeout: self.body_timeout,
+                    keep_alive: self.keep_alive,
+                    max_connections: self.max_connections,
+                    trusted_proxies: self.trusted_proxies.clone(),
+                }
+            }
+        }
+    )+};
+}
+listener_limits!(ApiSettings, NotifySettings);
+
+/// Slow-header (slowloris) bound: a real client sends its head in one packet.
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+/// The provider's notifications are a few KB: 10 s is ample on any link.
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_connections() -> usize {
+    1000
+}
+/// A misconfigured integration fails a few times a minute; a flood is thousands.
+fn default_rejected_budget() -> u32 {
+    30
+}
+fn default_rejected_window() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// `[retention]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Rejected and duplicate notices and provider calls older than this are pruned
+    /// (never one an order event cites, nor any of an order not final).
+    #[serde(with = "humantime_serde", default = "default_retention_age")]
+    pub max_age: Duration,
+    /// When the scheduled prune runs (cron with a seconds field); none: only `umsgate prune`.
+    #[serde(default)]
+    pub prune_tick: Option<String>,
+}
+
+fn default_retention_age() -> Duration {
+    Duration::from_secs(90 * 24 * 3600)
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            max_age: default_retention_age(),
+            prune_tick: None,
+        }
+    }
 }
 
 /// `[api]`.
@@ -188,6 +272,23 @@ pub struct ApiSettings {
     pub workers: usize,
     /// Largest accepted body, bytes.
     pub max_body_bytes: usize,
+    /// Time for a client to send a request's head; slower clients are closed.
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// Time for a client to send a request's whole body; slower ones get 408 and are closed.
+    #[serde(with = "humantime_serde", default = "default_body_timeout")]
+    pub body_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open.
+    #[serde(with = "humantime_serde", default = "default_keep_alive")]
+    pub keep_alive: Duration,
+    /// Connections held at once on this listener (all workers together); more wait in the
+    /// listen backlog. Lowered at start to fit the open-files limit (`startup`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer in front). Empty: the
+    /// client address is always the TCP peer.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
     /// Most long-polls (`GET /orders/{id}?wait=`) waiting at once; more are answered 503.
     #[serde(default = "default_long_poll_waiters")]
     pub long_poll_waiters: usize,
@@ -216,6 +317,30 @@ pub struct NotifySettings {
     pub workers: usize,
     /// Largest accepted body, bytes.
     pub max_body_bytes: usize,
+    /// Time for a client to send a request's head; slower clients are closed.
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// Time for a client to send a request's whole body; slower ones get 408 and are closed.
+    #[serde(with = "humantime_serde", default = "default_body_timeout")]
+    pub body_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open.
+    #[serde(with = "humantime_serde", default = "default_keep_alive")]
+    pub keep_alive: Duration,
+    /// Connections held at once on this listener (all workers together); more wait in the
+    /// listen backlog. Lowered at start to fit the open-files limit (`startup`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer in front). Empty: the
+    /// client address is always the TCP peer.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Refused (unverified) notices a peer may send per `rejected_window` before it is
+    /// answered 429 without a journal row.
+    #[serde(default = "default_rejected_budget")]
+    pub rejected_budget: u32,
+    /// The window the budget refills over.
+    #[serde(with = "humantime_serde", default = "default_rejected_window")]
+    pub rejected_window: Duration,
 }
 
 /// `[store]`.
@@ -583,6 +708,16 @@ impl Settings {
             ("api.max_body_bytes", self.api.max_body_bytes > 0),
             ("notify.max_body_bytes", self.notify.max_body_bytes > 0),
             ("store.pool_size", self.store.pool_size > 0),
+            ("api.max_connections", self.api.max_connections > 0),
+            ("notify.max_connections", self.notify.max_connections > 0),
+            ("notify.rejected_budget", self.notify.rejected_budget > 0),
+            (
+                "notify.rejected_window",
+                !self.notify.rejected_window.is_zero(),
+            ),
+            ("api.body_timeout", !self.api.body_timeout.is_zero()),
+            ("notify.body_timeout", !self.notify.body_timeout.is_zero()),
+            ("retention.max_age", !self.retention.max_age.is_zero()),
             ("reconcile.batch", self.reconcile.batch > 0),
             ("reconcile.concurrency", self.reconcile.concurrency > 0),
             ("reconcile.max_qps", self.reconcile.max_qps > 0),
@@ -615,6 +750,16 @@ impl Settings {
             )
             .showing(&self.reconcile.tick),
         );
+        if let Some(tick) = &self.retention.prune_tick {
+            check(
+                tokio_cron_scheduler::Job::new(tick.as_str(), |_, _| {}).is_ok(),
+                Problem::new(
+                    "retention.prune_tick",
+                    "not a cron expression with a seconds field (e.g. \"0 30 3 * * *\")",
+                )
+                .showing(tick),
+            );
+        }
         // A provider call in flight when the signal comes must get its answer (or its
         // timeout) before the listeners are cut.
         check(
@@ -1109,6 +1254,12 @@ mod tests {
             ("[reconcile]\nbackoff = []", "reconcile.backoff"),
             ("[reconcile]\nconcurrency = 0", "reconcile.concurrency"),
             ("[admin]\ntoken = \"short\"", "admin.token"),
+            ("[notify]\nrejected_budget = 0", "notify.rejected_budget"),
+            ("[api]\nbody_timeout = \"0s\"", "api.body_timeout"),
+            (
+                "[retention]\nprune_tick = \"nightly\"",
+                "retention.prune_tick",
+            ),
             (
                 "[sandbox.faults]\nquery_error_rate = 2.0",
                 "sandbox.faults.query_error_rate",

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod notify;
 pub mod provider;
 pub mod reconcile;
+pub mod retention;
 pub mod sandbox;
 pub mod secret;
 pub mod startup;

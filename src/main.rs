@@ -49,6 +49,10 @@ enum Command {
     /// Load and validate the configuration (every problem at once), print the effective
     /// configuration with where each value came from (secrets redacted), then exit.
     CheckConfig,
+    /// Delete rejected and duplicate notifications and provider calls older than
+    /// `retention.max_age` (never a row an order's event cites, nor any row of an order
+    /// that is not final), print how many, then exit.
+    Prune,
     /// Run only the provider sandbox: a stand-in for ChinaUMS to test an integration against.
     #[command(long_about = SANDBOX_HELP)]
     Sandbox {
@@ -97,7 +101,9 @@ reply's body contains SUCCESS:
 FAULTS (also [sandbox.faults] in the configuration):
   POST /_sandbox/faults  {dropNotifications,duplicateNotifications,reorderNotifications,
                           reorderHoldMs,notificationDelayMs,queryErrorRate,queryTimeoutRate,queryDelayMs,
-                          answerLossRate, garbageRate}   rates 0..1; GET shows them
+                          answerLossRate, garbageRate,miniPreQueryBills}   rates 0..1; GET shows them
+                         miniPreQueryBills: finds-bill | attempt-id-only | down (how
+                         mini-pre-query treats a bill; POST /v1/netpay/bills/query always finds it)
 
 EXAMPLES (against `umsgate sandbox` on the default port):
   # a token: timestamp in Beijing time, signature = sha256(appId+timestamp+nonce+appKey)
@@ -154,6 +160,7 @@ fn main() -> ExitCode {
             .block_on(umsgate::demo::run(cli.config_dir.as_deref()))
             .map(|rows| umsgate::demo::print(&rows)),
         Command::Sandbox { bind } => run_sandbox(settings, bind),
+        Command::Prune => prune(&settings),
         Command::CheckConfig => {
             print!("{}", config::describe(&figment, &settings));
             println!("# configuration OK");
@@ -195,6 +202,22 @@ fn run_sandbox(
             handle.stop(true).await;
         });
         running.into_server().await?;
+        Ok(())
+    })
+}
+
+fn prune(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let max_age = settings.retention.max_age;
+    let store = settings.store.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let db = Db::open(&store)?;
+        let pruned = umsgate::retention::prune(&db, max_age, chrono::Utc::now()).await?;
+        println!(
+            "pruned {} notifications and {} provider calls older than {}",
+            pruned.notifications,
+            pruned.provider_calls,
+            humantime::format_duration(max_age)
+        );
         Ok(())
     })
 }

@@ -26,6 +26,10 @@ pub struct Metrics {
     pub provider_calls: IntCounterVec,
     /// Outbound provider call latency by operation.
     pub provider_call_seconds: HistogramVec,
+    /// Query answers about something other than the question (another order id, bill
+    /// number, merchant or terminal), by operation and the field that differed; each is
+    /// treated as an unknown outcome.
+    pub provider_answers_elsewhere: IntCounterVec,
     /// Access tokens fetched.
     pub token_refreshes: IntCounter,
     /// Reconciler checks by outcome.
@@ -125,6 +129,11 @@ impl Metrics {
                 "Calls to the provider by operation and outcome",
                 &["operation", "outcome"],
             ),
+            provider_answers_elsewhere: counter_vec(
+                "provider_answers_elsewhere_total",
+                "Query answers naming another order, bill, merchant or terminal than asked",
+                &["operation", "field"],
+            ),
             provider_call_seconds: HistogramVec::new(
                 HistogramOpts::new("provider_call_seconds", "Provider call latency")
                     .buckets(CALL_BUCKETS.to_vec()),
@@ -196,6 +205,7 @@ impl Metrics {
         m.register(Box::new(m.notifications.clone()));
         m.register(Box::new(m.provider_calls.clone()));
         m.register(Box::new(m.provider_call_seconds.clone()));
+        m.register(Box::new(m.provider_answers_elsewhere.clone()));
         m.register(Box::new(m.token_refreshes.clone()));
         m.register(Box::new(m.reconcile_checks.clone()));
         m.register(Box::new(m.resolution_seconds.clone()));

@@ -7,12 +7,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::KeepAlive;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::config::{ProviderMode, Settings};
 use crate::flows::Gateway;
+use crate::http::client_addr::TrustedProxies;
+use crate::http::limits::{self, BodyTimeout};
 use crate::http::{self, Listener};
 use crate::metrics::Metrics;
 use crate::provider::{ProviderClient, ProviderShared};
@@ -48,6 +51,9 @@ pub enum StartupError {
     Io(#[from] io::Error),
 }
 
+/// Time a client gets to close its side after the answer before the connection is dropped.
+const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A built gateway: listeners bound, not yet serving.
 pub struct Application {
     api: Server,
@@ -63,6 +69,8 @@ pub struct Application {
         tokio::sync::oneshot::Sender<()>,
         actix_web::rt::task::JoinHandle<()>,
     ),
+    /// The scheduled prune (`retention.prune_tick`).
+    pruner: Option<tokio_cron_scheduler::JobScheduler>,
     sandbox: Option<(Server, String)>,
     clock: Clock,
 }
@@ -112,6 +120,13 @@ impl Application {
         if let Some(base) = settings.notify.public_url.strip_suffix(":0") {
             settings.notify.public_url = format!("{base}:{}", notify_addr.port());
         }
+        let caps = limits::caps(&settings, limits::raise_nofile());
+        log::info!(
+            "connection caps: api {}, notify {} ({} descriptors kept for the store and outbound calls)",
+            caps.api,
+            caps.notify,
+            caps.reserve
+        );
         let settings = Arc::new(settings);
         let store_settings = settings.store.clone();
         // Whole seconds (actix's unit), rounded up so as never to cut below the setting.
@@ -167,6 +182,8 @@ impl Application {
 
         let api_state = state.clone();
         let api_provider = provider.clone();
+        let api_limits = settings.api.limits();
+        let api_trusted = TrustedProxies(Arc::new(api_limits.trusted_proxies.clone()));
         let api = HttpServer::new(move || {
             App::new()
                 .app_data(api_state.clone())
@@ -174,28 +191,47 @@ impl Application {
                 // awc is not Send: each worker gets its own client over the shared state.
                 .app_data(web::Data::new(ProviderClient::new(api_provider.clone())))
                 .app_data(Listener("api"))
+                .app_data(BodyTimeout(api_limits.body_timeout))
+                .app_data(api_trusted.clone())
                 .wrap(from_fn(http::count_requests))
                 .wrap(from_fn(http::request_id))
-                .wrap(http::access_log())
+                .wrap(http::access_log(api_trusted.clone()))
                 .configure(http::api_routes)
         })
         .workers(settings.api.workers)
+        .client_request_timeout(settings.api.header_timeout)
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+        .keep_alive(KeepAlive::Timeout(settings.api.keep_alive))
+        .max_connections(limits::per_worker(caps.api, settings.api.workers))
         .shutdown_timeout(grace)
         .disable_signals()
         .listen(api_listener)?
         .run();
 
         let notify_state = state.clone();
+        let notify_limits = settings.notify.limits();
+        let notify_trusted = TrustedProxies(Arc::new(notify_limits.trusted_proxies.clone()));
+        let budget = web::Data::new(crate::notify::refused::Budget::new(
+            settings.notify.rejected_budget,
+            settings.notify.rejected_window,
+        ));
         let notify = HttpServer::new(move || {
             App::new()
                 .app_data(notify_state.clone())
+                .app_data(budget.clone())
                 .app_data(Listener("notify"))
+                .app_data(BodyTimeout(notify_limits.body_timeout))
+                .app_data(notify_trusted.clone())
                 .wrap(from_fn(http::count_requests))
                 .wrap(from_fn(http::request_id))
-                .wrap(http::access_log())
+                .wrap(http::access_log(notify_trusted.clone()))
                 .configure(http::notify_routes)
         })
         .workers(settings.notify.workers)
+        .client_request_timeout(settings.notify.header_timeout)
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+        .keep_alive(KeepAlive::Timeout(settings.notify.keep_alive))
+        .max_connections(limits::per_worker(caps.notify, settings.notify.workers))
         .shutdown_timeout(grace)
         .disable_signals()
         .listen(notify_listener)?
@@ -207,7 +243,15 @@ impl Application {
             None
         };
 
+        let pruner = match &settings.retention.prune_tick {
+            Some(tick) => Some(
+                crate::retention::schedule(db.clone(), settings.retention.max_age, tick).await?,
+            ),
+            None => None,
+        };
+
         Ok(Application {
+            pruner,
             api,
             notify,
             api_addr,
@@ -282,6 +326,11 @@ impl Application {
         let (stop, worker) = self.webhook_loop;
         let _ = stop.send(());
         let _ = worker.await;
+        if let Some(mut p) = self.pruner {
+            if let Err(e) = p.shutdown().await {
+                log::warn!("prune scheduler shutdown: {e}");
+            }
+        }
         if let Some(sandbox) = sandbox {
             sandbox.stop(true).await;
         }

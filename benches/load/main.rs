@@ -1,7 +1,8 @@
 //! The load generator behind `scripts/bench.sh` (BENCHMARKS.md): runs the five measurements
-//! of issue 7 against the release gateway, each next to a limit measured in the same run,
-//! and writes the figures as Markdown. A `[[bench]]` with `harness = false`, so `cargo test`
-//! never builds it: `cargo bench --bench load -- --out <file>`.
+//! of issue 7 and issue 13's slow-client line against the release gateway, each next to a
+//! limit or baseline measured in the same run, and writes the figures as Markdown. A
+//! `[[bench]]` with `harness = false`, so `cargo test` never builds it: `cargo bench --bench
+//! load -- --out <file>`.
 //! `load bare-server <body bytes> <workers>` is the bare actix-web server of the read limit.
 
 #![expect(
@@ -41,7 +42,7 @@ fn main() {
     std::fs::create_dir_all(&work).expect("work directory");
     let settings = fixtures::settings();
 
-    // `--only ingest,reads,reconcile,resolution,memory` runs some of them (to look at one
+    // `--only ingest,reads,reconcile,resolution,slow,memory` runs some of them (to look at one
     // figure again); the script runs all.
     let only: Option<Vec<String>> = args
         .iter()
@@ -69,6 +70,10 @@ fn main() {
         if wanted("resolution") {
             step("resolution, 30% of notifications dropped: default schedule (about a minute), compressed");
             f.resolution = scenarios::resolutions(&settings, &work).await;
+        }
+        if wanted("slow") {
+            step("genuine notifications alone, then with 200 slow clients held");
+            f.slow = Some(scenarios::slow_clients(&settings, &work).await);
         }
         if wanted("memory") {
             step("memory at 100,000 orders");

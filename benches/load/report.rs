@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::load::{percentile, Run};
-use crate::scenarios::{Ingest, Memory, Reads, Reconcile, Resolution};
+use crate::scenarios::{Ingest, Memory, Reads, Reconcile, Resolution, SlowClients};
 
 /// Goals of issue 7.
 const INGEST_GOAL: f64 = 0.6;
@@ -21,6 +21,7 @@ pub struct Figures {
     pub reconcile: Vec<Reconcile>,
     pub resolution: Vec<Resolution>,
     pub memory: Option<Memory>,
+    pub slow: Option<SlowClients>,
     pub binary: PathBuf,
 }
 
@@ -32,6 +33,7 @@ impl Figures {
             reconcile: Vec::new(),
             resolution: Vec::new(),
             memory: None,
+            slow: None,
             binary,
         }
     }
@@ -245,6 +247,25 @@ pub fn render(f: &Figures, took: Duration) -> String {
             "the 100,000 orders were written through the store in {:.1} s",
             m.seed_secs
         ));
+    }
+    if let Some(s) = &f.slow {
+        let ratio = s.with.pct_ms(99.0) / s.without.pct_ms(99.0).max(1e-9);
+        let _ = writeln!(
+            md,
+            "| 6. genuine notifications, 1 connection, while {} slow-body clients are held ({} still held at the end) | {} `SUCCESS` · {} | {} · {} (same gateway, no slow clients, just before) | p99 ×{ratio:.2} | reported | {} failed |",
+            crate::scenarios::SLOW_CLIENTS_HELD,
+            s.held,
+            s.with.ok,
+            latency(&s.with),
+            s.without.ok,
+            latency(&s.without),
+            s.with.failed + s.without.failed,
+        );
+        let _ = writeln!(
+            rss,
+            "| gateway, genuine notifications with slow clients | {} |",
+            mb(s.rss)
+        );
     }
     let _ = write!(md, "\nPeak RSS (`VmHWM`) of each process, read just before it was stopped:\n\n| run | peak RSS |\n|---|---|\n{rss}");
     let (built, stripped) = binary_sizes(&f.binary);

@@ -1,6 +1,7 @@
 //! The five measurements of issue 7, each with the limit it is compared with, measured in
 //! the same run: notification ingest, order reads, reconciliation, resolution under dropped
-//! notifications, memory at 100,000 orders. Every loop is bounded in count and in time.
+//! notifications, memory at 100,000 orders; and issue 13's genuine-notification latency
+//! with slow clients held, against the same gateway without them. Every loop is bounded in count and in time.
 //! Each run gets a fresh database under the work directory and its own gateway process.
 
 use std::path::{Path, PathBuf};
@@ -637,5 +638,91 @@ pub async fn memory(settings: &Settings, work: &Path) -> Memory {
         reads,
         rss: gw.stop(),
         seed_secs,
+    }
+}
+
+// ------------------------------------------------- 6. genuine notifications, slow clients
+
+/// Slow-body clients held in the second phase (issue 13).
+pub const SLOW_CLIENTS_HELD: usize = 200;
+/// Genuine notifications per phase, one connection, one after another: each phase stops at
+/// this count or at `SLOW_PHASE`, whichever comes first.
+const SLOW_NOTICES: usize = 2_000;
+/// Shorter than the notify listener's default `body_timeout` (10 s), so that the slow
+/// clients are all still held when the phase ends.
+const SLOW_PHASE: Duration = Duration::from_secs(5);
+
+/// Genuine-notification latency without and with slow clients held, same gateway, same run.
+pub struct SlowClients {
+    pub without: Run,
+    pub with: Run,
+    /// Slow clients connected and still held (not answered, not closed) when the second
+    /// phase ended.
+    pub held: usize,
+    pub rss: u64,
+}
+
+/// A connection that sends a notification's head announcing 1000 bytes, 10 of them, and
+/// then nothing.
+fn slow_client(addr: &str) -> Option<std::net::TcpStream> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(
+        b"POST /notify/payment HTTP/1.1\r\nHost: gateway\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n\
+          notifyId=s",
+    )
+    .ok()?;
+    Some(s)
+}
+
+/// Whether the gateway has neither answered nor closed `s` yet.
+fn still_held(s: &std::net::TcpStream) -> bool {
+    let _ = s.set_nonblocking(true);
+    let mut byte = [0u8; 1];
+    matches!(s.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// One connection posting genuine notifications for `bodies`, at most `SLOW_PHASE`.
+async fn genuine(url: &str, bodies: Vec<Bytes>) -> Run {
+    let client = load::client(1);
+    let bodies = std::rc::Rc::new(bodies);
+    let url = url.to_owned();
+    drive(1, bodies.len(), SLOW_PHASE, move |i| {
+        let (client, url, body) = (client.clone(), url.clone(), bodies[i].clone());
+        async move { load::post_expect(&client, &url, FORM_CONTENT_TYPE, body, b"SUCCESS").await }
+    })
+    .await
+}
+
+pub async fn slow_clients(settings: &Settings, work: &Path) -> SlowClients {
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let path = fresh(work, "slow-clients");
+    let db = open_db(settings, &path);
+    let key = first_key(settings);
+    let bodies = |tag: &str| -> Vec<Bytes> {
+        seed_orders(settings, &db, tag, SLOW_NOTICES, later)
+            .iter()
+            .map(|id| Bytes::from(fixtures::paid_notification(settings, id, &key)))
+            .collect()
+    };
+    let (quiet, held) = (bodies("SQ"), bodies("SH"));
+    drop(db);
+    let gw = Server::gateway(&path, &[]).await;
+    let url = format!("{}/notify/payment", gw.notify);
+    let without = genuine(&url, quiet).await;
+    let addr = gw.notify.trim_start_matches("http://").to_owned();
+    let slow: Vec<std::net::TcpStream> = (0..SLOW_CLIENTS_HELD)
+        .filter_map(|_| slow_client(&addr))
+        .collect();
+    let with = genuine(&url, held).await;
+    let held = slow.iter().filter(|s| still_held(s)).count();
+    drop(slow);
+    let rss = gw.stop();
+    SlowClients {
+        without,
+        with,
+        held,
+        rss,
     }
 }

@@ -15,10 +15,13 @@ pub const SIGN_FIELD: &str = "sign";
 /// The field that chooses the algorithm.
 pub const SIGN_TYPE_FIELD: &str = "signType";
 
+/// Hex digits in a SHA-256 digest (an MD5 digest has 32).
+const SHA256_HEX_LEN: usize = 64;
+
 /// The digest a notification is signed with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SignType {
-    /// MD5, the default when `signType` is absent.
+    /// MD5, the default when `signType` is absent (unless the signature is 64 hex digits).
     Md5,
     /// SHA-256, when `signType` is `SHA256` in any case.
     Sha256,
@@ -63,6 +66,18 @@ impl SignType {
     /// [`SignTypeField::of`] to refuse unknown values.
     pub fn from_field(value: Option<&str>) -> SignType {
         SignTypeField::of(value).sign_type()
+    }
+
+    /// The digest a signature received without `signType` was made with, read from its
+    /// length: 64 hex digits is SHA-256 (an MD5 digest has 32, so it cannot be MD5), anything
+    /// else MD5, the protocol's default. The provider sends SHA-256 signatures without
+    /// `signType` (a signed answer of its legacy route service does).
+    pub fn of_signature(sign: &str) -> SignType {
+        if sign.len() == SHA256_HEX_LEN && sign.bytes().all(|b| b.is_ascii_hexdigit()) {
+            SignType::Sha256
+        } else {
+            SignType::Md5
+        }
     }
 
     /// The wire spelling: `MD5` or `SHA256`.
@@ -188,12 +203,16 @@ pub fn verify(fields: &[(String, String)], keys: &[&str]) -> Result<usize, Verif
     if keys.is_empty() {
         return Err(VerifyError::NoKeys);
     }
-    let sign_type = SignType::from_field(
+    let field = SignTypeField::of(
         fields
             .iter()
             .find(|(name, _)| name == SIGN_TYPE_FIELD)
             .map(|(_, value)| value.as_str()),
     );
+    let sign_type = match field {
+        SignTypeField::Absent => SignType::of_signature(&received),
+        given => given.sign_type(),
+    };
     keys.iter()
         .position(|key| Secret::new(sign(fields, key, sign_type)).matches(received.as_bytes()))
         .ok_or(VerifyError::Mismatch)
@@ -273,8 +292,38 @@ mod tests {
         assert_eq!(verify(&twice, &[KEY]), Err(VerifyError::DuplicateSign));
         assert_eq!(verify(&received, &[]), Err(VerifyError::NoKeys));
         assert_eq!(verify(&received, &["other"]), Err(VerifyError::Mismatch));
-        // Signed with SHA-256 but received without signType: MD5 is used, and it fails.
-        assert_eq!(verify(&received, &[KEY]), Err(VerifyError::Mismatch));
+        // Signed with SHA-256 but received with signType MD5: the field decides, and fails.
+        let mut md5_declared = received.clone();
+        md5_declared.push((SIGN_TYPE_FIELD.into(), "MD5".into()));
+        assert_eq!(verify(&md5_declared, &[KEY]), Err(VerifyError::Mismatch));
+    }
+
+    #[test]
+    fn without_sign_type_the_signature_length_chooses_the_digest() {
+        let sha = signed(fields(&[("a", "1"), ("b", "2")]), SignType::Sha256);
+        let md5 = signed(fields(&[("a", "1"), ("b", "2")]), SignType::Md5);
+
+        assert_eq!(verify(&sha, &[KEY]), Ok(0));
+        assert_eq!(verify(&md5, &[KEY]), Ok(0));
+        assert_eq!(SignType::of_signature(&"A".repeat(64)), SignType::Sha256);
+        assert_eq!(SignType::of_signature(&"A".repeat(32)), SignType::Md5);
+        assert_eq!(SignType::of_signature(&"Z".repeat(64)), SignType::Md5);
+    }
+
+    #[test]
+    fn a_present_sign_type_still_decides_over_the_signature_length() {
+        // A SHA-256 signature declared MD5, and an MD5 one declared SHA256: both fail.
+        let mut sha = signed(fields(&[("a", "1"), ("signType", "MD5")]), SignType::Sha256);
+        let mut md5 = signed(fields(&[("a", "1"), ("signType", "SHA256")]), SignType::Md5);
+
+        assert_eq!(verify(&sha, &[KEY]), Err(VerifyError::Mismatch));
+        assert_eq!(verify(&md5, &[KEY]), Err(VerifyError::Mismatch));
+        sha.retain(|(n, _)| n != SIGN_FIELD);
+        md5.retain(|(n, _)| n != SIGN_FIELD);
+        let sha = signed(sha, SignType::Md5);
+        let md5 = signed(md5, SignType::Sha256);
+        assert_eq!(verify(&sha, &[KEY]), Ok(0));
+        assert_eq!(verify(&md5, &[KEY]), Ok(0));
     }
 
     #[test]

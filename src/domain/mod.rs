@@ -9,5 +9,6 @@ pub mod observe;
 pub mod order;
 pub mod outbox;
 pub mod record;
+pub mod refund;
 pub mod schedule;
 pub mod view;

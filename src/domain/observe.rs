@@ -63,6 +63,10 @@ pub enum Seen {
     /// A check that brought no usable answer (a transient error, no answer): only the
     /// schedule moves.
     Nothing,
+    /// A verified message about the order that cannot be applied (a required amount that
+    /// cannot be read, no status): the order is flagged for review with this reason and
+    /// made due for a check now.
+    Unreadable(String),
 }
 
 /// Marks an observation as one check of the order with the provider: the check is counted
@@ -216,6 +220,14 @@ impl Order {
                 None
             }
             Seen::Nothing => None,
+            Seen::Unreadable(why) => {
+                if after.flag(why.clone()) {
+                    reasons.push(format!("review: {why}"));
+                }
+                // Queried at once: the provider's answer can carry what the message could not.
+                after.schedule.next_check_at = Some(now);
+                None
+            }
         };
         if let Some(checked) = obs.checked {
             self.count_check(&mut after, &obs.seen, checked, now, timing, &mut reasons);

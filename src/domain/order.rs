@@ -167,6 +167,10 @@ pub struct OrderState {
     pub refunded: Amount,
     /// Created for pre-authorisation.
     pub preauth: bool,
+    /// A bill the provider accepted (bound with update-qrcode): it is closed only on the
+    /// bill's own word (its `billStatus`), never on an order query's `NO_ORDER` or status
+    /// about the bill number, which is not its payment's id.
+    pub bound_bill: bool,
 }
 
 /// Why a move happened, when it is not simply "the provider said so".
@@ -398,12 +402,23 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
         return Decision::Ignore(IgnoreReason::NotEvidence);
     }
     let review = Decision::Review;
+    // Whether the evidence is the bill's own word (`billStatus`), for a bound bill.
+    let bills_word = matches!(evidence.report, Report::Bill(_));
     match (order.status, claim(&evidence.report)) {
         (_, Claim::Unknown) => Decision::Ignore(IgnoreReason::Indeterminate),
         (_, Claim::Unrecognised(s)) => review(ReviewReason::UnrecognisedStatus(s)),
 
         // Only a query can say the provider has no such order.
         (_, Claim::NoOrder) if !source.is_query() => Decision::Ignore(IgnoreReason::NotEvidence),
+        // A bill the provider accepted is never closed on NO_ORDER alone, nor on an order
+        // status about its number: it waits for the bill's own word (or, past its back-off,
+        // a person).
+        (Pending, Claim::NoOrder) if order.bound_bill => Decision::Ignore(IgnoreReason::NotYet),
+        (Pending | Authorized, Claim::Unpaid | Claim::Closed)
+            if order.bound_bill && !bills_word && !evidence.paid_facts =>
+        {
+            Decision::Ignore(IgnoreReason::NotYet)
+        }
         (Pending, Claim::Unpaid | Claim::NoOrder) => {
             if evidence.past_expiry && source.is_query() {
                 Decision::Move {
@@ -554,6 +569,7 @@ mod tests {
                 Amount::ZERO
             },
             preauth: false,
+            bound_bill: false,
         }
     }
 
@@ -966,5 +982,53 @@ mod tests {
             ReviewReason::UnrecognisedStatus("X".into()).to_string(),
             "unrecognised provider status \"X\""
         );
+    }
+
+    #[test]
+    fn a_bound_bill_is_never_closed_on_no_order_or_an_order_status_only_on_its_own_word() {
+        let bill = OrderState {
+            bound_bill: true,
+            ..order(OrderStatus::Pending)
+        };
+        let past = |r: Report| Evidence {
+            past_expiry: true,
+            ..Evidence::of(r)
+        };
+
+        for source in [Source::Query, Source::Admin] {
+            for report in [
+                Report::NoOrder,
+                Report::Trade(TradeStatus::NewOrder),
+                Report::Trade(TradeStatus::TradeClosed),
+            ] {
+                let d = decide(&bill, &past(report.clone()), source);
+                assert_eq!(d, Decision::Ignore(IgnoreReason::NotYet), "{report:?}");
+            }
+            for report in [
+                Report::Bill(BillStatus::Unpaid),
+                Report::Bill(BillStatus::Closed),
+            ] {
+                let d = decide(&bill, &past(report.clone()), source);
+                assert!(
+                    matches!(
+                        d,
+                        Decision::Move {
+                            to: OrderStatus::Closed,
+                            ..
+                        }
+                    ),
+                    "{report:?}: {d:?}"
+                );
+            }
+        }
+        // The same evidence closes an order that is not a bound bill.
+        let plain = order(OrderStatus::Pending);
+        assert!(matches!(
+            decide(&plain, &past(Report::NoOrder), Source::Query),
+            Decision::Move {
+                to: OrderStatus::Closed,
+                ..
+            }
+        ));
     }
 }

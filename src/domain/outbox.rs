@@ -14,6 +14,7 @@ use crate::domain::contract::Contract;
 use crate::domain::observe::Change;
 use crate::domain::order::OrderStatus;
 use crate::domain::record::{Binding, Order};
+use crate::domain::refund::Refund;
 use crate::domain::view::{rfc3339, ContractView, OrderView};
 
 /// The kinds of event, as the backend sees them (`type`).
@@ -161,9 +162,16 @@ fn body<T: Serialize>(id: &str, kind: EventType, at: DateTime<Utc>, data: T) -> 
     .unwrap_or_default()
 }
 
-/// The body of event `id` about `order` (as it is after the change).
-pub fn order_body(id: &str, kind: EventType, at: DateTime<Utc>, order: &Order) -> String {
-    body(id, kind, at, OrderView::from(order))
+/// The body of event `id` about `order` (as it is after the change, with the refunds the
+/// provider reported for it: as `GET /orders/{id}` shows it).
+pub fn order_body(
+    id: &str,
+    kind: EventType,
+    at: DateTime<Utc>,
+    order: &Order,
+    refunds: &[Refund],
+) -> String {
+    body(id, kind, at, OrderView::from(order).with_refunds(refunds))
 }
 
 /// The body of event `id` about `contract` (its newest state).
@@ -326,7 +334,7 @@ mod tests {
     fn an_event_body_is_its_id_type_time_and_the_order_as_the_api_shows_it() {
         let order = pending();
 
-        let body = order_body("evt_1", EventType::OrderCreated, t0(), &order);
+        let body = order_body("evt_1", EventType::OrderCreated, t0(), &order, &[]);
 
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["id"], "evt_1");

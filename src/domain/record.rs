@@ -246,6 +246,7 @@ impl Order {
             amount: self.amount,
             refunded: self.refunded,
             preauth: self.preauth,
+            bound_bill: self.binding == Binding::Bound,
         }
     }
 

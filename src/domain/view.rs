@@ -11,6 +11,7 @@ use crate::chinaums::time;
 use crate::domain::contract::Contract;
 use crate::domain::money::Amount;
 use crate::domain::record::Order;
+use crate::domain::refund::Refund;
 
 /// A time as the API shows it: RFC 3339, UTC, milliseconds.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -45,6 +46,40 @@ pub struct OrderView {
     created_at: String,
     updated_at: String,
     version: i64,
+    /// Each refund the provider reported, oldest first (shown on `GET /orders/{id}` when
+    /// there is any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refunds: Option<Vec<RefundView>>,
+}
+
+/// One refund as the provider reported it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundView {
+    /// Its refund order id, or the notification's `notifyId`.
+    key: String,
+    amount: Amount,
+    reported_at: String,
+}
+
+impl OrderView {
+    /// The order with the refunds the provider reported for it (none: as without).
+    pub fn with_refunds(mut self, refunds: &[Refund]) -> Self {
+        if refunds.is_empty() {
+            return self;
+        }
+        self.refunds = Some(
+            refunds
+                .iter()
+                .map(|r| RefundView {
+                    key: r.key.clone(),
+                    amount: r.amount,
+                    reported_at: rfc3339(r.at),
+                })
+                .collect(),
+        );
+        self
+    }
 }
 
 #[derive(Serialize)]
@@ -103,6 +138,7 @@ impl From<&Order> for OrderView {
             created_at: rfc3339(o.created_at),
             updated_at: rfc3339(o.updated_at),
             version: o.version,
+            refunds: None,
         }
     }
 }

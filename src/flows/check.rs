@@ -1,18 +1,19 @@
-//! One check of one order with the provider: ask (`mini-pre-query`; first the completion's
-//! own id for an AUTHORIZED order whose completion is in doubt), then apply what the answer
-//! proves — or, with no usable answer, only the schedule — as one observation. The
+//! One check of one order with the provider: ask (first the completion's own id for an
+//! AUTHORIZED order whose completion is in doubt; a bill by its own identity, the bill
+//! query, and by its payment attempts' ids; any other order with `mini-pre-query`), then
+//! apply what the answer proves — or, with no usable answer, only the schedule — as one observation. The
 //! reconciler's passes and the operators' resyncs both use it. It must not change an order
 //! but through `Gateway::observe`.
 
-use crate::chinaums::status::{ErrClass, TradeStatus};
-use crate::chinaums::wire::MiniPreQueryResponse;
+use crate::chinaums::status::{BillStatus, ErrClass, TradeStatus};
+use crate::chinaums::wire::{self, BillPayment, BillQueryResponse, Lenient, MiniPreQueryResponse};
 use crate::domain::money::Amount;
 use crate::domain::observe::{Observation, Seen};
 use crate::domain::order::{Decision, Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Order, ProviderFacts};
 use crate::flows::Gateway;
 use crate::provider::{Outcome, ProviderClient};
-use crate::store::StoreError;
+use crate::store::{attempts, StoreError};
 
 /// What one check came to: a metric label and the resync answer's `outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,8 +105,8 @@ pub fn facts_of(a: &MiniPreQueryResponse) -> ProviderFacts {
         seq_id: a.seq_id.clone(),
         target_order_id: a.target_order_id.clone(),
         target_sys: a.target_sys.clone(),
-        pay_time: a.pay_time.clone(),
-        settle_date: a.settle_date.clone(),
+        pay_time: wire::read(&a.pay_time),
+        settle_date: wire::read(&a.settle_date),
         auth_id_resp_code: None,
     }
 }
@@ -114,7 +115,7 @@ pub fn facts_of(a: &MiniPreQueryResponse) -> ProviderFacts {
 /// completion's own id.
 pub fn completion_evidence(a: &MiniPreQueryResponse) -> Evidence {
     let mut e = Evidence::of(Report::Completed);
-    e.amount = a.total_amount.and_then(|f| Amount::from_fen(f).ok());
+    e.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
     e
 }
 
@@ -146,7 +147,9 @@ pub async fn check(
             _ => {}
         }
     }
-    if found.is_none() && outcome != CheckOutcome::Config {
+    if found.is_none() && outcome != CheckOutcome::Config && order.bill_no().is_some() {
+        (found, outcome) = ask_about_bill(gw, client, &order, attempts).await?;
+    } else if found.is_none() && outcome != CheckOutcome::Config {
         let called = client
             .mini_pre_query(
                 order.id.as_str(),
@@ -161,7 +164,8 @@ pub async fn check(
                 let mut evidence = Evidence::of(Report::Trade(
                     a.status.clone().unwrap_or(TradeStatus::Unknown),
                 ));
-                evidence.amount = a.total_amount.and_then(|f| Amount::from_fen(f).ok());
+                evidence.amount =
+                    wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
                 let facts = facts_of(&a);
                 evidence.paid_facts = facts.show_a_payment();
                 found = Some((Seen::Report { evidence, facts }, evidence_ref));
@@ -211,6 +215,158 @@ pub async fn check(
         after,
         outcome,
     })
+}
+
+/// What a bill's check found: the evidence to apply (with its proof), and the outcome so
+/// far.
+type Found = (Option<(Seen, Option<String>)>, CheckOutcome);
+
+/// Asks about a bill by its own identity: the bill query (the authority: its `billStatus`
+/// is the bill's own word, its `NO_BILL` the only "no such bill"), then each payment
+/// attempt's own id (`billPayment.merOrderId`, recorded from notifications and answers),
+/// then, when the bill query gave no word, mini-pre-query by the bill number as a second
+/// opinion. An order query's `NO_ORDER` about a bill number is never evidence: the bill's
+/// number is not its payment's id.
+async fn ask_about_bill(
+    gw: &Gateway,
+    client: &ProviderClient,
+    order: &Order,
+    attempts: u32,
+) -> Result<Found, StoreError> {
+    let (Some(bill_no), Some(bill_date)) = (order.bill_no(), order.bill_date()) else {
+        return Ok((None, CheckOutcome::Unchanged));
+    };
+    let id = order.id.as_str();
+    let called = client.bill_query(id, bill_no, &bill_date, attempts).await;
+    let evidence_ref = called.evidence_ref();
+    let mut outcome = CheckOutcome::Unchanged;
+    let mut bills_word = None;
+    match called.outcome {
+        Outcome::Answer(a) => {
+            let evidence = bill_evidence(&a);
+            let facts = bill_facts(&a);
+            note_attempt(gw, order, attempt_of(a.bill_payment.as_ref())).await?;
+            let seen = Seen::Report { evidence, facts };
+            if matches!(
+                a.bill_status,
+                Some(BillStatus::Paid | BillStatus::Refund | BillStatus::Closed)
+            ) {
+                return Ok((Some((seen, evidence_ref)), outcome));
+            }
+            bills_word = Some((seen, evidence_ref));
+        }
+        Outcome::Refused(r) if r.class == ErrClass::NoOrder => {
+            let seen = Seen::Report {
+                evidence: Evidence::of(Report::NoOrder),
+                facts: ProviderFacts::default(),
+            };
+            bills_word = Some((seen, evidence_ref));
+            outcome = CheckOutcome::NoOrder;
+        }
+        other => outcome = CheckOutcome::of_unanswered(&other),
+    }
+    if outcome == CheckOutcome::Config {
+        return Ok((None, outcome));
+    }
+    // Each payment attempt's own id: a paid attempt is the bill's payment.
+    let (db, oid) = (gw.db.clone(), order.id.clone());
+    let known = db.run(move |c| attempts::of(c, &oid)).await?;
+    for attempt in known {
+        let called = client
+            .mini_pre_query(id, &attempt, Some(&order.inst_mid), attempts)
+            .await;
+        match &called.outcome {
+            Outcome::Answer(a) if paid_or_refunded(a) => {
+                let seen = trade_seen(a);
+                return Ok((Some((seen, called.evidence_ref())), CheckOutcome::Unchanged));
+            }
+            Outcome::Misconfigured { .. } => return Ok((None, CheckOutcome::Config)),
+            _ => {}
+        }
+    }
+    if bills_word.is_some() {
+        return Ok((bills_word, outcome));
+    }
+    // A second opinion by the bill number; its NO_ORDER says nothing about a bill.
+    let called = client
+        .mini_pre_query(id, id, Some(&order.inst_mid), attempts)
+        .await;
+    match &called.outcome {
+        Outcome::Answer(a) => {
+            note_attempt(gw, order, attempt_of(a.bill_payment.as_ref())).await?;
+            Ok((Some((trade_seen(a), called.evidence_ref())), outcome))
+        }
+        Outcome::Misconfigured { .. } => Ok((None, CheckOutcome::Config)),
+        _ => Ok((None, outcome)),
+    }
+}
+
+/// Whether an order query's answer reports a payment (paid, or refunded after one).
+fn paid_or_refunded(a: &MiniPreQueryResponse) -> bool {
+    matches!(
+        a.status,
+        Some(TradeStatus::TradeSuccess | TradeStatus::TradeRefund)
+    )
+}
+
+/// An order query's answer as evidence and facts.
+fn trade_seen(a: &MiniPreQueryResponse) -> Seen {
+    let mut evidence = Evidence::of(Report::Trade(
+        a.status.clone().unwrap_or(TradeStatus::Unknown),
+    ));
+    evidence.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
+    let facts = facts_of(a);
+    evidence.paid_facts = facts.show_a_payment();
+    Seen::Report { evidence, facts }
+}
+
+/// The bill query's answer as evidence: the bill's own status and total.
+fn bill_evidence(a: &BillQueryResponse) -> Evidence {
+    let mut evidence = Evidence::of(Report::Bill(
+        a.bill_status.clone().unwrap_or(BillStatus::Unknown),
+    ));
+    evidence.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
+    evidence.paid_facts = bill_facts(a).show_a_payment();
+    evidence
+}
+
+/// The facts the bill query's answer brings, from its payment.
+fn bill_facts(a: &BillQueryResponse) -> ProviderFacts {
+    let payment = a.bill_payment.as_ref().and_then(Lenient::read);
+    let text = |f: Option<&Option<String>>| f.and_then(|v| v.clone()).filter(|v| !v.is_empty());
+    ProviderFacts {
+        provider_status: a.bill_status.as_ref().map(|s| s.as_str().to_owned()),
+        seq_id: text(payment.map(|p| &p.pay_seq_id)),
+        target_order_id: text(payment.map(|p| &p.target_order_id)),
+        target_sys: text(payment.map(|p| &p.target_sys)),
+        pay_time: payment.and_then(|p| wire::read(&p.pay_time)),
+        settle_date: payment.and_then(|p| wire::read(&p.settle_date)),
+        auth_id_resp_code: None,
+    }
+}
+
+/// The payment attempt's own id a `billPayment` names.
+fn attempt_of(payment: Option<&Lenient<BillPayment>>) -> Option<String> {
+    payment
+        .and_then(Lenient::read)
+        .and_then(|p| p.mer_order_id.clone())
+        .filter(|id| !id.is_empty())
+}
+
+/// Records a payment attempt id the provider named for `order`.
+async fn note_attempt(
+    gw: &Gateway,
+    order: &Order,
+    attempt: Option<String>,
+) -> Result<(), StoreError> {
+    let Some(attempt) = attempt else {
+        return Ok(());
+    };
+    let (id, now) = (order.id.clone(), gw.now());
+    gw.db
+        .write(move |c| attempts::record(c, &id, &attempt, Source::Query, now))
+        .await?;
+    Ok(())
 }
 
 fn count(gw: &Gateway, outcome: CheckOutcome) {

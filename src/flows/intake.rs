@@ -5,6 +5,7 @@
 //! body, a signature, a key or the contract token.
 
 use crate::flows::Gateway;
+use crate::notify::refused::{Budget, Spent};
 use crate::notify::METRIC_STORE_ERROR;
 use crate::notify::{contract, payment, Outcome, Received, KIND_CONTRACT, KIND_PAYMENT};
 use crate::secret::Secret;
@@ -19,14 +20,35 @@ pub struct Taken {
     pub journal_id: i64,
 }
 
+/// What became of a payment notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentTaken {
+    /// Stored (journaled, and applied if it verified).
+    Stored(Taken),
+    /// Refused, unverified, from a peer past its budget: not journaled (answered 429).
+    OverBudget,
+}
+
+/// The metric label of an unverified refusal past its peer's budget.
+const METRIC_OVER_BUDGET: &str = "over_budget";
+
 /// The configured notification keys, for verification.
 fn keys(gw: &Gateway) -> Vec<&str> {
     gw.settings.notify.keys.iter().map(Secret::expose).collect()
 }
 
-/// Takes in a payment result notification.
-pub async fn payment(gw: &Gateway, received: Received) -> Result<Taken, StoreError> {
+/// Takes in a payment result notification. An unverified refusal spends its sender's
+/// `budget` first: past it, nothing is stored. A verified notice never consults it.
+pub async fn payment(
+    gw: &Gateway,
+    budget: &Budget,
+    received: Received,
+) -> Result<PaymentTaken, StoreError> {
     let verdict = payment::examine(&received, &keys(gw), &gw.settings.provider.mid);
+    let unverified = matches!(&verdict, payment::Verdict::Rejected(r) if !r.verified);
+    if unverified && over_budget(gw, budget, &received) {
+        return Ok(PaymentTaken::OverBudget);
+    }
     let (timing, now) = (gw.timing.clone(), gw.now());
     let stored = gw
         .db
@@ -44,10 +66,10 @@ pub async fn payment(gw: &Gateway, received: Received) -> Result<Taken, StoreErr
                 r.journal_id,
                 r.order_ref.as_deref(),
             );
-            Ok(Taken {
+            Ok(PaymentTaken::Stored(Taken {
                 outcome: r.outcome,
                 journal_id: r.journal_id,
-            })
+            }))
         }
         Err(e) => Err(store_failed(gw, KIND_PAYMENT, e)),
     }
@@ -81,6 +103,38 @@ pub async fn contract(gw: &Gateway, received: Received) -> Result<Taken, StoreEr
             })
         }
         Err(e) => Err(store_failed(gw, KIND_CONTRACT, e)),
+    }
+}
+
+/// Spends a refusal of the sender's budget (its address without the port); true when it
+/// was already spent: then the refusal is counted and, once a minute, logged.
+fn over_budget(gw: &Gateway, budget: &Budget, received: &Received) -> bool {
+    let Some(addr) = received.remote_addr.as_deref() else {
+        return false;
+    };
+    let Some(ip) = addr
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| addr.parse())
+        .ok()
+    else {
+        return false;
+    };
+    match budget.spend(ip, std::time::Instant::now()) {
+        Spent::Within => false,
+        Spent::Over { log } => {
+            gw.metrics
+                .notifications
+                .with_label_values(&[KIND_PAYMENT, METRIC_OVER_BUDGET])
+                .inc();
+            if log {
+                log::warn!(
+                    "payment notices from {ip}: refused notices past notify.rejected_budget; \
+                     answering 429 without journaling (logged once a minute)"
+                );
+            }
+            true
+        }
     }
 }
 

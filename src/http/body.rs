@@ -2,7 +2,7 @@
 //! name the field. Shared by both listeners; it must not interpret what it reads beyond
 //! the syntax.
 
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::HttpRequest;
 use std::fmt;
@@ -12,6 +12,10 @@ use serde::de::{DeserializeOwned, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
+use super::limits::BodyTimeout;
+
+/// The body deadline of a listener without one configured (tests building a bare app).
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A body read up to a limit.
 #[derive(Debug)]
@@ -19,29 +23,53 @@ pub enum Limited {
     /// The whole body, within the limit.
     Whole(Bytes),
     /// The body passed the limit: its first `limit` bytes (the rest was never buffered).
+    /// Empty when its declared `Content-Length` was over the limit: nothing was read.
     TooLarge(Bytes),
 }
 
-/// Reads the body, keeping at most `limit` bytes: as soon as the limit is passed, reading
-/// stops and the first `limit` bytes are returned as [`Limited::TooLarge`] (callers that
-/// journal what they refuse keep that prefix).
-pub async fn read_up_to(mut payload: Payload, limit: usize) -> Result<Limited, ApiError> {
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::InvalidJson(format!("could not read the body: {e}")))?;
-        if buf.len() + chunk.len() > limit {
-            let room = limit - buf.len();
-            buf.extend_from_slice(&chunk[..room]);
-            return Ok(Limited::TooLarge(buf.freeze()));
-        }
-        buf.extend_from_slice(&chunk);
+/// Reads the body, keeping at most `limit` bytes: a declared `Content-Length` over the
+/// limit is refused before anything is read; otherwise, as soon as the limit is passed,
+/// reading stops and the first `limit` bytes are returned as [`Limited::TooLarge`]
+/// (callers that journal what they refuse keep that prefix). The whole body must arrive
+/// within the listener's [`BodyTimeout`], else [`ApiError::BodyTimeout`] (408; actix then
+/// closes the connection, since the rest of the body was never read).
+pub async fn read_up_to(
+    req: &HttpRequest,
+    mut payload: Payload,
+    limit: usize,
+) -> Result<Limited, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Ok(Limited::TooLarge(Bytes::new()));
     }
-    Ok(Limited::Whole(buf.freeze()))
+    let deadline = req
+        .app_data::<BodyTimeout>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
+    let read = async move {
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::InvalidJson(format!("could not read the body: {e}")))?;
+            if buf.len() + chunk.len() > limit {
+                let room = limit - buf.len();
+                buf.extend_from_slice(&chunk[..room]);
+                return Ok(Limited::TooLarge(buf.freeze()));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Limited::Whole(buf.freeze()))
+    };
+    actix_web::rt::time::timeout(deadline, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout {
+            secs: deadline.as_secs_f64(),
+        })?
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 413 as soon as the limit is
-/// passed (the rest is never buffered).
 /// Reads a JSON request body of the api listener: refuses any content type but
 /// `application/json` (415), even for an empty body, so that a browser on another site
 /// cannot make the request without a CORS preflight (a "simple" request carries only form
@@ -60,11 +88,17 @@ pub async fn read_json_request(
     if !media.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    read_limited(payload, limit).await
+    read_limited(req, payload, limit).await
 }
 
-pub async fn read_limited(payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
-    match read_up_to(payload, limit).await? {
+/// Reads the whole body, refusing more than `limit` bytes with 413 as soon as the limit is
+/// passed or declared (the rest is never buffered).
+pub async fn read_limited(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    match read_up_to(req, payload, limit).await? {
         Limited::Whole(body) => Ok(body),
         Limited::TooLarge(_) => Err(ApiError::TooLarge { limit }),
     }

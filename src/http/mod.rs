@@ -6,10 +6,12 @@
 
 pub mod admin;
 pub mod body;
+pub mod client_addr;
 pub mod contracts;
 pub mod error;
 pub mod feed;
 pub mod health;
+pub mod limits;
 pub mod notify;
 pub mod orders;
 pub mod preauth;
@@ -132,12 +134,17 @@ pub async fn request_id(
 /// Path segment that follows this prefix is a secret and is never logged.
 const SECRET_PATH_PREFIX: &str = "/notify/contract/";
 
-/// The access log: one line per request, with its request id, the contract token masked
-/// and no request headers (so no Authorization), no query string and no body.
-pub fn access_log() -> Logger {
-    Logger::new("%{r}a \"%{request}xi\" %s %b %Dms id=%{x-request-id}o").custom_request_replace(
-        "request",
-        |req| {
+/// The access log: one line per request, with the client address (`client_addr`: the TCP
+/// peer unless it is a trusted proxy), its request id, the contract token masked and no
+/// request headers (so no Authorization), no query string and no body.
+pub fn access_log(trusted: client_addr::TrustedProxies) -> Logger {
+    Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms id=%{x-request-id}o")
+        .custom_request_replace("client", move |req| {
+            trusted
+                .client(req.peer_addr(), req.headers())
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+        })
+        .custom_request_replace("request", |req| {
             // Routing matches the percent-decoded path: `/notify/%63ontract/<token>` reaches
             // the contract route too, so both forms are checked.
             let path = req.path();
@@ -150,8 +157,7 @@ pub fn access_log() -> Logger {
                 path.to_owned()
             };
             format!("{} {shown}", req.method())
-        },
-    )
+        })
 }
 
 /// Counts every answered request by listener, method, route pattern and status.

@@ -7,8 +7,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_up_to, Limited};
+use super::client_addr::TrustedProxies;
+use super::error::ApiError;
 use super::{not_found, AppState};
-use crate::flows::intake::{self, Taken};
+use crate::flows::intake::{self, PaymentTaken, Taken};
+use crate::notify::refused::Budget;
 use crate::notify::{BodyRead, Outcome, Received, RejectReason};
 use crate::store::StoreError;
 
@@ -17,16 +20,32 @@ pub const REPLY_SUCCESS: &str = "SUCCESS";
 /// The body of every other answer: the provider resends.
 pub const REPLY_FAILED: &str = "FAILED";
 
+/// The metric label of a notice whose body did not arrive within `notify.body_timeout`.
+const METRIC_BODY_TIMEOUT: &str = "body_timeout";
+
 /// Reads what arrived: the body up to `notify.max_body_bytes` (the first bytes of a larger
-/// one), its content type and the TCP peer.
-async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Received {
+/// one; nothing when its declared length is larger), its content type and the client
+/// address (`TrustedProxies`). `None` when the body did not arrive within
+/// `notify.body_timeout`.
+async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Option<Received> {
     let at = state.now();
-    let (body, read) = match read_up_to(payload, state.settings.notify.max_body_bytes).await {
+    let (body, read) = match read_up_to(req, payload, state.settings.notify.max_body_bytes).await {
         Ok(Limited::Whole(body)) => (body.to_vec(), BodyRead::Whole),
         Ok(Limited::TooLarge(prefix)) => (prefix.to_vec(), BodyRead::TooLarge),
+        Err(ApiError::BodyTimeout { .. }) => return None,
         Err(_) => (Vec::new(), BodyRead::Failed),
     };
-    Received {
+    let peer = req.peer_addr();
+    let client = req
+        .app_data::<TrustedProxies>()
+        .and_then(|t| t.client(peer, req.headers()));
+    // The TCP peer as before (with its port), unless a trusted proxy forwarded the request.
+    let remote_addr = match (peer, client) {
+        (Some(p), Some(c)) if p.ip() == c => Some(p.to_string()),
+        (_, Some(c)) => Some(c.to_string()),
+        (p, None) => p.map(|a| a.to_string()),
+    };
+    Some(Received {
         at,
         body,
         read,
@@ -35,9 +54,20 @@ async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> 
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(Received::bounded_content_type),
-        remote_addr: req.peer_addr().map(|a| a.to_string()),
+        remote_addr,
         request_id: crate::http::RequestId::of(req),
-    }
+    })
+}
+
+/// The answer to a body that did not arrive in time: 408, not journaled (nothing was
+/// received to keep), counted. actix closes the connection, the rest being unread.
+fn body_timed_out(state: &AppState, kind: &str) -> HttpResponse {
+    state
+        .metrics
+        .notifications
+        .with_label_values(&[kind, METRIC_BODY_TIMEOUT])
+        .inc();
+    text(StatusCode::REQUEST_TIMEOUT, REPLY_FAILED)
 }
 
 /// A plain-text answer.
@@ -63,11 +93,18 @@ fn reply(taken: Result<Taken, StoreError>) -> HttpResponse {
 /// `POST /notify/payment`: a payment result notification.
 pub async fn payment(
     state: web::Data<AppState>,
+    budget: web::Data<Budget>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let received = receive(&state, &req, payload).await;
-    reply(intake::payment(&state, received).await)
+    let Some(received) = receive(&state, &req, payload).await else {
+        return body_timed_out(&state, crate::notify::KIND_PAYMENT);
+    };
+    match intake::payment(&state, &budget, received).await {
+        Ok(PaymentTaken::OverBudget) => text(StatusCode::TOO_MANY_REQUESTS, REPLY_FAILED),
+        Ok(PaymentTaken::Stored(taken)) => reply(Ok(taken)),
+        Err(e) => reply(Err(e)),
+    }
 }
 
 /// `POST /notify/contract/{token}`: a contract notice, admitted only on the secret path.
@@ -93,6 +130,8 @@ pub async fn contract(
         intake::refused_token(&state);
         return not_found().await;
     }
-    let received = receive(&state, &req, payload).await;
+    let Some(received) = receive(&state, &req, payload).await else {
+        return body_timed_out(&state, crate::notify::KIND_CONTRACT);
+    };
     reply(intake::contract(&state, received).await)
 }

@@ -17,8 +17,8 @@ use crate::domain::record::Order;
 use crate::flows::create::{self, CreateOrder, Created};
 use crate::flows::watch::{self, Waited};
 use crate::provider::ProviderClient;
-use crate::store::events;
 use crate::store::orders::{self, ListFilter};
+use crate::store::{events, refunds};
 
 /// Default and largest page of `GET /orders`.
 const DEFAULT_PAGE: i64 = 50;
@@ -91,7 +91,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
             return Err(ApiError::field("after", "is used only with wait"));
         }
         let order = load(&state, id).await?;
-        return Ok(HttpResponse::Ok().json(OrderView::from(&order)));
+        return answer_order(&state, &order).await;
     };
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::field(
@@ -101,13 +101,20 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     }
     let shown = id.to_string();
     match watch::wait_for(&state, &id, q.after, Duration::from_secs(wait)).await? {
-        Waited::Order(order) => Ok(HttpResponse::Ok().json(OrderView::from(&*order))),
+        Waited::Order(order) => answer_order(&state, &order).await,
         Waited::NotFound => Err(ApiError::NotFound(format!("no order {shown}"))),
         Waited::Full => Err(ApiError::Busy {
             what: "too many long-polls wait already".into(),
             retry_after_secs: BUSY_RETRY_AFTER_SECS,
         }),
     }
+}
+
+/// The order as `GET /orders/{id}` shows it: with the refunds the provider reported.
+async fn answer_order(state: &AppState, order: &Order) -> Result<HttpResponse, ApiError> {
+    let id = order.id.clone();
+    let refunds = state.db.run(move |c| refunds::of(c, &id)).await?;
+    Ok(HttpResponse::Ok().json(OrderView::from(order).with_refunds(&refunds)))
 }
 
 /// `GET /orders` query.

@@ -12,6 +12,7 @@
 
 pub mod contract;
 pub mod payment;
+pub mod refused;
 
 use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
@@ -135,13 +136,21 @@ pub enum Outcome {
     Orphan,
     /// Conflicts with the order: it is flagged for an operator, its status unchanged.
     Review,
+    /// Verified, but it cannot be applied (a required amount unreadable, no status): kept,
+    /// its order flagged for review and queried at once; answered `SUCCESS` (resends
+    /// cannot help).
+    Unapplied,
+    /// Verified, but for another merchant than `provider.mid`: kept in the misrouted queue
+    /// (`outcome=misrouted`) for an operator, applied to nothing; answered `SUCCESS` so that
+    /// the provider stops resending.
+    Misrouted,
     /// Refused; nothing but the journal row was written.
     Rejected(RejectReason),
 }
 
 impl Outcome {
     /// Every value of the journal's `outcome` column.
-    pub const JOURNAL_VALUES: [&'static str; 8] = [
+    pub const JOURNAL_VALUES: [&'static str; 10] = [
         "applied",
         "confirmed",
         "duplicate",
@@ -149,6 +158,8 @@ impl Outcome {
         "ignored",
         "orphan",
         "review",
+        "unapplied",
+        "misrouted",
         "rejected",
     ];
 
@@ -163,6 +174,8 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Orphan => "orphan",
             Outcome::Review => "review",
+            Outcome::Unapplied => "unapplied",
+            Outcome::Misrouted => "misrouted",
             Outcome::Rejected(_) => "rejected",
         }
     }
@@ -272,6 +285,10 @@ fn unread(received: &Received) -> Option<Rejection> {
     let kept = received.body.len();
     match received.read {
         BodyRead::Whole => None,
+        BodyRead::TooLarge if kept == 0 => Some(Rejection::new(
+            RejectReason::TooLarge,
+            "the declared Content-Length is over notify.max_body_bytes; nothing was read",
+        )),
         BodyRead::TooLarge => Some(Rejection::new(
             RejectReason::TooLarge,
             format!("the body is larger than {kept} bytes; its first {kept} bytes are journaled"),
@@ -410,10 +427,23 @@ fn journal_refusal(
     refused: &Refused,
 ) -> Result<(Outcome, i64), StoreError> {
     let outcome = Outcome::Rejected(refused.rejection.reason);
-    let detail = refused.rejection.journal_detail();
+    let mut detail = refused.rejection.journal_detail();
+    // Anyone can send an unverified payment notice: only its digest, size and first bytes
+    // are kept (`refused`). A verified one is the provider's, and a contract notice came
+    // on the secret path: both are kept whole.
+    let raw_body = if kind == KIND_PAYMENT && !refused.verified {
+        let (kept, words) = refused::excerpt(&received.body);
+        if !received.body.is_empty() {
+            detail = format!("{detail} ({words})");
+        }
+        kept
+    } else {
+        received.body.as_slice()
+    };
     let journal_id = insert_row(
         conn,
         &NewEntry {
+            raw_body,
             notify_id: refused.notify_id.as_deref(),
             order_ref: refused.subject.as_deref(),
             verified: refused.verified,
@@ -555,6 +585,8 @@ mod tests {
             Outcome::Ignored,
             Outcome::Orphan,
             Outcome::Review,
+            Outcome::Unapplied,
+            Outcome::Misrouted,
             Outcome::Rejected(RejectReason::Malformed),
         ];
 

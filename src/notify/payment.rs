@@ -9,19 +9,21 @@ use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
 
 use super::{
-    entry, insert_row, journal_refusal, same_merchant, verified_form, Outcome, Received, Refused,
-    RejectReason, Rejection, Signature, KIND_PAYMENT,
+    entry, insert_row, journal_refusal, verified_form, Outcome, Received, Refused, RejectReason,
+    Rejection, Signature, KIND_PAYMENT,
 };
 use crate::chinaums::form::Form;
-use crate::chinaums::wire::PaymentNotification;
+use crate::chinaums::wire::{Lenient, PaymentNotification};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
-use crate::domain::observe::{Observation, Timing};
+use crate::domain::observe::{Observation, Seen, Timing};
 use crate::domain::order::{Decision, Evidence, Report, Source};
 use crate::domain::record::ProviderFacts;
+use crate::domain::refund::{self, Assessment, Refund};
 use crate::store::notifications::{self, Journaled, NewEntry};
 use crate::store::orders::{self, Applied};
 use crate::store::StoreError;
+use crate::store::{attempts, refunds};
 
 /// A verified, readable payment notification: what the journal and the state machine need.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +33,10 @@ pub struct PaymentNotice {
     /// The order ids it names, in the order they are tried: `billNo`,
     /// `billPayment.merOrderId`, then the top-level `merOrderId` (docs/protocol.md §5).
     pub names: Vec<String>,
+    /// The payment attempt's own id (`billPayment.merOrderId`), kept for the reconciler.
+    pub attempt: Option<String>,
+    /// A refund's own id (`refundOrderId`), when the notice carries one.
+    pub refund_key: Option<String>,
     /// What it says about the order.
     pub evidence: Evidence,
     /// The provider's facts that come with it.
@@ -42,6 +48,24 @@ pub struct PaymentNotice {
 pub enum Verdict {
     /// Verified and readable.
     Accepted(Box<PaymentNotice>),
+    /// Verified, but it cannot be applied: journaled, its order flagged and queried.
+    Unapplied {
+        /// Its `notifyId`.
+        notify_id: String,
+        /// The order ids it names, in the order they are tried.
+        names: Vec<String>,
+        /// What cannot be read.
+        reason: String,
+    },
+    /// Verified, but for another merchant: journaled in the misrouted queue only.
+    Misrouted {
+        /// Its `notifyId`.
+        notify_id: String,
+        /// The order it names, for the journal.
+        order_ref: Option<String>,
+        /// Whose it is.
+        mid: String,
+    },
     /// Refused: journaled, nothing else.
     Rejected(Refused),
 }
@@ -59,10 +83,65 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
     };
     match read(&form, mid) {
         Ok(notice) => Verdict::Accepted(Box::new(notice)),
-        Err(rejection) => {
+        Err(NotRead::Refused(rejection)) => {
             Verdict::Rejected(Refused::new(rejection, true, Some(&form), &SUBJECT_FIELDS))
         }
+        Err(NotRead::Unapplied {
+            notify_id,
+            names,
+            reason,
+        }) => Verdict::Unapplied {
+            notify_id,
+            names,
+            reason,
+        },
+        Err(NotRead::Misrouted {
+            notify_id,
+            order_ref,
+            mid,
+        }) => Verdict::Misrouted {
+            notify_id,
+            order_ref,
+            mid,
+        },
     }
+}
+
+/// Why a verified notification was not read into evidence.
+enum NotRead {
+    /// Not a readable notice at all (no `notifyId`).
+    Refused(Rejection),
+    /// Readable, but not applicable: see [`Verdict::Unapplied`].
+    Unapplied {
+        notify_id: String,
+        names: Vec<String>,
+        reason: String,
+    },
+    /// Another merchant's: see [`Verdict::Misrouted`].
+    Misrouted {
+        notify_id: String,
+        order_ref: Option<String>,
+        mid: String,
+    },
+}
+
+/// The order ids a notification names, in the order they are tried: `billNo`,
+/// `billPayment.merOrderId`, then the top-level `merOrderId`.
+fn names_of(n: &PaymentNotification) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in [
+        present(n.bill_no.as_ref()),
+        n.payment().and_then(|p| present(p.mer_order_id.as_ref())),
+        present(n.mer_order_id.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// A non-empty value.
@@ -70,12 +149,34 @@ fn present(value: Option<&String>) -> Option<String> {
     value.filter(|v| !v.is_empty()).cloned()
 }
 
+/// A non-empty text that was read as text (a raw one is ignored).
+fn present_text(value: &Option<Lenient<String>>) -> Option<String> {
+    present(value.as_ref().and_then(Lenient::read))
+}
+
 /// Reads a verified notification into evidence.
-fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
-    let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
-    let n = PaymentNotification::from_form(form).map_err(|e| malformed(e.to_string()))?;
-    same_merchant(n.mid.as_deref(), mid)?;
-    let payment = n.bill_payment.clone().unwrap_or_default();
+fn read(form: &Form, mid: &str) -> Result<PaymentNotice, NotRead> {
+    let n = PaymentNotification::from_form(form)
+        .map_err(|e| NotRead::Refused(Rejection::new(RejectReason::Malformed, e.to_string())))?;
+    if let Some(theirs) = n.mid.as_deref().filter(|m| *m != mid) {
+        return Err(NotRead::Misrouted {
+            notify_id: n.notify_id.clone(),
+            order_ref: names_of(&n).into_iter().next(),
+            mid: theirs.to_owned(),
+        });
+    }
+    let malformed = |reason: String| NotRead::Unapplied {
+        notify_id: n.notify_id.clone(),
+        names: names_of(&n),
+        reason,
+    };
+    // An unreadable `billPayment` is kept raw and read as empty (the journal keeps the body).
+    let payment = n
+        .bill_payment
+        .as_ref()
+        .and_then(Lenient::read)
+        .cloned()
+        .unwrap_or_default();
     // The bill's own status first (bill notifications), then the order's (mini-program
     // notifications carry it at the top level), then the payment's.
     let (report, status_text) = match (&n.bill_status, &n.status, &payment.status) {
@@ -89,22 +190,27 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
             ))
         }
     };
-    let fen = |field: &str, v: Option<i64>| {
-        v.map(Amount::from_fen)
-            .transpose()
-            .map_err(|e| malformed(format!("{field}: {e}")))
+    // A required amount is read or refused, never guessed (`"1.00"` is not 100 fen).
+    let fen = |field: &str, v: &Option<Lenient<i64>>| match v {
+        None => Ok(None),
+        Some(Lenient::Read(f)) => Amount::from_fen(*f)
+            .map(Some)
+            .map_err(|e| malformed(format!("{field}: {e}"))),
+        Some(Lenient::Raw(raw)) => Err(malformed(format!(
+            "{field}: unreadable amount {raw} (amounts are whole fen)"
+        ))),
     };
     // The bill's total before discounts is what the order was created for; the payment's
     // total (after alliance discounts) only stands in when the bill's is absent.
     let amount = match n.total_amount {
-        Some(v) => fen("totalAmount", Some(v))?,
-        None => fen("billPayment.totalAmount", payment.total_amount)?,
+        Some(_) => fen("totalAmount", &n.total_amount)?,
+        None => fen("billPayment.totalAmount", &payment.total_amount)?,
     };
     let mut evidence = Evidence {
         report,
         amount,
         // Read as the running total refunded so far (README: an assumption).
-        refunded: fen("refundAmount", n.refund_amount)?,
+        refunded: fen("refundAmount", &n.refund_amount)?,
         auth_code: n.auth_id_resp_cd.as_ref().is_some_and(|c| !c.is_empty()),
         paid_facts: false,
         past_expiry: false,
@@ -115,27 +221,16 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Rejection> {
         target_order_id: present(payment.target_order_id.as_ref())
             .or_else(|| present(n.target_order_id.as_ref())),
         target_sys: present(payment.target_sys.as_ref()).or_else(|| present(n.target_sys.as_ref())),
-        pay_time: present(payment.pay_time.as_ref()).or_else(|| present(n.pay_time.as_ref())),
-        settle_date: present(payment.settle_date.as_ref())
-            .or_else(|| present(n.settle_date.as_ref())),
+        pay_time: present_text(&payment.pay_time).or_else(|| present_text(&n.pay_time)),
+        settle_date: present_text(&payment.settle_date).or_else(|| present_text(&n.settle_date)),
         auth_id_resp_code: present(n.auth_id_resp_cd.as_ref()),
     };
     evidence.paid_facts = facts.show_a_payment();
-    let mut names: Vec<String> = Vec::new();
-    for name in [
-        present(n.bill_no.as_ref()),
-        present(payment.mer_order_id.as_ref()),
-        present(n.mer_order_id.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
+    let names = names_of(&n);
     Ok(PaymentNotice {
         notify_id: n.notify_id,
+        attempt: present(payment.mer_order_id.as_ref()),
+        refund_key: present(n.refund_order_id.as_ref()),
         names,
         evidence,
         facts,
@@ -175,6 +270,41 @@ fn matched_order(
     Ok(None)
 }
 
+/// Keeps the refund a notice reports (keyed by its refund order id, else its `notifyId`) and
+/// says whether its readings disagree with the refunds before it (`domain::refund`): then
+/// the order is flagged with both instead of applying the notice's total.
+fn counted_refund(
+    conn: &mut SqliteConnection,
+    order: &MerOrderId,
+    notice: &PaymentNotice,
+    evidence_ref: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<refund::Readings>, StoreError> {
+    let Some(amount) = notice.evidence.refunded else {
+        return Ok(None);
+    };
+    let new = Refund {
+        key: notice
+            .refund_key
+            .clone()
+            .unwrap_or_else(|| notice.notify_id.clone()),
+        amount,
+        at: now,
+    };
+    let before: Vec<Refund> = refunds::of(conn, order)?
+        .into_iter()
+        .filter(|r| r.key != new.key)
+        .collect();
+    refunds::record(conn, order, &new, Some(evidence_ref))?;
+    let paid = orders::find(conn, order)?
+        .map(|o| o.paid_amount.unwrap_or(o.amount))
+        .unwrap_or(amount);
+    Ok(match refund::assess(&before, &new, paid) {
+        Assessment::Total(_) => None,
+        Assessment::Ambiguous(readings) => Some(readings),
+    })
+}
+
 /// The journal's words for a decision.
 fn decision_detail(applied: &Applied, decision: &Decision) -> String {
     let (before, after) = (applied.before.status, applied.after().status);
@@ -212,6 +342,74 @@ pub fn record(
             })
         }
         Verdict::Accepted(notice) => record_verified(conn, received, notice, timing, now),
+        Verdict::Misrouted {
+            notify_id,
+            order_ref,
+            mid,
+        } => {
+            let detail = format!(
+                "mid {mid} is not this gateway's merchant: kept in the misrouted queue, applied to nothing"
+            );
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    notify_id: Some(notify_id),
+                    order_ref: order_ref.as_deref(),
+                    verified: true,
+                    outcome: Outcome::Misrouted.journal(),
+                    detail: Some(&detail),
+                    ..entry(received, KIND_PAYMENT)
+                },
+            )?;
+            Ok(Recorded {
+                outcome: Outcome::Misrouted,
+                journal_id,
+                order_ref: order_ref.clone(),
+                applied: None,
+            })
+        }
+        Verdict::Unapplied {
+            notify_id,
+            names,
+            reason,
+        } => {
+            let order = matched_order(conn, names)?;
+            let order_ref = order
+                .as_ref()
+                .map(|o| o.as_str().to_owned())
+                .or_else(|| names.first().cloned());
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    notify_id: Some(notify_id),
+                    order_ref: order_ref.as_deref(),
+                    verified: true,
+                    outcome: Outcome::Unapplied.journal(),
+                    detail: Some(reason),
+                    ..entry(received, KIND_PAYMENT)
+                },
+            )?;
+            let applied = match &order {
+                Some(id) => {
+                    let why = format!(
+                        "verified notification #{journal_id} could not be applied: {reason}"
+                    );
+                    let obs = Observation::of(
+                        Seen::Unreadable(why),
+                        Source::Notify,
+                        Some(format!("notification:{journal_id}")),
+                    );
+                    orders::apply(conn, id, &obs, timing, now)?
+                }
+                None => None,
+            };
+            Ok(Recorded {
+                outcome: Outcome::Unapplied,
+                journal_id,
+                order_ref,
+                applied,
+            })
+        }
     }
 }
 
@@ -279,13 +477,26 @@ fn record_verified(
             });
         }
     };
-    let observation = Observation::report(
-        notice.evidence.clone(),
-        notice.facts.clone(),
-        Source::Notify,
-        Some(format!("notification:{journal_id}")),
-    );
+    let evidence_ref = format!("notification:{journal_id}");
+    let disagreement = counted_refund(conn, &order, notice, &evidence_ref, now)?
+        .map(|readings| format!("refunds disagree: {readings}"));
+    let observation = match &disagreement {
+        Some(why) => Observation::of(
+            Seen::Unreadable(why.clone()),
+            Source::Notify,
+            Some(evidence_ref),
+        ),
+        None => Observation::report(
+            notice.evidence.clone(),
+            notice.facts.clone(),
+            Source::Notify,
+            Some(evidence_ref),
+        ),
+    };
     let applied = orders::apply(conn, &order, &observation, timing, now)?;
+    if let Some(attempt) = &notice.attempt {
+        attempts::record(conn, &order, attempt, Source::Notify, now)?;
+    }
     let (outcome, detail) = match &applied {
         Some(a) => match &a.change.decision {
             Some(d) => (Outcome::of_decision(d), decision_detail(a, d)),
@@ -296,6 +507,10 @@ fn record_verified(
             Outcome::Orphan,
             "the order could not be read back".to_owned(),
         ),
+    };
+    let (outcome, detail) = match disagreement {
+        Some(why) => (Outcome::Review, why),
+        None => (outcome, detail),
     };
     notifications::set_outcome(conn, journal_id, outcome.journal(), Some(&detail))?;
     Ok(Recorded {
@@ -344,8 +559,45 @@ mod tests {
     fn rejection(v: Verdict) -> (RejectReason, bool) {
         match v {
             Verdict::Rejected(r) => (r.rejection.reason, r.verified),
-            Verdict::Accepted(n) => panic!("accepted: {n:?}"),
+            other => panic!("not refused: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_verified_notice_it_cannot_apply_is_unapplied_naming_what_and_its_orders() {
+        let mut no_status = paid_bill();
+        no_status.retain(|(n, _)| *n != "billStatus" && *n != "billPayment");
+        let mut decimal = paid_bill();
+        decimal.retain(|(n, _)| *n != "totalAmount");
+        decimal.push(("totalAmount", "1.00"));
+
+        for (fields, field) in [(no_status, "billStatus"), (decimal, "totalAmount")] {
+            let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+
+            let Verdict::Unapplied { names, reason, .. } = verdict else {
+                panic!("{verdict:?}")
+            };
+            assert_eq!(names[0], "1017B000001");
+            assert!(reason.contains(field), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_verified_notice_for_another_merchant_is_misrouted_not_refused() {
+        let mut fields = paid_bill();
+        fields.retain(|(n, _)| *n != "mid");
+        fields.push(("mid", "898340149000006"));
+
+        let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+
+        assert_eq!(
+            verdict,
+            Verdict::Misrouted {
+                notify_id: "n-1".into(),
+                order_ref: Some("1017B000001".into()),
+                mid: "898340149000006".into(),
+            }
+        );
     }
 
     #[test]
@@ -444,25 +696,6 @@ mod tests {
             (
                 signed(&no_id, KEY, SignType::Md5),
                 RejectReason::Malformed,
-                true,
-            ),
-            (
-                signed(&no_status, KEY, SignType::Md5),
-                RejectReason::Malformed,
-                true,
-            ),
-            (
-                signed(
-                    &with(("billPayment", "{\"totalAmount\":")),
-                    KEY,
-                    SignType::Md5,
-                ),
-                RejectReason::Malformed,
-                true,
-            ),
-            (
-                signed(&with(("mid", "898340149000006")), KEY, SignType::Md5),
-                RejectReason::WrongMerchant,
                 true,
             ),
         ];

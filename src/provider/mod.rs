@@ -3,6 +3,14 @@
 //! call (a `provider_calls` row, a log line, metrics). It must not decide anything about
 //! orders, must not retry a call whose outcome is unknown except the read-only query, and
 //! must never log or store a secret, token, signature or buyer field.
+//!
+//! Every call goes out on a fresh connection (`Connection: close`): a pooled connection may
+//! have been closed by the provider's side (proxies, load balancers, `HTTP/1.0` servers),
+//! and a request lost on it could not be told from one the provider received and never
+//! answered. A call that fails before its request is written (no connection could be
+//! made) is retried at once, up to [`SEND_ATTEMPTS`] times: nothing reached the provider,
+//! so this is safe for every operation. Once the request is written, a missing answer is
+//! an unknown outcome, as before. The call log's row says which it was.
 
 mod token;
 
@@ -16,8 +24,9 @@ use crate::chinaums::sign::{access_token_header, new_nonce, BodySig};
 use crate::chinaums::status::ErrClass;
 use crate::chinaums::time;
 use crate::chinaums::wire::{
-    self, AuthError, FieldError, MiniPreQueryRequest, MiniPreQueryResponse, PreauthedRequest,
-    PreauthedResponse, UpdateQrcodeRequest, UpdateQrcodeResponse,
+    self, AuthError, BillQueryRequest, BillQueryResponse, FieldError, MiniPreQueryRequest,
+    MiniPreQueryResponse, PreauthedRequest, PreauthedResponse, UpdateQrcodeRequest,
+    UpdateQrcodeResponse, BILL_QUERY_INST_MID,
 };
 use crate::clock::Clock;
 use crate::config::{AuthMode, ProviderSettings};
@@ -33,6 +42,12 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 pub const QUERY_ATTEMPTS: u32 = 2;
 /// Pause between query attempts.
 const QUERY_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Attempts to get a request onto a connection: a refused or reset connect is usually
+/// a proxy recycling its sockets, gone by the next try; three bound a provider that is
+/// down to three quick failures.
+pub const SEND_ATTEMPTS: usize = 3;
+/// The call log's outcome of a call that never left this machine.
+const LABEL_NOT_SENT: &str = "not_sent";
 
 /// One of the provider's operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +56,8 @@ pub enum Operation {
     UpdateQrcode,
     /// Ask for an order's state.
     MiniPreQuery,
+    /// Ask for a bill's state, by its own identity.
+    BillQuery,
     /// Complete a pre-authorisation.
     Preauthed,
     /// Fetch an access token.
@@ -53,6 +70,7 @@ impl Operation {
         match self {
             Operation::UpdateQrcode => "update-qrcode",
             Operation::MiniPreQuery => "mini-pre-query",
+            Operation::BillQuery => "bill-query",
             Operation::Preauthed => "preauthed",
             Operation::Token => "token",
         }
@@ -62,6 +80,7 @@ impl Operation {
         match self {
             Operation::UpdateQrcode => "/v1/netpay/bills/update-qrcode",
             Operation::MiniPreQuery => "/v1/netpay/wx/mini-pre-query",
+            Operation::BillQuery => "/v1/netpay/bills/query",
             Operation::Preauthed => "/v1/netpay/preauthed",
             Operation::Token => "/v1/token/access",
         }
@@ -146,10 +165,56 @@ impl<T> Called<T> {
 
 /// Answers that carry an `errCode`.
 pub trait Answer: DeserializeOwned {
-    /// The `errCode`.
+    /// The `errCode` (empty when the answer carries none).
     fn err_code(&self) -> &str;
     /// `errMsg` or `errInfo`.
     fn err_text(&self) -> Option<&str>;
+    /// Whether the answer states a result (a query's `status`/`billStatus`): such an answer
+    /// without `errCode` is still read.
+    fn states_a_result(&self) -> bool {
+        false
+    }
+    /// What the answer says it is about, to compare with the question.
+    fn about(&self) -> About<'_> {
+        About::default()
+    }
+}
+
+/// What a query asks about, or what its answer names: the id (`merOrderId` or `billNo`),
+/// `mid` and `tid`. An absent or empty field in an answer names nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct About<'a> {
+    /// The id field's wire name and value.
+    pub id: Option<(&'static str, &'a str)>,
+    /// The merchant.
+    pub mid: Option<&'a str>,
+    /// The terminal.
+    pub tid: Option<&'a str>,
+}
+
+impl About<'_> {
+    /// The first field where `answer` names something other than `self` (the question),
+    /// and a description of the difference. Fields the answer leaves out do not differ.
+    fn differs(&self, answer: &About<'_>) -> Option<(&'static str, String)> {
+        let pairs = [
+            (
+                self.id.map(|i| i.0).unwrap_or("merOrderId"),
+                self.id.map(|i| i.1),
+                answer.id.map(|i| i.1),
+            ),
+            ("mid", self.mid, answer.mid),
+            ("tid", self.tid, answer.tid),
+        ];
+        pairs.into_iter().find_map(|(field, asked, said)| {
+            match (asked, said.filter(|v| !v.is_empty())) {
+                (Some(asked), Some(said)) if asked != said => Some((
+                    field,
+                    format!("answer is about {field} {said}, the question was about {asked}"),
+                )),
+                _ => None,
+            }
+        })
+    }
 }
 
 macro_rules! answer {
@@ -164,11 +229,45 @@ macro_rules! answer {
         }
     )+};
 }
-answer!(
-    UpdateQrcodeResponse,
-    MiniPreQueryResponse,
-    PreauthedResponse
-);
+answer!(UpdateQrcodeResponse, PreauthedResponse);
+
+impl Answer for MiniPreQueryResponse {
+    fn err_code(&self) -> &str {
+        &self.err_code
+    }
+    fn err_text(&self) -> Option<&str> {
+        MiniPreQueryResponse::err_text(self)
+    }
+    fn states_a_result(&self) -> bool {
+        self.status.is_some()
+    }
+    fn about(&self) -> About<'_> {
+        About {
+            id: self.mer_order_id.as_deref().map(|v| ("merOrderId", v)),
+            mid: self.mid.as_deref(),
+            tid: self.tid.as_deref(),
+        }
+    }
+}
+
+impl Answer for BillQueryResponse {
+    fn err_code(&self) -> &str {
+        &self.err_code
+    }
+    fn err_text(&self) -> Option<&str> {
+        BillQueryResponse::err_text(self)
+    }
+    fn states_a_result(&self) -> bool {
+        self.bill_status.is_some()
+    }
+    fn about(&self) -> About<'_> {
+        About {
+            id: self.bill_no.as_deref().map(|v| ("billNo", v)),
+            mid: self.mid.as_deref(),
+            tid: self.tid.as_deref(),
+        }
+    }
+}
 
 /// What every per-thread client shares: settings, the token cache, the store and metrics.
 pub struct ProviderShared {
@@ -222,8 +321,16 @@ pub struct ProviderClient {
 enum Exchange {
     /// An answer with its status and body.
     Answered(u16, Vec<u8>),
-    /// No usable answer.
+    /// The request was written (or may have been), but no usable answer came.
     Failed(String),
+    /// No connection could be made: the request was never written.
+    NotSent(String),
+}
+
+/// An exchange and the attempts before it that failed before their request was written.
+struct Sent {
+    exchange: Exchange,
+    unsent: Vec<String>,
 }
 
 impl ProviderClient {
@@ -250,7 +357,8 @@ impl ProviderClient {
         if let Err(e) = req.validate_to_send() {
             return Called::unsent(Outcome::Invalid(e));
         }
-        self.call(Operation::UpdateQrcode, Some(order), req).await
+        self.call(Operation::UpdateQrcode, Some(order), req, None)
+            .await
     }
 
     /// `preauthed`. Never retried: a completion whose outcome is unknown is resolved by
@@ -263,7 +371,8 @@ impl ProviderClient {
         if let Err(e) = req.validate() {
             return Called::unsent(Outcome::Invalid(e));
         }
-        self.call(Operation::Preauthed, Some(order), req).await
+        self.call(Operation::Preauthed, Some(order), req, None)
+            .await
     }
 
     /// `mini-pre-query` for `mer_order_id` (on behalf of `order`). Read-only, so made up to
@@ -289,7 +398,57 @@ impl ProviderClient {
             if let Err(e) = req.validate() {
                 return Called::unsent(Outcome::Invalid(e));
             }
-            let called = self.call(Operation::MiniPreQuery, Some(order), &req).await;
+            let about = About {
+                id: Some(("merOrderId", mer_order_id)),
+                mid: Some(&s.mid),
+                tid: Some(&s.tid),
+            };
+            let called = self
+                .call(Operation::MiniPreQuery, Some(order), &req, Some(about))
+                .await;
+            let retry = matches!(&called.outcome, Outcome::Unknown(_))
+                || matches!(&called.outcome, Outcome::Refused(r) if r.class == ErrClass::Transient);
+            if !retry || attempt >= attempts {
+                return called;
+            }
+            attempt += 1;
+            actix_web::rt::time::sleep(QUERY_RETRY_PAUSE).await;
+        }
+    }
+
+    /// `bills/query` for the bill `bill_no` of `bill_date` (on behalf of `order`): the
+    /// bill's own state. Read-only, so made up to `attempts` times while the outcome is
+    /// unknown or transient.
+    pub async fn bill_query(
+        &self,
+        order: &str,
+        bill_no: &str,
+        bill_date: &str,
+        attempts: u32,
+    ) -> Called<BillQueryResponse> {
+        let s = &self.shared.settings;
+        let mut attempt = 1;
+        loop {
+            let req = BillQueryRequest {
+                request_timestamp: time::format_body(self.shared.clock.now()),
+                mid: s.mid.clone(),
+                tid: s.tid.clone(),
+                inst_mid: BILL_QUERY_INST_MID.to_owned(),
+                bill_no: bill_no.to_owned(),
+                bill_date: bill_date.to_owned(),
+                ..BillQueryRequest::default()
+            };
+            if let Err(e) = req.validate() {
+                return Called::unsent(Outcome::Invalid(e));
+            }
+            let about = About {
+                id: Some(("billNo", bill_no)),
+                mid: Some(&s.mid),
+                tid: Some(&s.tid),
+            };
+            let called = self
+                .call(Operation::BillQuery, Some(order), &req, Some(about))
+                .await;
             let retry = matches!(&called.outcome, Outcome::Unknown(_))
                 || matches!(&called.outcome, Outcome::Refused(r) if r.class == ErrClass::Transient);
             if !retry || attempt >= attempts {
@@ -301,12 +460,14 @@ impl ProviderClient {
     }
 
     /// Signs, sends, classifies and records one call; in token mode, an auth failure drops
-    /// the token and the call is made once more with a fresh one.
+    /// the token and the call is made once more with a fresh one. For a query, `about` is
+    /// the question: an answer about something else is an unknown outcome, counted.
     async fn call<Req: Serialize, Resp: Answer>(
         &self,
         op: Operation,
         order: Option<&str>,
         req: &Req,
+        about: Option<About<'_>>,
     ) -> Called<Resp> {
         // Serialise once; sign and send exactly these bytes.
         let body = match serde_json::to_vec(req) {
@@ -338,10 +499,20 @@ impl ProviderClient {
                 }
             };
             let started = Instant::now();
-            let exchange = self.exchange(op, Some(authorization), body.clone()).await;
-            let outcome: Outcome<Resp> = classify(&exchange);
+            let sent = self.exchange(op, Some(authorization), body.clone()).await;
+            let mut outcome: Outcome<Resp> = classify(&sent.exchange);
+            if let (Outcome::Answer(answer), Some(asked)) = (&outcome, &about) {
+                if let Some((field, reason)) = asked.differs(&answer.about()) {
+                    self.shared
+                        .metrics
+                        .provider_answers_elsewhere
+                        .with_label_values(&[op.as_str(), field])
+                        .inc();
+                    outcome = Outcome::Unknown(format!("answer about something else: {reason}"));
+                }
+            }
             let call_id = self
-                .record(op, order, &exchange, &outcome, started.elapsed())
+                .record(op, order, &sent, &outcome, started.elapsed())
                 .await;
             match (&outcome, &token) {
                 (Outcome::Misconfigured { http_status, .. }, Some(t))
@@ -355,8 +526,24 @@ impl ProviderClient {
         }
     }
 
-    /// One HTTP exchange: POST `body` as JSON.
-    async fn exchange(
+    /// One HTTP exchange: POST `body` as JSON on a fresh connection, made again at once
+    /// while no connection could be made, up to [`SEND_ATTEMPTS`] times.
+    async fn exchange(&self, op: Operation, authorization: Option<String>, body: Vec<u8>) -> Sent {
+        let mut unsent = Vec::new();
+        loop {
+            let exchange = self
+                .exchange_once(op, authorization.clone(), body.clone())
+                .await;
+            match exchange {
+                Exchange::NotSent(reason) if unsent.len() + 1 < SEND_ATTEMPTS => {
+                    unsent.push(reason);
+                }
+                exchange => return Sent { exchange, unsent },
+            }
+        }
+    }
+
+    async fn exchange_once(
         &self,
         op: Operation,
         authorization: Option<String>,
@@ -366,11 +553,13 @@ impl ProviderClient {
         let mut req = self
             .http
             .post(url)
+            .force_close()
             .insert_header(("Content-Type", "application/json"));
         if let Some(a) = authorization {
             req = req.insert_header(("Authorization", a));
         }
         match req.send_body(body).await {
+            Err(e) if !written(&e) => Exchange::NotSent(transport_reason(&e)),
             Err(e) => Exchange::Failed(transport_reason(&e)),
             Ok(mut res) => match res.body().limit(MAX_ANSWER_BYTES).await {
                 Ok(bytes) => Exchange::Answered(res.status().as_u16(), bytes.to_vec()),
@@ -384,16 +573,30 @@ impl ProviderClient {
         &self,
         op: Operation,
         order: Option<&str>,
-        exchange: &Exchange,
+        sent: &Sent,
         outcome: &Outcome<T>,
         elapsed: Duration,
     ) -> Option<i64> {
-        let label = outcome.label();
-        let http_status = match exchange {
-            Exchange::Answered(s, _) => Some(*s),
-            Exchange::Failed(_) => None,
+        let (label, http_status) = match &sent.exchange {
+            Exchange::Answered(s, _) => (outcome.label(), Some(*s)),
+            Exchange::Failed(_) => (outcome.label(), None),
+            Exchange::NotSent(_) => (LABEL_NOT_SENT, None),
         };
-        let (err_code, detail) = describe(outcome);
+        let (err_code, mut detail) = describe(outcome);
+        if !sent.unsent.is_empty() {
+            let retried = format!(
+                "{} attempt(s) not sent ({}), then sent on a fresh connection",
+                sent.unsent.len(),
+                sent.unsent.join("; ")
+            );
+            detail = Some(match detail {
+                Some(d) if !matches!(sent.exchange, Exchange::NotSent(_)) => {
+                    format!("{d}; {retried}")
+                }
+                Some(d) => format!("{d}; {} attempts in all", sent.unsent.len() + 1),
+                None => retried,
+            });
+        }
         let latency_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
         let m = &self.shared.metrics;
         m.provider_calls
@@ -415,6 +618,9 @@ impl ProviderClient {
                 log::error!("{line}: {}", detail.as_deref().unwrap_or(""))
             }
             Outcome::Unknown(_) => log::warn!("{line}: {}", detail.as_deref().unwrap_or("")),
+        }
+        if !sent.unsent.is_empty() && matches!(outcome, Outcome::Answer(_) | Outcome::Refused(_)) {
+            log::info!("{line}: {}", detail.as_deref().unwrap_or(""));
         }
         let (op_name, order, label) = (op.as_str(), order.map(str::to_owned), label);
         // A write like any other: it takes its turn on the writer mutex (`Db::write`)
@@ -458,10 +664,31 @@ fn transport_reason(e: &awc::error::SendRequestError) -> String {
     }
 }
 
-/// Classifies an exchange.
+/// Whether a failed send may have written its request. Only a failure to connect proves it
+/// was not: awc reports a connection closed before the answer's head as `Disconnected`,
+/// which happens after the request was written.
+fn written(e: &awc::error::SendRequestError) -> bool {
+    use awc::error::{ConnectError, SendRequestError};
+    !matches!(
+        e,
+        SendRequestError::Url(_)
+            | SendRequestError::Connect(
+                ConnectError::Resolver(_)
+                    | ConnectError::NoRecords
+                    | ConnectError::Timeout
+                    | ConnectError::Io(_)
+                    | ConnectError::Unresolved
+                    | ConnectError::SslIsNotSupported
+            )
+    )
+}
+
+/// Classifies an exchange. A call never sent is still reported as unknown to callers (they
+/// resolve it by query, which then finds no order); the call log says it was not sent.
 fn classify<Resp: Answer>(exchange: &Exchange) -> Outcome<Resp> {
     let (status, body) = match exchange {
         Exchange::Failed(reason) => return Outcome::Unknown(reason.clone()),
+        Exchange::NotSent(reason) => return Outcome::Unknown(format!("not sent: {reason}")),
         Exchange::Answered(status, body) => (*status, body),
     };
     if status != 200 {
@@ -483,6 +710,15 @@ fn classify<Resp: Answer>(exchange: &Exchange) -> Outcome<Resp> {
     }
     match wire::from_json::<Resp>(body) {
         Err(e) => Outcome::Unknown(format!("unreadable answer: {e}")),
+        // No errCode: a query answer that states a result is read as one (public answers
+        // omit it); anything else says nothing.
+        Ok(answer) if answer.err_code().is_empty() => {
+            if answer.states_a_result() {
+                Outcome::Answer(answer)
+            } else {
+                Outcome::Unknown("answer without errCode or a result".to_owned())
+            }
+        }
         Ok(answer) => match ErrClass::of(answer.err_code()) {
             ErrClass::Success => Outcome::Answer(answer),
             ErrClass::Config => Outcome::Misconfigured {

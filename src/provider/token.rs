@@ -101,16 +101,10 @@ async fn fetch(client: &ProviderClient) -> Result<(Secret, Duration), TokenFailu
     let body =
         serde_json::to_vec(&req).map_err(|e| TokenFailure(Outcome::Unknown(e.to_string())))?;
     let started = Instant::now();
-    let exchange = client.exchange(Operation::Token, None, body).await;
-    let (outcome, token) = token_outcome(&exchange);
+    let sent = client.exchange(Operation::Token, None, body).await;
+    let (outcome, token) = token_outcome(&sent.exchange);
     client
-        .record(
-            Operation::Token,
-            None,
-            &exchange,
-            &outcome,
-            started.elapsed(),
-        )
+        .record(Operation::Token, None, &sent, &outcome, started.elapsed())
         .await;
     client.shared.metrics.token_refreshes.inc();
     match (outcome, token) {
@@ -124,6 +118,7 @@ pub(super) fn token_outcome(exchange: &Exchange) -> (Outcome<()>, Option<(Secret
     use crate::chinaums::wire::{AuthError, TokenResponse};
     let (status, body) = match exchange {
         Exchange::Failed(r) => return (Outcome::Unknown(r.clone()), None),
+        Exchange::NotSent(r) => return (Outcome::Unknown(format!("not sent: {r}")), None),
         Exchange::Answered(s, b) => (*s, b),
     };
     match serde_json::from_slice::<TokenResponse>(body) {

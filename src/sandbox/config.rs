@@ -140,6 +140,26 @@ pub struct Faults {
     /// Any operation (update-qrcode, mini-pre-query, preauthed) answers HTTP 200 with a
     /// body that is not JSON, and does nothing.
     pub garbage_rate: f64,
+    /// How mini-pre-query treats a question about a bill (the provider's pages do not say).
+    pub mini_pre_query_bills: BillLookup,
+}
+
+/// How mini-pre-query answers about a bill bound with update-qrcode. A bill and its
+/// payment attempts have different ids (the attempt's is `billNo` plus a suffix); whether
+/// the provider's mini-pre-query finds a bill by its number is not documented, so the
+/// sandbox can play each reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BillLookup {
+    /// Found by its bill number, its attempt's id or its wallet order number.
+    #[default]
+    FindsBill,
+    /// `NO_ORDER` for the bill number; found by the payment attempt's own id (or wallet
+    /// order number) once paid.
+    AttemptIdOnly,
+    /// Every question about a bill answers a transient error (`SYSTEM_BUSY`): only the
+    /// bill query knows bills.
+    Down,
 }
 
 impl Default for Faults {
@@ -157,6 +177,7 @@ impl Default for Faults {
             query_delay_ms: 0,
             answer_loss_rate: 0.0,
             garbage_rate: 0.0,
+            mini_pre_query_bills: BillLookup::FindsBill,
         }
     }
 }
@@ -186,6 +207,8 @@ pub struct FaultsPatch {
     pub answer_loss_rate: Option<f64>,
     /// See [`Faults::garbage_rate`].
     pub garbage_rate: Option<f64>,
+    /// See [`Faults::mini_pre_query_bills`].
+    pub mini_pre_query_bills: Option<BillLookup>,
 }
 
 /// A setting that is well-formed but not acceptable.
@@ -258,6 +281,9 @@ impl Faults {
         keep(&mut next.reorder_hold_ms, patch.reorder_hold_ms);
         keep(&mut next.notification_delay_ms, patch.notification_delay_ms);
         keep(&mut next.query_delay_ms, patch.query_delay_ms);
+        if let Some(lookup) = patch.mini_pre_query_bills {
+            next.mini_pre_query_bills = lookup;
+        }
         next.check(CAMEL)?;
         Ok(next)
     }
@@ -375,6 +401,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_mini_pre_query_bill_setting_reads_from_a_file_and_from_a_patch() {
+        let config = parse(serde_json::json!({
+            "bind": "127.0.0.1:0", "faults": {"mini_pre_query_bills": "attempt-id-only"}
+        }))
+        .unwrap();
+        let patch: FaultsPatch = serde_json::from_str(r#"{"miniPreQueryBills":"down"}"#).unwrap();
+
+        assert_eq!(
+            config.faults.mini_pre_query_bills,
+            BillLookup::AttemptIdOnly
+        );
+        let patched = config.faults.patched(&patch).unwrap();
+        assert_eq!(patched.mini_pre_query_bills, BillLookup::Down);
+        assert_eq!(
+            serde_json::to_value(&patched).unwrap()["miniPreQueryBills"],
+            "down"
+        );
+        assert!(serde_json::from_str::<FaultsPatch>(r#"{"miniPreQueryBills":"maybe"}"#).is_err());
+    }
+
+    #[test]
     fn the_default_notification_schedule_ends_within_the_providers_24_hours() {
         let total: Duration = default_notify_backoff().iter().sum();
         assert_eq!(default_notify_backoff().len(), 16);
@@ -460,6 +507,7 @@ mod tests {
         assert_eq!(patched.garbage_rate, 0.25);
         assert_eq!(patched.query_delay_ms, 7);
         assert_eq!(faults.patched(&bad).unwrap_err().key, "queryTimeoutRate");
+        assert_eq!(patched.mini_pre_query_bills, BillLookup::FindsBill);
         assert!(serde_json::from_str::<FaultsPatch>(r#"{"drop":1}"#).is_err());
     }
 

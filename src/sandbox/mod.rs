@@ -10,7 +10,8 @@
 //!
 //! Provider routes (`Content-Type: application/json`, `Authorization` as docs/protocol.md §2–3):
 //! `POST /v1/token/access`, `POST /v1/netpay/bills/update-qrcode`,
-//! `POST /v1/netpay/wx/mini-pre-query`, `POST /v1/netpay/preauthed`. Auth failures answer
+//! `POST /v1/netpay/wx/mini-pre-query`, `POST /v1/netpay/bills/query`,
+//! `POST /v1/netpay/preauthed`. Auth failures answer
 //! 401 (400 for a malformed token request) with a numeric `errCode`, 1000–1007, tabled in
 //! `auth.rs`; business answers are HTTP 200 with `errCode` `SUCCESS` or a business code
 //! (`BAD_REQUEST` naming the field, `NO_ORDER`, `NO_MERCHANT`, `DUP_ORDER`,
@@ -32,7 +33,12 @@
 //!   live tokens);
 //! - a pre-authorised payment reports `TRADE_SUCCESS` with the authorised amount and an
 //!   `authIdRespCd`; its completion sends no notification (preauthed answers
-//!   synchronously).
+//!   synchronously);
+//! - a bill and its payment have different ids: the payment attempt's `merOrderId` is the
+//!   bill number plus a numeric suffix; the bill query (`bills/query`, `billNo` and
+//!   `billDate`) finds a bill only by its own number and date (`NO_BILL` otherwise); how
+//!   mini-pre-query treats a bill is the `mini_pre_query_bills` setting (`finds-bill`,
+//!   `attempt-id-only`, `down`), since the provider's pages do not say.
 
 mod auth;
 mod book;
@@ -58,7 +64,9 @@ use crate::domain::ids::MsgSrcId;
 use auth::{AuthState, Policy};
 use book::{About, Book, Event, NoticeFault, NoticeLog, NoticeState, Order};
 use calls::CallLog;
-pub use config::{Faults, FaultsPatch, InvalidSetting, SandboxConfig, SandboxCredentials};
+pub use config::{
+    BillLookup, Faults, FaultsPatch, InvalidSetting, SandboxConfig, SandboxCredentials,
+};
 use notify::{Ack, Delivery, Progress};
 
 /// Seconds a stopping sandbox gives requests in flight (a held query may be among them).
@@ -301,6 +309,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             operations::MINI_PRE_QUERY_PATH,
             web::post().to(operations::mini_pre_query),
+        )
+        .route(
+            operations::BILL_QUERY_PATH,
+            web::post().to(operations::bill_query),
         )
         .route(
             operations::PREAUTHED_PATH,

@@ -70,14 +70,14 @@ pub fn payment_notification(
     let settle_date = payment.map(|p| time::format_date(p.pay_time));
     let common = PaymentNotification {
         notify_id: notify_id.to_owned(),
-        total_amount: Some(total),
+        total_amount: Some(total.into()),
         seq_id: payment.map(|p| p.seq_id.clone()),
         mid: Some(creds.mid.clone()),
         tid: Some(creds.tid.clone()),
         inst_mid: Some(order.inst_mid.clone()),
         create_time: Some(order.create_time()),
         mer_name: Some(MER_NAME.to_owned()),
-        refund_amount: (event == Event::Refunded).then(|| order.refunded.fen()),
+        refund_amount: (event == Event::Refunded).then(|| order.refunded.fen().into()),
         auth_id_resp_cd: payment.and_then(|p| p.auth_code.clone()),
         sign_type: Some(sign_type),
         ..PaymentNotification::default()
@@ -88,8 +88,8 @@ pub fn payment_notification(
             status: Some(trade_status(event)),
             target_order_id: payment.map(|p| p.target_order_id.clone()),
             target_sys: payment.map(|p| p.target_sys.clone()),
-            pay_time,
-            settle_date,
+            pay_time: pay_time.map(Into::into),
+            settle_date: settle_date.map(Into::into),
             ..common
         };
     };
@@ -101,7 +101,7 @@ pub fn payment_notification(
         bill_desc: bill.bill_desc.clone(),
         member_id: bill.member_id.clone(),
         counter_no: bill.counter_no.clone(),
-        bill_payment: bill_payment(order, trade_status(event)),
+        bill_payment: bill_payment(order, trade_status(event)).map(Into::into),
         ..common
     }
 }
@@ -113,13 +113,13 @@ pub fn bill_payment(order: &Order, status: TradeStatus) -> Option<BillPayment> {
     Some(BillPayment {
         mer_order_id: Some(p.attempt_id.clone()),
         status: Some(status),
-        total_amount: Some(total),
-        buyer_pay_amount: Some(total),
-        receipt_amount: Some(total),
-        invoice_amount: Some(total),
-        coupon_amount: Some(0),
-        pay_time: Some(time::format_body(p.pay_time)),
-        settle_date: Some(time::format_date(p.pay_time)),
+        total_amount: Some(total.into()),
+        buyer_pay_amount: Some(total.into()),
+        receipt_amount: Some(total.into()),
+        invoice_amount: Some(total.into()),
+        coupon_amount: Some(0.into()),
+        pay_time: Some(time::format_body(p.pay_time).into()),
+        settle_date: Some(time::format_date(p.pay_time).into()),
         target_order_id: Some(p.target_order_id.clone()),
         target_sys: Some(p.target_sys.clone()),
         pay_seq_id: Some(p.seq_id.clone()),
@@ -316,9 +316,9 @@ mod tests {
             Ok(0)
         );
         assert_eq!(read.bill_status, Some(BillStatus::Paid));
-        assert_eq!(read.total_amount, Some(150));
+        assert_eq!(read.total_amount, Some(150.into()));
         assert_eq!(read.mer_name.as_deref(), Some(MER_NAME));
-        let payment = read.bill_payment.unwrap();
+        let payment = read.payment().unwrap();
         assert_eq!(payment.mer_order_id.as_deref(), Some("1017BILL000142"));
         assert_eq!(payment.status, Some(TradeStatus::TradeSuccess));
         assert_eq!(payment.pay_detail.as_deref(), Some("现金支付1.50元。"));

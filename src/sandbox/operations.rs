@@ -15,9 +15,9 @@ use serde::Serialize;
 use crate::chinaums::status::TradeStatus;
 use crate::chinaums::time;
 use crate::chinaums::wire::{
-    self, AuthError, MiniPreQueryRequest, MiniPreQueryResponse, PreauthedRequest,
-    PreauthedResponse, TokenRequest, TokenResponse, UpdateQrcodeRequest, UpdateQrcodeResponse,
-    TOKEN_SUCCESS,
+    self, AuthError, BillQueryRequest, BillQueryResponse, MiniPreQueryRequest,
+    MiniPreQueryResponse, PreauthedRequest, PreauthedResponse, TokenRequest, TokenResponse,
+    UpdateQrcodeRequest, UpdateQrcodeResponse, TOKEN_SUCCESS,
 };
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
@@ -26,6 +26,7 @@ use crate::secret::Secret;
 use super::auth::{AuthFailure, Checked};
 use super::book::{CompleteArgs, CompleteRefusal, NewBill, Order, Refusal, Via};
 use super::calls::Call;
+use super::config::BillLookup;
 use super::notify::{bill_payment, pay_detail, MER_NAME};
 use super::{roll, Shared};
 
@@ -37,6 +38,8 @@ pub const UPDATE_QRCODE_PATH: &str = "/v1/netpay/bills/update-qrcode";
 pub const MINI_PRE_QUERY_PATH: &str = "/v1/netpay/wx/mini-pre-query";
 /// Completes a pre-authorisation.
 pub const PREAUTHED_PATH: &str = "/v1/netpay/preauthed";
+/// Queries a bill by its own identity.
+pub const BILL_QUERY_PATH: &str = "/v1/netpay/bills/query";
 
 /// Where the QR codes the sandbox hands out point. `.invalid` is reserved (RFC 2606): it
 /// cannot be mistaken for the provider's own host, and the code id is in it as in the
@@ -50,6 +53,8 @@ const SECURE_STATUS_COMPLETED: &str = "AUTHED";
 const SUCCESS: &str = "SUCCESS";
 const BAD_REQUEST: &str = "BAD_REQUEST";
 const NO_ORDER: &str = "NO_ORDER";
+/// The bill query's "no such bill" (classified with `NO_ORDER`).
+const NO_BILL: &str = "NO_BILL";
 const NO_MERCHANT: &str = "NO_MERCHANT";
 const DUP_ORDER: &str = "DUP_ORDER";
 const OPERATION_NOT_ALLOWED: &str = "OPERATION_NOT_ALLOWED";
@@ -105,6 +110,7 @@ macro_rules! reply {
 reply!(
     UpdateQrcodeResponse => response_timestamp,
     MiniPreQueryResponse => response_timestamp,
+    BillQueryResponse => response_timestamp,
     PreauthedResponse => resp_ts
 );
 
@@ -209,6 +215,7 @@ pub async fn token(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpR
 enum Op {
     UpdateQrcode,
     MiniPreQuery,
+    BillQuery,
     Preauthed,
 }
 
@@ -217,6 +224,7 @@ impl Op {
         match self {
             Op::UpdateQrcode => UPDATE_QRCODE_PATH,
             Op::MiniPreQuery => MINI_PRE_QUERY_PATH,
+            Op::BillQuery => BILL_QUERY_PATH,
             Op::Preauthed => PREAUTHED_PATH,
         }
     }
@@ -230,6 +238,11 @@ pub async fn update_qrcode(req: HttpRequest, body: Bytes, shared: Data<Shared>) 
 /// `POST /v1/netpay/wx/mini-pre-query`.
 pub async fn mini_pre_query(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpResponse {
     operation(Op::MiniPreQuery, req, body, shared).await
+}
+
+/// `POST /v1/netpay/bills/query`.
+pub async fn bill_query(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpResponse {
+    operation(Op::BillQuery, req, body, shared).await
 }
 
 /// `POST /v1/netpay/preauthed`.
@@ -265,7 +278,7 @@ async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) 
             .content_type("text/html; charset=utf-8")
             .body(garbage);
     }
-    let is_query = op == Op::MiniPreQuery;
+    let is_query = matches!(op, Op::MiniPreQuery | Op::BillQuery);
     let delay = if is_query { faults.query_delay_ms } else { 0 };
     let answer = if is_query && roll(faults.query_error_rate) {
         call.fault = Some("error");
@@ -276,6 +289,7 @@ async fn operation(op: Op, req: HttpRequest, body: Bytes, shared: Data<Shared>) 
         match op {
             Op::UpdateQrcode => bind(&shared, &body, now),
             Op::MiniPreQuery => query(&shared, &body, now),
+            Op::BillQuery => query_bill(&shared, &body, now),
             Op::Preauthed => complete(&shared, &body, now),
         }
     };
@@ -312,6 +326,7 @@ fn wrong_content_type(op: Op, now: DateTime<Utc>) -> Answer {
     match op {
         Op::UpdateQrcode => refuse(UpdateQrcodeResponse::stamped(now), BAD_REQUEST, message),
         Op::MiniPreQuery => refuse(MiniPreQueryResponse::stamped(now), BAD_REQUEST, message),
+        Op::BillQuery => refuse(BillQueryResponse::stamped(now), BAD_REQUEST, message),
         Op::Preauthed => refuse(PreauthedResponse::stamped(now), BAD_REQUEST, message),
     }
 }
@@ -488,7 +503,77 @@ fn query(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
     let Some((order, via)) = book.find(id, now) else {
         return refuse(echo, NO_ORDER, format!("no order {id}"));
     };
+    if order.bill.is_some() {
+        match shared.faults().mini_pre_query_bills {
+            BillLookup::FindsBill => {}
+            BillLookup::AttemptIdOnly if via == Via::Own => {
+                return refuse(echo, NO_ORDER, format!("no order {id}"));
+            }
+            BillLookup::AttemptIdOnly => {}
+            BillLookup::Down => return transient_error(now),
+        }
+    }
     let answer = query_answer(order, via, asked, echo);
+    Answer::json(SUCCESS, &answer)
+}
+
+/// bills/query: a bill's state by its number and date, with its payment once paid.
+fn query_bill(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
+    let stamp = BillQueryResponse::stamped(now);
+    let req = match wire::from_json::<BillQueryRequest>(body) {
+        Ok(req) => req,
+        Err(e) => return refuse(stamp, BAD_REQUEST, e.to_string()),
+    };
+    let echo = BillQueryResponse {
+        msg_id: req.msg_id.clone(),
+        src_reserve: req.src_reserve.clone(),
+        mid: Some(req.mid.clone()),
+        tid: Some(req.tid.clone()),
+        inst_mid: Some(req.inst_mid.clone()),
+        bill_no: Some(req.bill_no.clone()),
+        bill_date: Some(req.bill_date.clone()),
+        ..stamp
+    };
+    if let Err(e) = req.validate() {
+        return refuse(echo, BAD_REQUEST, e.to_string());
+    }
+    if let Err((code, message)) = merchant(shared, ("mid", &req.mid), ("tid", &req.tid)) {
+        return refuse(echo, code, message);
+    }
+    if req.inst_mid != BILL_INST_MID {
+        return refuse(
+            echo,
+            BAD_REQUEST,
+            format!("instMid: must be {BILL_INST_MID}"),
+        );
+    }
+    let mut book = shared.book();
+    // Only the bill's own number finds it, and only with its date.
+    let found = book.find(&req.bill_no, now).filter(|(order, via)| {
+        *via == Via::Own
+            && order
+                .bill
+                .as_ref()
+                .is_some_and(|b| b.bill_date == req.bill_date)
+    });
+    let Some((order, _)) = found else {
+        return refuse(
+            echo,
+            NO_BILL,
+            format!("no bill {} of {}", req.bill_no, req.bill_date),
+        );
+    };
+    let answer = BillQueryResponse {
+        err_code: SUCCESS.to_owned(),
+        err_msg: Some("查询成功".to_owned()),
+        bill_qr_code: order.bill.as_ref().map(|b| b.bill_qr_code.clone()),
+        bill_status: Some(order.bill_status()),
+        total_amount: Some(order.amount.fen().into()),
+        refund_amount: (!order.refunded.is_zero()).then(|| order.refunded.fen().into()),
+        create_time: Some(order.create_time()),
+        bill_payment: bill_payment(order, order.trade_status()).map(Into::into),
+        ..echo
+    };
     Answer::json(SUCCESS, &answer)
 }
 
@@ -519,17 +604,17 @@ fn query_answer(
         let fen = c.amount.fen();
         return MiniPreQueryResponse {
             mer_order_id: Some(c.mchnt_order_id.clone()),
-            total_amount: Some(fen),
-            buyer_pay_amount: Some(fen),
-            receipt_amount: Some(fen),
-            invoice_amount: Some(fen),
-            coupon_amount: Some(0),
+            total_amount: Some(fen.into()),
+            buyer_pay_amount: Some(fen.into()),
+            receipt_amount: Some(fen.into()),
+            invoice_amount: Some(fen.into()),
+            coupon_amount: Some(0.into()),
             seq_id: Some(c.plat_ssn.clone()),
             settle_ref_id: Some(c.plat_ssn.clone()),
             target_order_id: Some(c.target_order_id.clone()),
             target_sys: order.payment.as_ref().map(|p| p.target_sys.clone()),
-            pay_time: Some(time::format_body(c.completed_at)),
-            settle_date: Some(time::format_date(c.completed_at)),
+            pay_time: Some(time::format_body(c.completed_at).into()),
+            settle_date: Some(time::format_date(c.completed_at).into()),
             bill_funds_desc: Some(pay_detail(fen)),
             ..base
         };
@@ -541,29 +626,30 @@ fn query_answer(
     let Some(p) = payment else {
         return MiniPreQueryResponse {
             mer_order_id: Some(mer_order_id),
-            total_amount: Some(order.amount.fen()),
+            total_amount: Some(order.amount.fen().into()),
             ..base
         };
     };
     let fen = p.amount.fen();
     MiniPreQueryResponse {
         mer_order_id: Some(mer_order_id),
-        total_amount: Some(fen),
-        buyer_pay_amount: Some(fen),
-        receipt_amount: Some(fen),
-        invoice_amount: Some(fen),
-        coupon_amount: Some(0),
+        total_amount: Some(fen.into()),
+        buyer_pay_amount: Some(fen.into()),
+        receipt_amount: Some(fen.into()),
+        invoice_amount: Some(fen.into()),
+        coupon_amount: Some(0.into()),
         seq_id: Some(p.seq_id.clone()),
         settle_ref_id: Some(p.seq_id.clone()),
         target_order_id: Some(p.target_order_id.clone()),
         target_sys: Some(p.target_sys.clone()),
-        pay_time: Some(time::format_body(p.pay_time)),
-        settle_date: Some(time::format_date(p.pay_time)),
+        pay_time: Some(time::format_body(p.pay_time).into()),
+        settle_date: Some(time::format_date(p.pay_time).into()),
         bill_funds_desc: Some(pay_detail(fen)),
         bill_payment: order
             .bill
             .as_ref()
-            .and_then(|_| bill_payment(order, status)),
+            .and_then(|_| bill_payment(order, status))
+            .map(Into::into),
         ..base
     }
 }

@@ -4,6 +4,7 @@
 //! (it applies `domain::order::decide`) nor run on the async executor (`Db::run` moves the
 //! work to the blocking pool).
 
+pub mod attempts;
 pub mod contracts;
 pub mod deliveries;
 pub mod events;
@@ -11,6 +12,8 @@ pub mod notifications;
 pub mod orders;
 pub mod outbox;
 pub mod provider_calls;
+pub mod refunds;
+pub mod retention;
 pub mod schema;
 pub mod synthetic;
 
@@ -418,7 +421,9 @@ mod tests {
             "notifications",
             "order_events",
             "orders",
+            "payment_attempts",
             "provider_calls",
+            "refunds",
             "webhook_cursors",
         ];
         assert_eq!(tables(&mut conn), all);

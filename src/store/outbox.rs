@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::schema::events;
-use super::{from_ms, to_ms, StoreError};
+use super::{from_ms, refunds, to_ms, StoreError};
 use crate::domain::contract::Contract;
 use crate::domain::outbox::{self, EventType};
 use crate::domain::record::Order;
@@ -22,8 +22,9 @@ fn new_id() -> String {
     format!("evt_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Writes the event `kind` about `order` (as it is after the change). Inside the change's
-/// transaction. Returns the event's id.
+/// Writes the event `kind` about `order` (as it is after the change, with the refunds
+/// recorded so far in this transaction). Inside the change's transaction. Returns the
+/// event's id.
 pub fn record_order(
     conn: &mut SqliteConnection,
     kind: EventType,
@@ -31,13 +32,14 @@ pub fn record_order(
     at: DateTime<Utc>,
 ) -> Result<String, StoreError> {
     let id = new_id();
+    let refunds = refunds::of(conn, &order.id)?;
     diesel::insert_into(events::table)
         .values((
             events::event_id.eq(&id),
             events::kind.eq(kind.as_str()),
             events::mer_order_id.eq(Some(order.id.as_str())),
             events::order_version.eq(Some(order.version)),
-            events::body.eq(outbox::order_body(&id, kind, at, order)),
+            events::body.eq(outbox::order_body(&id, kind, at, order, &refunds)),
             events::created_at.eq(to_ms(at)),
         ))
         .execute(conn)?;

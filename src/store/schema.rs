@@ -151,9 +151,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payment_attempts (mer_order_id, attempt_id) {
+        mer_order_id -> Text,
+        attempt_id -> Text,
+        source -> Text,
+        first_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> BigInt,
+        mer_order_id -> Text,
+        refund_key -> Text,
+        amount_fen -> BigInt,
+        reported_at -> BigInt,
+        evidence -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(order_events -> orders (mer_order_id));
 diesel::joinable!(deliveries -> events (event_seq));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+diesel::joinable!(payment_attempts -> orders (mer_order_id));
+diesel::joinable!(refunds -> orders (mer_order_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orders,
     order_events,
@@ -163,5 +185,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     deliveries,
     delivery_attempts,
-    webhook_cursors
+    webhook_cursors,
+    payment_attempts,
+    refunds
 );

@@ -653,7 +653,24 @@ pub fn paid_notices(rng: &mut rand::rngs::StdRng, seed: u64, count: usize) -> Ve
 /// The real `umsgate` binary, run in `cwd` with none of the caller's `UMSGATE…` variables
 /// and `RUST_LOG=info`; the caller adds its own arguments and settings.
 pub fn umsgate(cwd: &Path) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_umsgate"));
+    umsgate_with_nofile(cwd, None)
+}
+
+/// [`umsgate`], with its open-files limit (soft and hard) set to `nofile` when given (run
+/// through `bash -c 'ulimit -n …; exec …'`).
+pub fn umsgate_with_nofile(cwd: &Path, nofile: Option<u32>) -> std::process::Command {
+    let bin = env!("CARGO_BIN_EXE_umsgate");
+    let mut command = match nofile {
+        None => std::process::Command::new(bin),
+        Some(n) => {
+            let mut c = std::process::Command::new("bash");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$@\""))
+                .arg("umsgate")
+                .arg(bin);
+            c
+        }
+    };
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("UMSGATE") {
             command.env_remove(name);
@@ -912,4 +929,123 @@ fn closed_response(buf: &[u8]) -> Option<RawResponse> {
         status,
         body: buf[head_end..].to_vec(),
     })
+}
+
+/// A correctly signed bill notification that pays `order` (`amount` fen), as the provider
+/// sends it.
+pub fn paid_notice(order: &str, amount: i64, notify_id: &str) -> Vec<u8> {
+    let payment = json!({
+        "merOrderId": format!("{order}1"),
+        "paySeqId": "P00000001",
+        "totalAmount": amount,
+        "payTime": "2026-11-21 12:01:02",
+        "settleDate": "2026-11-21",
+        "status": "TRADE_SUCCESS",
+        "targetOrderId": "T00000001",
+        "targetSys": "WXPay",
+    })
+    .to_string();
+    signed_notice(
+        &[
+            ("notifyId", notify_id),
+            ("billNo", order),
+            ("billDate", "2026-11-21"),
+            ("billStatus", "PAID"),
+            ("totalAmount", &amount.to_string()),
+            ("mid", "898340149000005"),
+            ("tid", "88880001"),
+            ("instMid", "QRPAYDEFAULT"),
+            ("billPayment", &payment),
+        ],
+        ("Qx", "AbCd"),
+    )
+}
+
+/// What a [`TestProvider`] answers: for a provider path and the request's JSON, the raw
+/// answer body (HTTP 200), written by hand in the test.
+pub type Script = dyn Fn(&str, &Value) -> String + Send + Sync;
+
+/// A small independent provider for shapes the sandbox cannot produce: it answers every
+/// POST with the test's hand-written JSON, checks nothing, and keeps every request.
+pub struct TestProvider {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+}
+
+impl TestProvider {
+    /// Starts one answering with `script`.
+    pub fn start(script: impl Fn(&str, &Value) -> String + Send + Sync + 'static) -> TestProvider {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        type State = (
+            std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+            std::sync::Arc<Script>,
+        );
+        async fn answer(
+            req: HttpRequest,
+            body: web::Bytes,
+            state: web::Data<State>,
+        ) -> HttpResponse {
+            let path = req.path().to_owned();
+            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let text = (state.1)(&path, &request);
+            state.0.lock().expect("lock").push((path, request));
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(text)
+        }
+        let requests = std::sync::Arc::default();
+        let script: std::sync::Arc<Script> = std::sync::Arc::new(script);
+        let state = web::Data::new((std::sync::Arc::clone(&requests), script));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .default_service(web::to(answer))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        actix_web::rt::spawn(server);
+        TestProvider {
+            url: format!("http://127.0.0.1:{port}"),
+            requests,
+        }
+    }
+
+    /// Every request received on `path`, oldest first.
+    pub fn requests(&self, path: &str) -> Vec<Value> {
+        self.requests
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// A gateway in remote mode against this provider, with `overrides` merged into the
+    /// test settings.
+    pub async fn gateway(&self, overrides: Value) -> TestApp {
+        let dir = std::rc::Rc::new(tempfile::tempdir().expect("temp dir"));
+        let mut settings =
+            json!({"provider": {"mode": "remote", "base_url": self.url, "timeout_ms": 2000}});
+        merge(&mut settings, overrides);
+        TestApp::start(test_settings(dir.path(), settings), dir).await
+    }
+}
+
+/// Merges `from` into `into`, object by object.
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }

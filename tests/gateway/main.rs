@@ -10,18 +10,23 @@
 mod helpers;
 
 mod admin;
+mod answers;
 mod backend;
+mod bills;
 mod chaos;
+mod closed_connections;
 mod conformance;
 mod crash;
 mod demo;
 mod flows;
 mod health;
 mod hostile;
+mod limits;
 mod notify;
 mod operations;
 mod orders;
 mod provider;
 mod reconcile;
+mod retention;
 mod sandbox;
 mod startup;

@@ -73,12 +73,12 @@ async fn statuses(app: &TestApp, ids: &[String]) -> HashMap<String, String> {
     out
 }
 
-/// Queries made for each order.
+/// Queries made for each order (a bill's bill query, or mini-pre-query).
 fn queries(app: &TestApp, id: &str) -> usize {
     provider_calls::list(&mut app.db.conn().unwrap(), Some(id))
         .unwrap()
         .iter()
-        .filter(|c| c.operation == "mini-pre-query")
+        .filter(|c| c.operation == "mini-pre-query" || c.operation == "bill-query")
         .count()
 }
 
@@ -168,13 +168,16 @@ async fn a_refund_whose_notification_was_lost_is_found_by_the_checks_after_settl
             .contains("without its amount"),
         "{partial}"
     );
-    // A full refund: the provider reports the paid order closed, which the design treats
-    // as a conflict for a person, never as a silent move.
+    // A full refund: the bill query says REFUND (an order query would say "closed"):
+    // REFUNDED, and a person checks the total it does not carry.
     let full = app.order(&ids[1]).await;
-    assert_eq!(full["status"], "PAID");
+    assert_eq!(full["status"], "REFUNDED");
     assert_eq!(full["needsReview"], true);
     assert!(
-        full["reviewReason"].as_str().unwrap().contains("closed"),
+        full["reviewReason"]
+            .as_str()
+            .unwrap()
+            .contains("without its amount"),
         "{full}"
     );
     // Two settled checks each, then no more.
@@ -512,7 +515,7 @@ async fn stopping_the_gateway_waits_for_the_scheduled_pass_in_flight_to_commit()
     assert_eq!(status, StatusCode::OK, "{body}");
     eventually("the scheduled pass has sent its query", || async {
         let (_, calls) = sandbox
-            .get("/_sandbox/calls?path=/v1/netpay/wx/mini-pre-query")
+            .get("/_sandbox/calls?path=/v1/netpay/bills/query")
             .await;
         calls["calls"].as_array().is_some_and(|c| !c.is_empty())
     })
@@ -536,6 +539,6 @@ async fn stopping_the_gateway_waits_for_the_scheduled_pass_in_flight_to_commit()
             .iter()
             .map(|c| c.operation.as_str())
             .collect::<Vec<_>>(),
-        ["update-qrcode", "mini-pre-query"]
+        ["update-qrcode", "bill-query"]
     );
 }

@@ -7,6 +7,11 @@
 //! - JSON names are camelCase as on the seed pages; unknown fields are tolerated.
 //! - Amounts are `i64` fen, read from a JSON number or a numeric string and written as a
 //!   number (docs/protocol.md §1). Empty strings and `null` read as absent.
+//! - What the provider sends us (notifications, answers) is read tolerantly once verified:
+//!   amounts and the fields known to vary are [`Lenient`], kept raw when not in the
+//!   expected shape, so that one odd optional field never discards a verified message, and
+//!   a required amount that cannot be read is reported as unreadable, never guessed.
+//!   What we send, and what the sandbox receives, stays strict (`int`).
 //! - Required strings read as empty when missing, so that `validate` names them; an empty
 //!   optional string counts as absent (the provider's samples send `""` for unused fields).
 //! - Requests are read as the provider reads them (`lenient`): `""` is absent for fields of
@@ -37,9 +42,9 @@ use crate::secret::Secret;
 pub use auth::{AuthError, TokenRequest, TokenResponse, TOKEN_SUCCESS};
 pub use notice::{BillPayment, ContractNotice, PaymentNotification};
 pub use operations::{
-    Goods, MiniPreQueryRequest, MiniPreQueryResponse, PreauthedRequest, PreauthedResponse,
-    RetCommParams, UpdateQrcodeRequest, UpdateQrcodeResponse, PREAUTHED_AMOUNT_FEN,
-    UPDATE_QRCODE_AMOUNT_FEN,
+    BillQueryRequest, BillQueryResponse, Goods, MiniPreQueryRequest, MiniPreQueryResponse,
+    PreauthedRequest, PreauthedResponse, RetCommParams, UpdateQrcodeRequest, UpdateQrcodeResponse,
+    BILL_QUERY_INST_MID, PREAUTHED_AMOUNT_FEN, UPDATE_QRCODE_AMOUNT_FEN,
 };
 
 /// A field that is missing, malformed or out of range. Shown as `"{field}: {reason}"`; the
@@ -267,6 +272,104 @@ mod int {
                 "must be a whole number"
             }))
         }
+    }
+}
+
+/// A field read tolerantly after verification: [`Lenient::Read`] when it has the expected
+/// shape, else [`Lenient::Raw`] with the JSON exactly as received. Nothing is guessed: a
+/// required amount that is `Raw` is unreadable (the domain flags it, never reads it as a
+/// number), an optional one is kept and ignored. Written back as it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lenient<T> {
+    /// The value, in the expected shape.
+    Read(T),
+    /// Not in the expected shape: the JSON as received.
+    Raw(Value),
+}
+
+impl<T> Lenient<T> {
+    /// The value when it was read; `None` when it is raw.
+    pub fn read(&self) -> Option<&T> {
+        match self {
+            Lenient::Read(v) => Some(v),
+            Lenient::Raw(_) => None,
+        }
+    }
+
+    /// Whether it was not in the expected shape.
+    pub fn is_raw(&self) -> bool {
+        matches!(self, Lenient::Raw(_))
+    }
+}
+
+impl<T> From<T> for Lenient<T> {
+    fn from(value: T) -> Self {
+        Lenient::Read(value)
+    }
+}
+
+impl<T: Serialize> Serialize for Lenient<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Lenient::Read(v) => v.serialize(s),
+            Lenient::Raw(raw) => raw.serialize(s),
+        }
+    }
+}
+
+/// What an optional lenient field holds: its value when read, `None` when absent or raw.
+pub fn read<T: Clone>(field: &Option<Lenient<T>>) -> Option<T> {
+    field.as_ref().and_then(Lenient::read).cloned()
+}
+
+/// Deserialisers for [`Lenient`] fields of what the provider sends us (answers and
+/// notifications, after verification). `null` and `""` read as absent everywhere.
+mod tolerant {
+    use super::*;
+
+    /// The value as received, `None` for `null` or `""`.
+    fn given<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Ok(Option::<Value>::deserialize(d)?.filter(|v| v.as_str() != Some("")))
+    }
+
+    /// Whole non-negative fen from a JSON number or a digit string; anything else (`"1.00"`,
+    /// `1.5`, `"-1"`, `true`) is kept raw, never rounded or guessed.
+    pub fn fen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Lenient<i64>>, D::Error> {
+        Ok(given(d)?.map(|v| {
+            let read = match &v {
+                Value::Number(n) => n.as_i64().filter(|n| *n >= 0),
+                Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+                _ => None,
+            };
+            read.map_or(Lenient::Raw(v), Lenient::Read)
+        }))
+    }
+
+    /// Text from a JSON string; anything else (a number for a time) is kept raw.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Lenient<String>>, D::Error> {
+        Ok(given(d)?.map(|v| match v {
+            Value::String(s) => Lenient::Read(s),
+            other => Lenient::Raw(other),
+        }))
+    }
+
+    /// `billPayment`: a JSON object, or a JSON string holding one; `""` is absent; anything
+    /// else (an unreadable text, an array) is kept raw.
+    pub fn bill_payment<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Lenient<BillPayment>>, D::Error> {
+        Ok(given(d)?.map(|v| {
+            let object = match &v {
+                Value::Object(_) => Some(v.clone()),
+                Value::String(text) => serde_json::from_str::<Value>(text)
+                    .ok()
+                    .filter(Value::is_object),
+                _ => None,
+            };
+            object
+                .and_then(|o| serde_json::from_value(o).ok())
+                .map_or(Lenient::Raw(v), Lenient::Read)
+        }))
     }
 }
 

@@ -4,11 +4,12 @@
 //! `notify_sign`, over the form as received) and must not refuse a verified notification
 //! for anything but a missing id or unreadable money.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
 use super::{
-    expose_opt, from_form_fields, int, non_empty, parse_json, text, timestamp, to_form_fields,
-    FieldError,
+    expose_opt, from_form_fields, non_empty, text, timestamp, to_form_fields, tolerant, FieldError,
+    Lenient,
 };
 use crate::chinaums::form::Form;
 use crate::chinaums::notify_sign::SignType;
@@ -36,50 +37,58 @@ pub struct BillPayment {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub total_amount: Option<i64>,
+    pub total_amount: Option<Lenient<i64>>,
     /// What the buyer paid, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub buyer_pay_amount: Option<i64>,
+    pub buyer_pay_amount: Option<Lenient<i64>>,
     /// What the merchant received, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub receipt_amount: Option<i64>,
+    pub receipt_amount: Option<Lenient<i64>>,
     /// Invoiceable amount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub invoice_amount: Option<i64>,
+    pub invoice_amount: Option<Lenient<i64>>,
     /// Channel discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub coupon_amount: Option<i64>,
+    pub coupon_amount: Option<Lenient<i64>>,
     /// Alliance discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub discount_amount: Option<i64>,
+    pub discount_amount: Option<Lenient<i64>>,
     /// `yyyy-MM-dd HH:mm:ss`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub pay_time: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::text"
+    )]
+    pub pay_time: Option<Lenient<String>>,
     /// `yyyy-MM-dd`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub settle_date: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::text"
+    )]
+    pub settle_date: Option<Lenient<String>>,
     /// The payment platform's order id.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target_order_id: Option<String>,
@@ -130,9 +139,9 @@ pub struct PaymentNotification {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub total_amount: Option<i64>,
+    pub total_amount: Option<Lenient<i64>>,
     /// Platform serial number.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub seq_id: Option<String>,
@@ -170,24 +179,27 @@ pub struct PaymentNotification {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub complete_amount: Option<i64>,
+    pub complete_amount: Option<Lenient<i64>>,
     /// The payment, sent as a JSON string.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        serialize_with = "json_text::serialize",
-        deserialize_with = "json_text::deserialize"
+        serialize_with = "json_text",
+        deserialize_with = "tolerant::bill_payment"
     )]
-    pub bill_payment: Option<BillPayment>,
+    pub bill_payment: Option<Lenient<BillPayment>>,
     /// Refunded amount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub refund_amount: Option<i64>,
+    pub refund_amount: Option<Lenient<i64>>,
+    /// The refund's own order id, when the provider sends one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_order_id: Option<String>,
     /// Refund description.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub refund_desc: Option<String>,
@@ -214,20 +226,33 @@ pub struct PaymentNotification {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target_sys: Option<String>,
     /// Mini-program shape: `yyyy-MM-dd HH:mm:ss`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub pay_time: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::text"
+    )]
+    pub pay_time: Option<Lenient<String>>,
     /// Mini-program shape: `yyyy-MM-dd`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub settle_date: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::text"
+    )]
+    pub settle_date: Option<Lenient<String>>,
 }
 
 impl PaymentNotification {
     /// Reads a verified notification. Empty fields are absent; unknown fields and unknown
-    /// statuses are kept or ignored, never refused. Refused: no `notifyId`, an amount that
-    /// is not whole non-negative fen, an unreadable `billPayment`, a `signType` other than
-    /// MD5/SHA256.
+    /// statuses are kept or ignored, never refused; amounts, times and `billPayment` that
+    /// are not in the expected shape are kept raw ([`Lenient::Raw`]) for the caller to
+    /// judge. Refused only: no `notifyId`, a `signType` other than MD5/SHA256.
     pub fn from_form(form: &Form) -> Result<PaymentNotification, FieldError> {
         from_form_fields(form, &["notifyId"])
+    }
+
+    /// The bill's payment, when it was readable.
+    pub fn payment(&self) -> Option<&BillPayment> {
+        self.bill_payment.as_ref().and_then(Lenient::read)
     }
 
     /// The notification as form fields (`billPayment` as a JSON string, absent fields left
@@ -297,34 +322,18 @@ impl ContractNotice {
     }
 }
 
-/// `billPayment` in a notification: a JSON object inside a string field.
-mod json_text {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(
-        payment: &Option<BillPayment>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match payment {
-            Some(payment) => {
-                s.serialize_str(&serde_json::to_string(payment).map_err(serde::ser::Error::custom)?)
-            }
-            None => s.serialize_none(),
+/// `serialize_with` for `billPayment` in a notification: a JSON object inside a string
+/// field (a raw value is written back as it came).
+fn json_text<S: Serializer>(
+    payment: &Option<Lenient<BillPayment>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match payment {
+        Some(Lenient::Raw(Value::String(text))) => s.serialize_str(text),
+        Some(payment) => {
+            s.serialize_str(&serde_json::to_string(payment).map_err(serde::ser::Error::custom)?)
         }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BillPayment>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(d)?.filter(|t| !t.is_empty()) else {
-            return Ok(None);
-        };
-        parse_json(text.as_bytes())
-            .map(Some)
-            .map_err(|(path, reason)| {
-                serde::de::Error::custom(match path {
-                    Some(path) => format!("{path}: {reason}"),
-                    None => reason,
-                })
-            })
+        None => s.serialize_none(),
     }
 }
 
@@ -347,16 +356,16 @@ mod tests {
             bill_no: Some("101720240101120000000001234".into()),
             bill_date: Some("2024-01-01".into()),
             bill_status: Some(BillStatus::Paid),
-            total_amount: Some(100),
+            total_amount: Some(100.into()),
             mid: Some("898340149000005".into()),
-            bill_payment: Some(BillPayment {
+            bill_payment: Some(Lenient::Read(BillPayment {
                 mer_order_id: Some("1017202401011200000000012340".into()),
                 status: Some(TradeStatus::TradeSuccess),
-                total_amount: Some(100),
-                pay_time: Some("2024-01-01 12:01:02".into()),
+                total_amount: Some(100.into()),
+                pay_time: Some(Lenient::Read("2024-01-01 12:01:02".into())),
                 target_sys: Some("WXPay".into()),
                 ..BillPayment::default()
-            }),
+            })),
             auth_id_resp_cd: Some("384822".into()),
             sign_type: Some(SignType::Sha256),
             ..PaymentNotification::default()
@@ -431,16 +440,10 @@ mod tests {
     }
 
     #[test]
-    fn a_notification_is_refused_naming_the_field_when_it_cannot_be_read() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
+    fn a_notification_is_refused_only_without_its_id_or_with_an_unknown_sign_type() {
+        let cases: [(&[(&str, &str)], &str); 3] = [
             (&[("billNo", "1017")], "notifyId"),
             (&[("notifyId", "")], "notifyId"),
-            (&[("notifyId", "n"), ("totalAmount", "1.00")], "totalAmount"),
-            (&[("notifyId", "n"), ("refundAmount", "-1")], "refundAmount"),
-            (
-                &[("notifyId", "n"), ("billPayment", "{\"totalAmount\":")],
-                "billPayment",
-            ),
             (&[("notifyId", "n"), ("signType", "RSA")], "signType"),
         ];
 
@@ -452,17 +455,93 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_amount_inside_bill_payment_is_named_within_bill_payment() {
-        let received = form(&[("notifyId", "n"), ("billPayment", r#"{"totalAmount":-5}"#)]);
+    fn an_unreadable_required_amount_is_kept_raw_never_guessed() {
+        for raw in ["1.00", "-1", "1e2", " 1", "１００"] {
+            let received = form(&[
+                ("notifyId", "n"),
+                ("totalAmount", raw),
+                ("refundAmount", raw),
+            ]);
 
-        let error = PaymentNotification::from_form(&received).unwrap_err();
+            let n = PaymentNotification::from_form(&received).unwrap();
 
-        assert_eq!(error.field, "billPayment");
-        assert!(
-            error
-                .reason
-                .starts_with("totalAmount: must not be negative"),
-            "{error}"
+            assert_eq!(
+                n.total_amount,
+                Some(Lenient::Raw(Value::from(raw))),
+                "{raw}"
+            );
+            assert_eq!(
+                n.refund_amount,
+                Some(Lenient::Raw(Value::from(raw))),
+                "{raw}"
+            );
+        }
+        let received = form(&[("notifyId", "n"), ("totalAmount", "100")]);
+        assert_eq!(
+            PaymentNotification::from_form(&received)
+                .unwrap()
+                .total_amount,
+            Some(Lenient::Read(100))
+        );
+    }
+
+    #[test]
+    fn optional_fields_of_odd_shapes_are_kept_raw_and_the_notice_still_reads() {
+        // couponAmount "0.00" and payTime as a number inside billPayment, completeAmount
+        // "0.00" at the top level: shapes seen in real notifications.
+        let received = Form::from_json(
+            br#"{"notifyId":"n","billNo":"1017B1","billStatus":"PAID","totalAmount":"100",
+                "completeAmount":"0.00",
+                "billPayment":"{\"merOrderId\":\"1017B10\",\"status\":\"TRADE_SUCCESS\",\"totalAmount\":100,\"couponAmount\":\"0.00\",\"payTime\":1700000000}"}"#,
+        )
+        .unwrap();
+
+        let n = PaymentNotification::from_form(&received).unwrap();
+
+        assert_eq!(n.complete_amount, Some(Lenient::Raw(Value::from("0.00"))));
+        assert_eq!(n.total_amount, Some(Lenient::Read(100)));
+        let payment = n.payment().unwrap();
+        assert_eq!(payment.mer_order_id.as_deref(), Some("1017B10"));
+        assert_eq!(payment.total_amount, Some(Lenient::Read(100)));
+        assert_eq!(
+            payment.coupon_amount,
+            Some(Lenient::Raw(Value::from("0.00")))
+        );
+        assert_eq!(
+            payment.pay_time,
+            Some(Lenient::Raw(Value::from(1_700_000_000)))
+        );
+    }
+
+    #[test]
+    fn bill_payment_reads_as_an_object_a_json_string_or_empty() {
+        let shapes: [(&[u8], Option<&str>); 3] = [
+            (
+                br#"{"notifyId":"n","billPayment":{"merOrderId":"1017B10"}}"#,
+                Some("1017B10"),
+            ),
+            (
+                br#"{"notifyId":"n","billPayment":"{\"merOrderId\":\"1017B10\"}"}"#,
+                Some("1017B10"),
+            ),
+            (br#"{"notifyId":"n","billPayment":""}"#, None),
+        ];
+
+        for (body, attempt) in shapes {
+            let n = PaymentNotification::from_form(&Form::from_json(body).unwrap()).unwrap();
+
+            assert_eq!(
+                n.payment().and_then(|p| p.mer_order_id.as_deref()),
+                attempt,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let cut = form(&[("notifyId", "n"), ("billPayment", "{\"totalAmount\":")]);
+        let n = PaymentNotification::from_form(&cut).unwrap();
+        assert_eq!(
+            n.bill_payment,
+            Some(Lenient::Raw(Value::from("{\"totalAmount\":")))
         );
     }
 
@@ -475,10 +554,10 @@ mod tests {
 
         let notification = PaymentNotification::from_form(&received).unwrap();
 
-        assert_eq!(notification.total_amount, Some(100));
-        let payment = notification.bill_payment.unwrap();
+        assert_eq!(notification.total_amount, Some(100.into()));
+        let payment = notification.payment().unwrap();
         assert_eq!(payment.mer_order_id.as_deref(), Some("10170001"));
-        assert_eq!(payment.total_amount, Some(100));
+        assert_eq!(payment.total_amount, Some(100.into()));
     }
 
     #[test]

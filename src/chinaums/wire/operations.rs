@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    amount, int, lenient, non_empty, one_of, opt_text, opt_timestamp, text, timestamp,
-    Base64Secret, BillPayment, FieldError,
+    amount, int, lenient, non_empty, one_of, opt_text, opt_timestamp, text, timestamp, tolerant,
+    Base64Secret, BillPayment, FieldError, Lenient,
 };
-use crate::chinaums::status::{ErrClass, TradeStatus};
+use crate::chinaums::status::{BillStatus, ErrClass, TradeStatus};
 use crate::chinaums::time;
 
 /// update-qrcode's `totalAmount` range (seed 002): 1 fen to 10 000 yuan.
@@ -401,7 +401,9 @@ impl MiniPreQueryRequest {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MiniPreQueryResponse {
-    /// `SUCCESS` or a business error code.
+    /// `SUCCESS` or a business error code; empty when the answer carries none (an answer
+    /// with a `status` and no `errCode` is still read: see `provider`).
+    #[serde(default)]
     pub err_code: String,
     /// The error's text.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -452,9 +454,9 @@ pub struct MiniPreQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub total_amount: Option<i64>,
+    pub total_amount: Option<Lenient<i64>>,
     /// Merchant name. The seed types it as a number; any JSON value is accepted.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mer_name: Option<serde_json::Value>,
@@ -486,39 +488,51 @@ pub struct MiniPreQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub buyer_pay_amount: Option<i64>,
-    /// The bill's payment.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub bill_payment: Option<BillPayment>,
+    pub buyer_pay_amount: Option<Lenient<i64>>,
+    /// The bill's payment: an object, a JSON string holding one, or `""` (absent).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::bill_payment"
+    )]
+    pub bill_payment: Option<Lenient<BillPayment>>,
     /// Channel discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub coupon_amount: Option<i64>,
+    pub coupon_amount: Option<Lenient<i64>>,
     /// Invoiceable amount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub invoice_amount: Option<i64>,
+    pub invoice_amount: Option<Lenient<i64>>,
     /// `yyyy-MM-dd HH:mm:ss`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub pay_time: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::text"
+    )]
+    pub pay_time: Option<Lenient<String>>,
     /// What the merchant received, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub receipt_amount: Option<i64>,
+    pub receipt_amount: Option<Lenient<i64>>,
     /// `yyyy-MM-dd`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub settle_date: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::text"
+    )]
+    pub settle_date: Option<Lenient<String>>,
     /// WeChat activity ids.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub activity_ids: Option<String>,
@@ -526,29 +540,164 @@ pub struct MiniPreQueryResponse {
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub yxlm_amount: Option<i64>,
+    pub yxlm_amount: Option<Lenient<i64>>,
     /// Merchant-funded discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub coupon_merchant_contribute: Option<i64>,
+    pub coupon_merchant_contribute: Option<Lenient<i64>>,
     /// Otherwise-funded discount, in fen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         default,
-        deserialize_with = "int::opt"
+        deserialize_with = "tolerant::fen"
     )]
-    pub coupon_other_contribute: Option<i64>,
+    pub coupon_other_contribute: Option<Lenient<i64>>,
     /// Cash paid (typed as text by the seed).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub buyer_cash_pay_amt: Option<String>,
     /// Card attribute (debit/credit).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub card_attr: Option<String>,
+}
+
+/// The bill query's business type: bills are `QRPAYDEFAULT` (as update-qrcode's).
+pub const BILL_QUERY_INST_MID: &str = "QRPAYDEFAULT";
+
+/// `POST /v1/netpay/bills/query`: a bill's state at the provider, by its own identity
+/// (`billNo` and `billDate`). Not among the seed pages: the fields are spelled as public
+/// client code spells them (see `docs/protocol.md`), with update-qrcode's limits.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillQueryRequest {
+    /// Message id, echoed (≤64).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub msg_id: Option<String>,
+    /// `yyyy-MM-dd HH:mm:ss`, Beijing time. Required.
+    #[serde(default)]
+    pub request_timestamp: String,
+    /// Reserved, echoed (≤255).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub src_reserve: Option<String>,
+    /// Merchant number, 15 characters. Required.
+    #[serde(default)]
+    pub mid: String,
+    /// Terminal number, 8 characters. Required.
+    #[serde(default)]
+    pub tid: String,
+    /// Business type, [`BILL_QUERY_INST_MID`] (8..32). Required.
+    #[serde(default)]
+    pub inst_mid: String,
+    /// The bill number (≤31). Required.
+    #[serde(default)]
+    pub bill_no: String,
+    /// The bill's date, `yyyy-MM-dd`. Required.
+    #[serde(default)]
+    pub bill_date: String,
+}
+
+impl BillQueryRequest {
+    /// Checks the required fields and update-qrcode's limits for the same fields.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        opt_text("msgId", self.msg_id.as_deref(), 1..=64)?;
+        timestamp("requestTimestamp", &self.request_timestamp)?;
+        opt_text("srcReserve", self.src_reserve.as_deref(), 1..=255)?;
+        text("mid", &self.mid, 15..=15)?;
+        text("tid", &self.tid, 8..=8)?;
+        text("instMid", &self.inst_mid, 8..=32)?;
+        text("billNo", &self.bill_no, 1..=31)?;
+        if time::parse_date(&self.bill_date).is_none() {
+            return Err(FieldError::new("billDate", "must be a date as yyyy-MM-dd"));
+        }
+        Ok(())
+    }
+}
+
+/// The bill query's answer: the bill's own state (`billStatus`) and its payment
+/// (`billPayment`, whose `merOrderId` is the payment attempt's own id). Read tolerantly.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillQueryResponse {
+    /// `SUCCESS` or a business error code; empty when absent.
+    #[serde(default)]
+    pub err_code: String,
+    /// The error's text.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub err_msg: Option<String>,
+    /// The error's text, as some layers spell it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub err_info: Option<String>,
+    /// `yyyy-MM-dd HH:mm:ss`.
+    #[serde(
+        rename = "responseTimeStamp",
+        alias = "responseTimestamp",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub response_timestamp: Option<String>,
+    /// Echoed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub msg_id: Option<String>,
+    /// Echoed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub src_reserve: Option<String>,
+    /// Echoed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mid: Option<String>,
+    /// Echoed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tid: Option<String>,
+    /// Echoed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub inst_mid: Option<String>,
+    /// The bill number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_no: Option<String>,
+    /// `yyyy-MM-dd`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_date: Option<String>,
+    /// The bill's QR code URL.
+    #[serde(
+        rename = "billQRCode",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub bill_qr_code: Option<String>,
+    /// The bill's state; `""` reads as absent.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "non_empty"
+    )]
+    pub bill_status: Option<BillStatus>,
+    /// The bill's total, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::fen"
+    )]
+    pub total_amount: Option<Lenient<i64>>,
+    /// Refunded so far, in fen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::fen"
+    )]
+    pub refund_amount: Option<Lenient<i64>>,
+    /// `yyyy-MM-dd HH:mm:ss`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub create_time: Option<String>,
+    /// The bill's payment: an object, a JSON string holding one, or `""` (absent).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "tolerant::bill_payment"
+    )]
+    pub bill_payment: Option<Lenient<BillPayment>>,
 }
 
 /// `POST /v1/netpay/preauthed`: completes a pre-authorisation (seed 003).
@@ -746,6 +895,7 @@ macro_rules! business_answer {
 business_answer!(
     UpdateQrcodeResponse,
     MiniPreQueryResponse,
+    BillQueryResponse,
     PreauthedResponse
 );
 
@@ -782,6 +932,18 @@ mod tests {
         }
     }
 
+    fn bill_query() -> BillQueryRequest {
+        BillQueryRequest {
+            request_timestamp: "2024-01-01 12:00:00".into(),
+            mid: "898340149000005".into(),
+            tid: "88880001".into(),
+            inst_mid: BILL_QUERY_INST_MID.into(),
+            bill_no: "101720240101120000000001234".into(),
+            bill_date: "2024-01-01".into(),
+            ..BillQueryRequest::default()
+        }
+    }
+
     fn preauthed() -> PreauthedRequest {
         PreauthedRequest {
             req_ts: "2023-08-03 09:50:36".into(),
@@ -805,6 +967,7 @@ mod tests {
     fn the_seed_examples_are_valid() {
         assert_eq!(update_qrcode().validate(), Ok(()));
         assert_eq!(mini_pre_query().validate(), Ok(()));
+        assert_eq!(bill_query().validate(), Ok(()));
         assert_eq!(preauthed().validate(), Ok(()));
     }
 
@@ -942,13 +1105,102 @@ mod tests {
         assert_eq!(answer.err_class(), ErrClass::Success);
         assert_eq!(answer.err_text(), Some("成功"));
         assert_eq!(answer.status, None);
-        assert_eq!(answer.total_amount, Some(1));
+        assert_eq!(answer.total_amount, Some(Lenient::Read(1)));
         assert_eq!(answer.mer_name, Some(serde_json::json!(0)));
         assert_eq!(
             answer.response_timestamp.as_deref(),
             Some("2023-08-31 13:50:14")
         );
         assert!(answer.bill_payment.is_some());
+    }
+
+    /// The seed's own mini-pre-query example answer, verbatim after its file's header.
+    const SEED_ANSWER: &str = include_str!("../../../tests/conformance/mini-pre-query.answer.txt");
+
+    #[test]
+    fn the_seed_example_answer_reads_verbatim() {
+        let (_, text) = SEED_ANSWER.split_once("\n\n").unwrap();
+
+        let answer: MiniPreQueryResponse = from_json(text.as_bytes()).unwrap();
+
+        assert_eq!(answer.err_class(), ErrClass::Success);
+        assert_eq!(answer.total_amount, Some(Lenient::Read(1)));
+        assert_eq!(answer.mer_order_id.as_deref(), Some("319420230831135026"));
+        assert_eq!(answer.status, None);
+        assert_eq!(answer.coupon_amount, Some(Lenient::Read(0)));
+    }
+
+    #[test]
+    fn query_answers_read_every_shape_the_provider_sends() {
+        let read = |json: &str| from_json::<MiniPreQueryResponse>(json.as_bytes()).unwrap();
+
+        let as_string = read(
+            r#"{"errCode":"SUCCESS","status":"TRADE_SUCCESS","billPayment":"{\"merOrderId\":\"1017B10\",\"totalAmount\":\"1\"}"}"#,
+        );
+        let empty = read(r#"{"errCode":"SUCCESS","billPayment":""}"#);
+        let odd = read(
+            r#"{"errCode":"SUCCESS","totalAmount":"1.00","couponAmount":"0.00","payTime":20240101}"#,
+        );
+        let no_err_code = read(r#"{"status":"TRADE_SUCCESS","totalAmount":"1"}"#);
+
+        let payment = as_string
+            .bill_payment
+            .as_ref()
+            .and_then(Lenient::read)
+            .unwrap();
+        assert_eq!(payment.mer_order_id.as_deref(), Some("1017B10"));
+        assert_eq!(payment.total_amount, Some(Lenient::Read(1)));
+        assert_eq!(empty.bill_payment, None);
+        assert_eq!(odd.total_amount, Some(Lenient::Raw("1.00".into())));
+        assert_eq!(odd.coupon_amount, Some(Lenient::Raw("0.00".into())));
+        assert_eq!(odd.pay_time, Some(Lenient::Raw(20_240_101.into())));
+        assert_eq!(no_err_code.err_code, "");
+        assert_eq!(no_err_code.status, Some(TradeStatus::TradeSuccess));
+        assert_eq!(no_err_code.total_amount, Some(Lenient::Read(1)));
+    }
+
+    #[test]
+    fn a_bill_query_answer_reads_the_bill_and_its_payment_attempt() {
+        let body = r#"{"errCode":"SUCCESS","errInfo":"","billNo":"101720240101120000000001234",
+            "billDate":"2024-01-01","billStatus":"PAID","totalAmount":100,"mid":"898340149000005",
+            "billPayment":{"merOrderId":"1017202401011200000000012340","status":"TRADE_SUCCESS",
+            "totalAmount":"100","couponAmount":"0.00","paySeqId":"7788"}}"#;
+
+        let answer: BillQueryResponse = from_json(body.as_bytes()).unwrap();
+
+        assert_eq!(answer.err_class(), ErrClass::Success);
+        assert_eq!(answer.bill_status, Some(BillStatus::Paid));
+        assert_eq!(answer.total_amount, Some(Lenient::Read(100)));
+        let payment = answer
+            .bill_payment
+            .as_ref()
+            .and_then(Lenient::read)
+            .unwrap();
+        assert_eq!(
+            payment.mer_order_id.as_deref(),
+            Some("1017202401011200000000012340")
+        );
+        assert_eq!(payment.status, Some(TradeStatus::TradeSuccess));
+    }
+
+    #[test]
+    fn a_bill_query_needs_its_bill_number_and_date() {
+        let cases: Vec<Breakage<BillQueryRequest>> = vec![
+            ("billNo", |r| r.bill_no.clear()),
+            ("billNo", |r| r.bill_no = "1".repeat(32)),
+            ("billDate", |r| r.bill_date = "2024-02-30".into()),
+            ("billDate", |r| r.bill_date.clear()),
+            ("instMid", |r| r.inst_mid.clear()),
+            ("mid", |r| r.mid = "8983401".into()),
+            ("requestTimestamp", |r| r.request_timestamp.clear()),
+        ];
+
+        for (field, break_it) in cases {
+            let mut request = bill_query();
+            break_it(&mut request);
+
+            assert_eq!(field_of(request.validate()), field);
+        }
     }
 
     #[test]
