@@ -288,20 +288,3 @@ impl Default for Metrics {
         Self::new()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_reconcile_check_outcome_is_exported_at_zero_from_the_start() {
-        let text = Metrics::new().render();
-        for outcome in crate::flows::check::CheckOutcome::ALL {
-            let series = format!(
-                "umsgate_reconcile_checks_total{{outcome=\"{}\"}} 0",
-                outcome.as_str()
-            );
-            assert!(text.contains(&series), "{series} missing");
-        }
-    }
-}

@@ -375,3 +375,21 @@ fn count(gw: &Gateway, outcome: CheckOutcome) {
         .with_label_values(&[outcome.as_str()])
         .inc();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn every_check_outcome_is_exported_at_zero_from_the_start() {
+        let text = Metrics::new().render();
+        for outcome in CheckOutcome::ALL {
+            let series = format!(
+                "umsgate_reconcile_checks_total{{outcome=\"{}\"}} 0",
+                outcome.as_str()
+            );
+            assert!(text.contains(&series), "{series} missing");
+        }
+    }
+}

@@ -385,35 +385,29 @@ impl ProviderClient {
         attempts: u32,
     ) -> Called<MiniPreQueryResponse> {
         let s = &self.shared.settings;
-        let mut attempt = 1;
-        loop {
-            let req = MiniPreQueryRequest {
-                request_timestamp: time::format_body(self.shared.clock.now()),
-                mid: s.mid.clone(),
-                tid: s.tid.clone(),
-                inst_mid: inst_mid.map(str::to_owned),
-                mer_order_id: Some(mer_order_id.to_owned()),
-                ..MiniPreQueryRequest::default()
-            };
-            if let Err(e) = req.validate() {
-                return Called::unsent(Outcome::Invalid(e));
-            }
-            let about = About {
-                id: Some(("merOrderId", mer_order_id)),
-                mid: Some(&s.mid),
-                tid: Some(&s.tid),
-            };
-            let called = self
-                .call(Operation::MiniPreQuery, Some(order), &req, Some(about))
-                .await;
-            let retry = matches!(&called.outcome, Outcome::Unknown(_))
-                || matches!(&called.outcome, Outcome::Refused(r) if r.class == ErrClass::Transient);
-            if !retry || attempt >= attempts {
-                return called;
-            }
-            attempt += 1;
-            actix_web::rt::time::sleep(QUERY_RETRY_PAUSE).await;
-        }
+        let about = About {
+            id: Some(("merOrderId", mer_order_id)),
+            mid: Some(&s.mid),
+            tid: Some(&s.tid),
+        };
+        self.read_only(
+            Operation::MiniPreQuery,
+            order,
+            about,
+            attempts,
+            |timestamp| {
+                let req = MiniPreQueryRequest {
+                    request_timestamp: timestamp,
+                    mid: s.mid.clone(),
+                    tid: s.tid.clone(),
+                    inst_mid: inst_mid.map(str::to_owned),
+                    mer_order_id: Some(mer_order_id.to_owned()),
+                    ..MiniPreQueryRequest::default()
+                };
+                req.validate().map(|()| req)
+            },
+        )
+        .await
     }
 
     /// `bills/query` for the bill `bill_no` of `bill_date` (on behalf of `order`): the
@@ -427,10 +421,14 @@ impl ProviderClient {
         attempts: u32,
     ) -> Called<BillQueryResponse> {
         let s = &self.shared.settings;
-        let mut attempt = 1;
-        loop {
+        let about = About {
+            id: Some(("billNo", bill_no)),
+            mid: Some(&s.mid),
+            tid: Some(&s.tid),
+        };
+        self.read_only(Operation::BillQuery, order, about, attempts, |timestamp| {
             let req = BillQueryRequest {
-                request_timestamp: time::format_body(self.shared.clock.now()),
+                request_timestamp: timestamp,
                 mid: s.mid.clone(),
                 tid: s.tid.clone(),
                 inst_mid: BILL_QUERY_INST_MID.to_owned(),
@@ -438,17 +436,29 @@ impl ProviderClient {
                 bill_date: bill_date.to_owned(),
                 ..BillQueryRequest::default()
             };
-            if let Err(e) = req.validate() {
-                return Called::unsent(Outcome::Invalid(e));
-            }
-            let about = About {
-                id: Some(("billNo", bill_no)),
-                mid: Some(&s.mid),
-                tid: Some(&s.tid),
+            req.validate().map(|()| req)
+        })
+        .await
+    }
+
+    /// A read-only call about `about`: the request `build` makes for a fresh timestamp,
+    /// asked again (after a pause, with a new timestamp) while the outcome is unknown or
+    /// transient, `attempts` times at most.
+    async fn read_only<Req: Serialize, Resp: Answer>(
+        &self,
+        op: Operation,
+        order: &str,
+        about: About<'_>,
+        attempts: u32,
+        build: impl Fn(String) -> Result<Req, FieldError>,
+    ) -> Called<Resp> {
+        let mut attempt = 1;
+        loop {
+            let req = match build(time::format_body(self.shared.clock.now())) {
+                Ok(req) => req,
+                Err(e) => return Called::unsent(Outcome::Invalid(e)),
             };
-            let called = self
-                .call(Operation::BillQuery, Some(order), &req, Some(about))
-                .await;
+            let called = self.call(op, Some(order), &req, Some(about)).await;
             let retry = matches!(&called.outcome, Outcome::Unknown(_))
                 || matches!(&called.outcome, Outcome::Refused(r) if r.class == ErrClass::Transient);
             if !retry || attempt >= attempts {
