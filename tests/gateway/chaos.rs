@@ -227,6 +227,7 @@ async fn converges_under_chaos(lookup: &str) {
         disagreements.join("\n")
     );
     never_backwards(&app);
+    one_event_per_change(&app, &seed);
     let closed = orders::list(
         &mut app.db.conn().unwrap(),
         &ListFilter {
@@ -253,4 +254,65 @@ async fn converges_under_chaos(lookup: &str) {
         by_play(Play::Expire),
         started.elapsed()
     );
+}
+
+/// The outbox after a chaos run: each history entry after creation (a status move, a grown
+/// refund, a new review flag) has exactly one event of those kinds, each order's events
+/// are in version order, and its last event shows the status it has now.
+fn one_event_per_change(app: &TestApp, seed: &u64) {
+    use umsgate::domain::outbox::EventType;
+    use umsgate::store::{events, outbox};
+    let mut conn = app.db.conn().unwrap();
+    let feed = outbox::page(
+        &mut conn,
+        &outbox::FeedFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let all = orders::list(
+        &mut conn,
+        &ListFilter {
+            limit: 10_000,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for o in &all {
+        let mine: Vec<_> = feed
+            .iter()
+            .filter(|e| e.mer_order_id.as_deref() == Some(o.id.as_str()))
+            .collect();
+        let versions: Vec<i64> = mine.iter().filter_map(|e| e.order_version).collect();
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: {} events out of version order: {versions:?}",
+            o.id
+        );
+        let history = events::list_for(&mut conn, &o.id).unwrap();
+        let moves = mine
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e.kind,
+                    EventType::OrderCreated | EventType::OrderBound | EventType::OrderBindFailed
+                )
+            })
+            .count();
+        assert_eq!(
+            moves,
+            history.len() - 1,
+            "seed {seed}: {}: history {history:?}, events {:?}",
+            o.id,
+            mine.iter().map(|e| e.kind).collect::<Vec<_>>()
+        );
+        let last: Value = serde_json::from_str(&mine.last().unwrap().body).unwrap();
+        assert_eq!(
+            last["data"]["status"],
+            o.status.as_str(),
+            "seed {seed}: {}",
+            o.id
+        );
+    }
 }
