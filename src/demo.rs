@@ -29,22 +29,80 @@ pub struct Row {
     pub via: String,
     /// How long it took.
     pub took: Duration,
+    /// The webhooks the order produced, as the demo's receiver got them (signature
+    /// verified): each type with its arrival after the order was created.
+    pub webhooks: String,
+}
+
+/// The demo receiver's secret (`whsec_` + base64 of "umsgate-demo-webhook-key").
+const DEMO_SECRET: &str = "whsec_dW1zZ2F0ZS1kZW1vLXdlYmhvb2sta2V5";
+
+/// What the demo's webhook receiver got: order, type, when, whether the signature held.
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Instant, bool)>>>;
+
+/// Starts the demo's webhook receiver on `127.0.0.1:0`; its URL.
+fn start_receiver(inbox: Inbox) -> std::io::Result<String> {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let keys: Vec<Vec<u8>> = crate::config::decode_secret(DEMO_SECRET)
+        .into_iter()
+        .collect();
+    let server = HttpServer::new(move || {
+        let (inbox, keys) = (inbox.clone(), keys.clone());
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let (inbox, keys) = (inbox.clone(), keys.clone());
+            async move {
+                let h = |n: &str| {
+                    req.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let text = String::from_utf8_lossy(&body);
+                let ts = h("webhook-timestamp").parse::<i64>().unwrap_or_default();
+                let expected = crate::webhooks::sign::signature(&keys, &h("webhook-id"), ts, &text);
+                let verified = h("webhook-signature").split(' ').any(|s| s == expected);
+                let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if let Ok(mut got) = inbox.lock() {
+                    got.push((
+                        event["data"]["merOrderId"]
+                            .as_str()
+                            .unwrap_or("?")
+                            .to_owned(),
+                        event["type"].as_str().unwrap_or("?").to_owned(),
+                        Instant::now(),
+                        verified,
+                    ));
+                }
+                HttpResponse::NoContent().finish()
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    actix_web::rt::spawn(server);
+    Ok(url)
 }
 
 /// Prints the rows as a table.
 pub fn print(rows: &[Row]) {
     println!(
-        "{:<18} {:<40} {:<28} {:<40} {:>7}",
+        "{:<18} {:<40} {:<28} {:<40} {:>7}  webhooks (arrival after creation)",
         "order", "scenario", "final state", "reached via", "took"
     );
     for r in rows {
         println!(
-            "{:<18} {:<40} {:<28} {:<40} {:>6.2}s",
+            "{:<18} {:<40} {:<28} {:<40} {:>6.2}s  {}",
             r.order,
             r.scenario,
             r.outcome,
             r.via,
-            r.took.as_secs_f64()
+            r.took.as_secs_f64(),
+            r.webhooks
         );
     }
     println!("\n(reconciler schedule compressed for the demo: first check after 2 s, then 1 s, 2 s, 4 s)");
@@ -54,6 +112,8 @@ pub fn print(rows: &[Row]) {
 /// Returns one row per scenario.
 pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
+    let inbox = Inbox::default();
+    let hook = start_receiver(inbox.clone())?;
     let figment =
         Settings::layers(config_dir, Environment::Sandbox).merge(Serialized::defaults(json!({
             "api": {"bind": "127.0.0.1:0", "workers": 1},
@@ -65,6 +125,10 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
                 "first_check_after": "2s",
                 "backoff": ["1s", "2s", "4s"],
                 "expiry_grace": "0s",
+            },
+            "webhooks": {
+                "endpoints": [{"url": hook, "secret": DEMO_SECRET}],
+                "tick": "100ms",
             },
         })));
     let settings = Settings::from_figment(figment, Environment::Sandbox)?;
@@ -129,6 +193,8 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
         body
     };
     let mut rows = Vec::new();
+    let demo_started = Instant::now();
+    let mut created_at = std::collections::HashMap::new();
 
     println!(
         "umsgate demo: gateway api {api}, notify {notify}, embedded provider sandbox {sandbox}\n"
@@ -136,6 +202,7 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
 
     // 1. Paid, and the provider's notification arrives.
     let a = id(1);
+    created_at.insert(a.clone(), Instant::now());
     call("POST", format!("{api}/orders"), bill(&a, json!({}))).await?;
     call(
         "POST",
@@ -150,10 +217,12 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
         outcome,
         via,
         took,
+        webhooks: String::new(),
     });
 
     // 2. Paid, but the notification is lost: the reconciler's query finds the payment.
     let b = id(2);
+    created_at.insert(b.clone(), Instant::now());
     call("POST", format!("{api}/orders"), bill(&b, json!({}))).await?;
     call(
         "POST",
@@ -168,10 +237,12 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
         outcome,
         via,
         took,
+        webhooks: String::new(),
     });
 
     // 3. Never paid; it expires and is closed.
     let c = id(3);
+    created_at.insert(c.clone(), Instant::now());
     call(
         "POST",
         format!("{api}/orders"),
@@ -185,10 +256,12 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
         outcome,
         via,
         took,
+        webhooks: String::new(),
     });
 
     // 4. A forged "paid" notification (signed with a key that is not ours) is refused.
     let d = id(4);
+    created_at.insert(d.clone(), Instant::now());
     call("POST", format!("{api}/orders"), bill(&d, json!({}))).await?;
     let started = Instant::now();
     let fields = [
@@ -220,7 +293,40 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
             res.status().as_u16()
         ),
         took: started.elapsed(),
+        webhooks: String::new(),
     });
+
+    // The webhooks each order produced: wait (bounded) for the one of its final state.
+    let finals = ["order.paid", "order.closed"];
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let got = inbox.lock().map(|g| g.clone()).unwrap_or_default();
+        let done = rows.iter().take(3).all(|r| {
+            got.iter()
+                .any(|(o, t, _, _)| *o == r.order && finals.contains(&t.as_str()))
+        });
+        if done {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = inbox.lock().map(|g| g.clone()).unwrap_or_default();
+    for r in &mut rows {
+        let created = created_at.get(&r.order).copied().unwrap_or(demo_started);
+        r.webhooks = got
+            .iter()
+            .filter(|(o, ..)| *o == r.order)
+            .map(|(_, t, at, verified)| {
+                format!(
+                    "{}{} +{:.2}s",
+                    t.trim_start_matches("order."),
+                    if *verified { "" } else { " (BAD SIGNATURE)" },
+                    at.saturating_duration_since(created).as_secs_f64()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
 
     handle.stop(true).await;
     Ok(rows)
