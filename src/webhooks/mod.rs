@@ -38,6 +38,9 @@ const LATENCY_BUCKETS: &[f64] = &[
 #[derive(Clone, Debug)]
 struct Endpoint {
     url: String,
+    /// The URL as logs and metrics show it: without user info, query or fragment (where a
+    /// receiver may keep a token).
+    label: String,
     keys: Vec<Vec<u8>>,
     kinds: Vec<EventType>,
 }
@@ -45,6 +48,7 @@ struct Endpoint {
 impl From<&EndpointSettings> for Endpoint {
     fn from(e: &EndpointSettings) -> Self {
         Endpoint {
+            label: label(&e.url),
             url: e.url.clone(),
             keys: e.keys(),
             kinds: e.event_types(),
@@ -266,7 +270,7 @@ impl Webhooks {
             .await?;
         self.metrics
             .attempts
-            .with_label_values(&[endpoint.url.as_str(), outcome.as_str()])
+            .with_label_values(&[endpoint.label.as_str(), outcome.as_str()])
             .inc();
         if outcome == AttemptOutcome::Delivered {
             let secs = (self.clock.now() - d.committed_at).num_milliseconds();
@@ -277,13 +281,13 @@ impl Webhooks {
             )]
             self.metrics
                 .latency
-                .with_label_values(&[endpoint.url.as_str()])
+                .with_label_values(&[endpoint.label.as_str()])
                 .observe(secs.max(0) as f64 / 1000.0);
         } else {
             log::warn!(
                 "webhook {} to {} not delivered (attempt {}, {}{})",
                 d.event_id,
-                endpoint.url,
+                endpoint.label,
                 d.attempts + 1,
                 outcome.as_str(),
                 code.map(|c| format!(" {c}")).unwrap_or_default()
@@ -316,11 +320,11 @@ impl Webhooks {
                 .map_or((0, 0), |(_, n, t)| (*n, (now - *t).num_seconds().max(0)));
             self.metrics
                 .undelivered
-                .with_label_values(&[e.url.as_str()])
+                .with_label_values(&[e.label.as_str()])
                 .set(n);
             self.metrics
                 .oldest_undelivered
-                .with_label_values(&[e.url.as_str()])
+                .with_label_values(&[e.label.as_str()])
                 .set(oldest);
         }
         Ok(())
@@ -358,6 +362,18 @@ impl Webhooks {
     }
 }
 
+/// `url` without user info, query or fragment.
+fn label(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..cut];
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// The first bytes of an answer, as text.
 fn excerpt(body: &[u8]) -> String {
     let mut end = body.len().min(EXCERPT_BYTES);
@@ -365,4 +381,28 @@ fn excerpt(body: &[u8]) -> String {
         end -= 1;
     }
     String::from_utf8_lossy(&body[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_labelled_without_user_info_query_or_fragment() {
+        assert_eq!(
+            label("https://u:p@backend.example:8443/hook?token=s3cret#x"),
+            "https://backend.example:8443/hook"
+        );
+        assert_eq!(
+            label("http://127.0.0.1:9000/hook"),
+            "http://127.0.0.1:9000/hook"
+        );
+    }
+
+    #[test]
+    fn an_excerpt_is_bounded_and_cut_on_a_character() {
+        let long = "é".repeat(EXCERPT_BYTES);
+        let cut = excerpt(long.as_bytes());
+        assert!(cut.len() <= EXCERPT_BYTES && cut.chars().all(|c| c == 'é'));
+    }
 }
