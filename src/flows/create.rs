@@ -343,6 +343,8 @@ pub async fn create(
             )))
         }
     };
+    // Its `order.created` event committed with it.
+    gw.events_written();
     match bind_req {
         None => Ok(Created::New(order)),
         Some(req) => bind(gw, client, order, req).await,
