@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures_util::future::join;
 
 use crate::helpers::{
-    bound_bill, child_gateway_env, delivered, eventually, eventually_some, paid_notices,
-    start_peer, umsgate, ChildGateway, TestApp,
+    bound_bill, child_gateway_env, delivered, delivered_to, eventually, eventually_some, feed,
+    paid_notices, receive, start_peer, umsgate, verifies, ChildGateway, Receiver, TestApp, SECRET,
 };
 
 /// Longest a test waits for a long-poll that should be woken: half of the `wait` it asks
@@ -34,30 +34,6 @@ async fn long_poll(app: &TestApp, id: &str, query: &str) -> (StatusCode, Option<
         .map(|v| v.to_str().unwrap().to_owned());
     let body = res.json::<Value>().await.expect("JSON body");
     (res.status(), retry_after, body)
-}
-
-/// Every event of the feed matching `query`, walked page by page with `next`.
-async fn feed(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut after = String::new();
-    loop {
-        let (status, page) = app
-            .get(&format!("/events?limit={limit}&after={after}{query}"))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let events = page["events"].as_array().unwrap().clone();
-        let next = page["next"].as_str().unwrap().to_owned();
-        if events.is_empty() {
-            assert_eq!(
-                next,
-                after.as_str().max("0"),
-                "an empty page keeps the cursor"
-            );
-            return all;
-        }
-        all.extend(events);
-        after = next;
-    }
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {
@@ -226,26 +202,6 @@ async fn a_long_poll_refuses_a_wait_over_a_minute_and_after_without_wait() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-/// The receiver's secret (`whsec_` + base64 of 24 bytes).
-const SECRET: &str = "whsec_dW1zZ2F0ZS13ZWJob29rLXRlc3Qta2V5";
-
-/// The receiver's own Standard Webhooks check: the `v1` signatures of `webhook-signature`
-/// that match HMAC-SHA256 over "{id}.{timestamp}.{body}" with the decoded secret.
-fn verifies(secret: &str, id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
-    use base64::Engine;
-    use hmac::{Mac, SimpleHmac};
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let key = b64.decode(secret.trim_start_matches("whsec_")).unwrap();
-    let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
-    header.split(' ').any(|s| s == expected)
-}
-
 #[test]
 fn the_receivers_own_check_accepts_the_standard_webhooks_test_vector() {
     let good = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
@@ -261,62 +217,6 @@ fn the_receivers_own_check_accepts_the_standard_webhooks_test_vector() {
     assert!(!verifies(secret, id, "1614265331", body, good));
 }
 
-/// One request the receiver got.
-#[derive(Clone, Debug)]
-struct Got {
-    id: String,
-    verified: bool,
-    answered: u16,
-    body: Value,
-}
-
-/// A webhook receiver: records every request, checks its signature with its own code, and
-/// answers 500 to the first `fail_first` requests (all while `down`), 204 otherwise.
-#[derive(Default)]
-struct Receiver {
-    got: std::sync::Mutex<Vec<Got>>,
-    fail_first: std::sync::atomic::AtomicUsize,
-    down: std::sync::atomic::AtomicBool,
-}
-
-async fn receive(
-    state: actix_web::web::Data<std::sync::Arc<Receiver>>,
-    req: actix_web::HttpRequest,
-    body: actix_web::web::Bytes,
-) -> actix_web::HttpResponse {
-    use std::sync::atomic::Ordering::SeqCst;
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let id = header("webhook-id");
-    let verified = header("content-type") == "application/json"
-        && verifies(
-            SECRET,
-            &id,
-            &header("webhook-timestamp"),
-            &body,
-            &header("webhook-signature"),
-        );
-    let fail = state.down.load(SeqCst)
-        || state
-            .fail_first
-            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-    let answered = if fail { 500 } else { 204 };
-    state.got.lock().unwrap().push(Got {
-        id,
-        verified,
-        answered,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    });
-    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).unwrap())
-        .body(if fail { "receiver busy" } else { "" })
-}
-
 /// A gateway with one webhook endpoint (the receiver), quick retries and a quick tick.
 async fn with_receiver(receiver: &std::sync::Arc<Receiver>, backoff: &[&str]) -> TestApp {
     let url = start_peer(receiver.clone(), receive);
@@ -326,12 +226,6 @@ async fn with_receiver(receiver: &std::sync::Arc<Receiver>, backoff: &[&str]) ->
         "tick": "20ms",
     }}))
     .await
-}
-
-/// What the receiver answered 2xx to, in arrival order.
-fn delivered_to(receiver: &Receiver) -> Vec<Got> {
-    let got = receiver.got.lock().unwrap();
-    got.iter().filter(|g| g.answered == 204).cloned().collect()
 }
 
 #[actix_web::test]

@@ -5,7 +5,9 @@
 //! agrees with the sandbox's truth — or, where the provider's own answers cannot carry the
 //! truth (a refund's amount, a full refund reported as "closed"), is flagged for review
 //! saying so — no order ever moved backwards, no paid bill is CLOSED, and nothing else is
-//! flagged.
+//! flagged. Every applied change is one event, and the webhook endpoint (a receiver in
+//! the test that refuses every tenth request) gets each event of the feed once, verified,
+//! under the feed's id and body, each order's in version order.
 //!
 //! Time is compressed: checks every 200 ms, settled re-checks every 300 ms, expiry in 2 s.
 //! `UMSGATE_CHAOS_SEED` replays a run; `UMSGATE_CHAOS_ORDERS` changes the count.
@@ -21,7 +23,13 @@ use umsgate::domain::record::Order;
 
 use umsgate::store::orders::{self, ListFilter};
 
-use crate::helpers::{never_backwards, TestApp};
+use crate::helpers::{
+    delivered_to, feed, never_backwards, receive, start_peer, Receiver, TestApp, SECRET,
+};
+
+/// The webhook receiver refuses every n-th request, so that retries (and an order's later
+/// events waiting for them) happen during the run.
+const RECEIVER_REFUSES_EVERY: usize = 10;
 
 /// What the buyer does with one order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +119,18 @@ async fn converges_under_chaos(lookup: &str) {
         .unwrap_or(500);
     println!("chaos seed {seed} ({count} orders, mini-pre-query {lookup})");
     let mut rng = StdRng::seed_from_u64(seed);
+    let receiver = std::sync::Arc::new(Receiver::default());
+    receiver
+        .fail_every
+        .store(RECEIVER_REFUSES_EVERY, std::sync::atomic::Ordering::SeqCst);
+    let hook = format!("{}/hook", start_peer(receiver.clone(), receive));
     let app = TestApp::spawn_with(json!({
+        // Retries every 10 ms, more than enough times for a receiver refusing one in ten.
+        "webhooks": {
+            "endpoints": [{"url": hook, "secret": SECRET}],
+            "backoff": vec!["10ms"; 20],
+            "tick": "20ms",
+        },
         "provider": {"timeout_ms": 200},
         "sandbox": {"query_timeout_hold": "400ms", "faults": {"reorder_hold_ms": 200}},
         "reconcile": {
@@ -228,6 +247,7 @@ async fn converges_under_chaos(lookup: &str) {
     );
     never_backwards(&app);
     one_event_per_change(&app, &seed);
+    every_event_delivered_once_in_order(&app, &receiver, seed).await;
     let closed = orders::list(
         &mut app.db.conn().unwrap(),
         &ListFilter {
@@ -315,4 +335,69 @@ fn one_event_per_change(app: &TestApp, seed: &u64) {
             o.id
         );
     }
+}
+
+/// Runs the webhook worker until nothing is undelivered, then: every request the receiver
+/// got was signed right; the events it accepted are the feed's, each once, with the feed's
+/// body; and each order's arrived in version order.
+async fn every_event_delivered_once_in_order(app: &TestApp, receiver: &Receiver, seed: u64) {
+    use umsgate::store::deliveries;
+    let client = app.webhooks.client();
+    let started = Instant::now();
+    loop {
+        let pass = app.webhooks.run_once(&client).await.unwrap();
+        let left = deliveries::undelivered(&mut app.db.conn().unwrap()).unwrap();
+        if (left.is_empty() && pass.enqueued == 0) || started.elapsed() > Duration::from_secs(30) {
+            assert!(left.is_empty(), "seed {seed}: undelivered {left:?}");
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let feed = feed(app, "", 500).await;
+    let got = receiver.got.lock().unwrap().clone();
+    let unverified: Vec<_> = got.iter().filter(|g| !g.verified).collect();
+    assert!(unverified.is_empty(), "seed {seed}: {unverified:?}");
+    assert!(
+        got.iter().any(|g| g.answered != 204),
+        "seed {seed}: the receiver refused none"
+    );
+    let delivered = delivered_to(receiver);
+    let mut ids: Vec<&str> = delivered.iter().map(|g| g.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut feed_ids: Vec<&str> = feed.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    feed_ids.sort_unstable();
+    assert_eq!(
+        ids, feed_ids,
+        "seed {seed}: each event of the feed delivered once"
+    );
+    let bodies: HashMap<&str, &Value> =
+        delivered.iter().map(|g| (g.id.as_str(), &g.body)).collect();
+    for e in &feed {
+        let id = e["id"].as_str().unwrap();
+        assert_eq!(
+            bodies[id], e,
+            "seed {seed}: {id}'s delivered body is the feed's"
+        );
+    }
+    let mut versions: HashMap<&str, Vec<i64>> = HashMap::new();
+    for g in &delivered {
+        versions
+            .entry(g.body["data"]["merOrderId"].as_str().unwrap())
+            .or_default()
+            .push(g.body["data"]["version"].as_i64().unwrap());
+    }
+    for (order, v) in &versions {
+        assert!(
+            v.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: {order}'s deliveries arrived out of version order: {v:?}"
+        );
+    }
+    println!(
+        "chaos seed {seed}: {} events delivered ({} requests, {} refused) in {:?} after convergence",
+        delivered.len(),
+        got.len(),
+        got.len() - delivered.len(),
+        started.elapsed()
+    );
 }
