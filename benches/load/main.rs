@@ -42,7 +42,7 @@ fn main() {
     std::fs::create_dir_all(&work).expect("work directory");
     let settings = fixtures::settings();
 
-    // `--only ingest,reads,reconcile,resolution,slow,memory` runs some of them (to look at one
+    // `--only ingest,reads,reconcile,resolution,slow,pushes,memory` runs some of them (to look at one
     // figure again); the script runs all.
     let only: Option<Vec<String>> = args
         .iter()
@@ -74,6 +74,10 @@ fn main() {
         if wanted("slow") {
             step("genuine notifications alone, then with 200 slow clients held");
             f.slow = Some(scenarios::slow_clients(&settings, &work).await);
+        }
+        if wanted("pushes") {
+            step("webhooks at 1, 16, 64 concurrent payments, then long-poll wake at 1 and 16");
+            f.pushes = Some(scenarios::pushes(&settings, &work).await);
         }
         if wanted("memory") {
             step("memory at 100,000 orders");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::load::{percentile, Run};
-use crate::scenarios::{Ingest, Memory, Reads, Reconcile, Resolution, SlowClients};
+use crate::scenarios::{Ingest, Memory, Pushed, Pushes, Reads, Reconcile, Resolution, SlowClients};
 
 /// Goals of issue 7.
 const INGEST_GOAL: f64 = 0.6;
@@ -22,6 +22,7 @@ pub struct Figures {
     pub resolution: Vec<Resolution>,
     pub memory: Option<Memory>,
     pub slow: Option<SlowClients>,
+    pub pushes: Option<Pushes>,
     pub binary: PathBuf,
 }
 
@@ -34,6 +35,7 @@ impl Figures {
             resolution: Vec::new(),
             memory: None,
             slow: None,
+            pushes: None,
             binary,
         }
     }
@@ -266,6 +268,43 @@ pub fn render(f: &Figures, took: Duration) -> String {
             "| gateway, genuine notifications with slow clients | {} |",
             mb(s.rss)
         );
+    }
+    if let Some(p) = &f.pushes {
+        let line = |md: &mut String, what: String, l: &Pushed| {
+            let _ = writeln!(
+                md,
+                "| {what} | {} pushed · {} | ingest of the same notifications (`SUCCESS`): {} | p50 ×{:.2} · p99 ×{:.2} | reported | {} failed |",
+                l.pushed.ok,
+                latency(&l.pushed),
+                latency(&l.ingest),
+                l.pushed.pct_ms(50.0) / l.ingest.pct_ms(50.0).max(1e-9),
+                l.pushed.pct_ms(99.0) / l.ingest.pct_ms(99.0).max(1e-9),
+                l.pushed.failed,
+            );
+        };
+        for l in &p.webhooks {
+            line(
+                &mut md,
+                format!(
+                    "7. notification sent → webhook receiver's 2xx, {} concurrent payment{}",
+                    l.conns,
+                    if l.conns == 1 { "" } else { "s" }
+                ),
+                l,
+            );
+        }
+        for l in &p.long_polls {
+            line(
+                &mut md,
+                format!(
+                    "7. long-poll wake: notification sent → `GET /orders/{{id}}?wait=30&after=<v>` answered, {} concurrent poll{}",
+                    l.conns,
+                    if l.conns == 1 { "" } else { "s" }
+                ),
+                l,
+            );
+        }
+        let _ = writeln!(rss, "| gateway, webhooks and long-polls | {} |", mb(p.rss));
     }
     let _ = write!(md, "\nPeak RSS (`VmHWM`) of each process, read just before it was stopped:\n\n| run | peak RSS |\n|---|---|\n{rss}");
     let (built, stripped) = binary_sizes(&f.binary);

@@ -726,3 +726,261 @@ pub async fn slow_clients(settings: &Settings, work: &Path) -> SlowClients {
         rss,
     }
 }
+
+// ------------------------------------------ 7. webhooks and long-poll wake (issue 15)
+
+/// Concurrent payments of the webhook levels (issue 15), and the most payments each level
+/// may use up (it stops at this count or at `PHASE`, whichever comes first).
+pub const WEBHOOK_LEVELS: [(usize, usize); 3] = [(1, 400), (16, 2_000), (64, 3_000)];
+/// Concurrent long-polls of the wake runs, and the most payments each may use up.
+pub const LONG_POLL_LEVELS: [(usize, usize); 2] = [(1, 200), (16, 800)];
+/// How long a long-poll is held before its notification is sent: far longer than a
+/// loopback request takes to reach its waiter, so that the poll is waiting when it is paid.
+const HELD_BEFORE_NOTICE: Duration = Duration::from_millis(20);
+/// Longest a payment waits for its webhook or its long-poll's answer before it counts as
+/// failed.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The receiver's secret (`whsec_` + base64 of 24 bytes).
+const RECEIVER_SECRET: &str = "whsec_dW1zZ2F0ZS13ZWJob29rLXRlc3Qta2V5";
+
+/// When the receiver answered 2xx to each order's `order.paid` webhook.
+type Arrivals = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+
+/// Notifications sent at one level: their ingest (`SUCCESS`) latency, and from each
+/// notification being sent to its push (the webhook's 2xx, or the long-poll's answer).
+pub struct Pushed {
+    pub conns: usize,
+    pub ingest: Run,
+    pub pushed: Run,
+}
+
+/// Issue 15's figures: webhooks at each level, long-poll wake at each level.
+pub struct Pushes {
+    pub webhooks: Vec<Pushed>,
+    pub long_polls: Vec<Pushed>,
+    pub rss: u64,
+}
+
+/// The receiver: a one-worker actix-web server on loopback in this process, answering
+/// every POST 204 and noting when it answered each `order.paid`. Its URL.
+fn start_receiver(arrivals: Arrivals) -> String {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+    let port = listener.local_addr().expect("receiver address").port();
+    let server = HttpServer::new(move || {
+        let arrivals = arrivals.clone();
+        App::new().default_service(web::to(move |body: Bytes| {
+            let arrivals = arrivals.clone();
+            async move {
+                let event: serde_json::Value =
+                    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                if event["type"] == "order.paid" {
+                    if let Some(id) = event["data"]["merOrderId"].as_str() {
+                        arrivals
+                            .lock()
+                            .expect("arrivals")
+                            .insert(id.to_owned(), Instant::now());
+                    }
+                }
+                HttpResponse::NoContent().finish()
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("the receiver listens")
+    .run();
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}/hook")
+}
+
+/// Sorted latencies as a run's figures.
+fn as_run(mut latencies_us: Vec<u64>, failed: usize, elapsed: Duration) -> Run {
+    latencies_us.sort_unstable();
+    Run {
+        ok: latencies_us.len(),
+        failed,
+        elapsed,
+        max_us: latencies_us.last().copied().unwrap_or(0),
+        latencies_us,
+    }
+}
+
+/// Micros from `from` to `to` (0 if `to` is earlier).
+fn micros(from: Instant, to: Instant) -> u64 {
+    to.saturating_duration_since(from).as_micros() as u64
+}
+
+/// `conns` loops, each paying one order at a time: the notification is sent, then the
+/// loop waits for the receiver's 2xx to its `order.paid` webhook.
+async fn webhook_level(
+    url: &str,
+    bodies: Vec<(String, Bytes)>,
+    conns: usize,
+    arrivals: &Arrivals,
+) -> Pushed {
+    let client = load::client(conns);
+    let (bodies, url) = (std::rc::Rc::new(bodies), url.to_owned());
+    let ingest = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let pushed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (i2, p2, a2) = (ingest.clone(), pushed.clone(), arrivals.clone());
+    let run = drive(conns, bodies.len(), PHASE, move |i| {
+        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+        let (ingest, pushed, arrivals) = (i2.clone(), p2.clone(), a2.clone());
+        async move {
+            let (id, body) = &bodies[i];
+            let sent = Instant::now();
+            if !load::post_expect(&client, &url, FORM_CONTENT_TYPE, body.clone(), b"SUCCESS").await
+            {
+                return false;
+            }
+            ingest.borrow_mut().push(micros(sent, Instant::now()));
+            while sent.elapsed() < PUSH_TIMEOUT {
+                if let Some(at) = arrivals.lock().expect("arrivals").remove(id) {
+                    pushed.borrow_mut().push(micros(sent, at));
+                    return true;
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(1)).await;
+            }
+            false
+        }
+    })
+    .await;
+    Pushed {
+        conns,
+        ingest: as_run(ingest.take(), 0, run.elapsed),
+        pushed: as_run(pushed.take(), run.failed, run.elapsed),
+    }
+}
+
+/// `conns` loops, each holding `GET /orders/{id}?wait=30&after=<version>`, then sending
+/// the order's notification `HELD_BEFORE_NOTICE` later and timing the poll's answer.
+async fn long_poll_level(
+    api: &str,
+    notify_url: &str,
+    bodies: Vec<(String, Bytes)>,
+    version: i64,
+    conns: usize,
+) -> Pushed {
+    // A poll and a notification at once per loop: two connections each.
+    let client = load::client(2 * conns);
+    let (bodies, url, api) = (
+        std::rc::Rc::new(bodies),
+        notify_url.to_owned(),
+        api.to_owned(),
+    );
+    let ingest = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let pushed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (i2, p2) = (ingest.clone(), pushed.clone());
+    let run = drive(conns, bodies.len(), PHASE, move |i| {
+        let (client, url, api, bodies) = (client.clone(), url.clone(), api.clone(), bodies.clone());
+        let (ingest, pushed) = (i2.clone(), p2.clone());
+        async move {
+            let (id, body) = &bodies[i];
+            let poll_url = format!("{api}/orders/{id}?wait=30&after={version}");
+            let poll_client = client.clone();
+            let poll = actix_web::rt::spawn(async move {
+                let (status, order) = load::json(&poll_client, Method::GET, &poll_url, None).await;
+                (status == 200 && order["status"] == "PAID", Instant::now())
+            });
+            actix_web::rt::time::sleep(HELD_BEFORE_NOTICE).await;
+            let sent = Instant::now();
+            if !load::post_expect(&client, &url, FORM_CONTENT_TYPE, body.clone(), b"SUCCESS").await
+            {
+                return false;
+            }
+            ingest.borrow_mut().push(micros(sent, Instant::now()));
+            match poll.await {
+                Ok((true, answered)) => {
+                    pushed.borrow_mut().push(micros(sent, answered));
+                    true
+                }
+                _ => false,
+            }
+        }
+    })
+    .await;
+    Pushed {
+        conns,
+        ingest: as_run(ingest.take(), 0, run.elapsed),
+        pushed: as_run(pushed.take(), run.failed, run.elapsed),
+    }
+}
+
+pub async fn pushes(settings: &Settings, work: &Path) -> Pushes {
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let path = fresh(work, "pushes");
+    let db = open_db(settings, &path);
+    let key = first_key(settings);
+    let bodies = |tag: &str, n: usize| -> Vec<(String, Bytes)> {
+        seed_orders(settings, &db, tag, n, later)
+            .into_iter()
+            .map(|id| {
+                let body = Bytes::from(fixtures::paid_notification(settings, &id, &key));
+                (id, body)
+            })
+            .collect()
+    };
+    let webhook_bodies: Vec<_> = WEBHOOK_LEVELS
+        .iter()
+        .zip(["WA", "WB", "WC"])
+        .map(|((_, n), tag)| bodies(tag, *n))
+        .collect();
+    let poll_bodies: Vec<_> = LONG_POLL_LEVELS
+        .iter()
+        .zip(["LA", "LB"])
+        .map(|((_, n), tag)| bodies(tag, *n))
+        .collect();
+    let arrivals = Arrivals::default();
+    let hook = start_receiver(arrivals.clone());
+    // The endpoint as one configured after these orders were created: its cursor past their
+    // `order.created` events, so that it receives only what the run's payments produce.
+    {
+        let mut conn = db.conn().expect("connection");
+        let last: Option<i64> = schema::events::table
+            .select(diesel::dsl::max(schema::events::id))
+            .first(&mut conn)
+            .expect("last event");
+        diesel::insert_into(schema::webhook_cursors::table)
+            .values((
+                schema::webhook_cursors::endpoint.eq(&hook),
+                schema::webhook_cursors::last_event_seq.eq(last.unwrap_or(0)),
+            ))
+            .execute(&mut conn)
+            .expect("endpoint cursor");
+    }
+    drop(db);
+    let gw = Server::gateway(
+        &path,
+        &[(
+            "webhooks.endpoints",
+            format!(r#"[{{url="{hook}",secret="{RECEIVER_SECRET}"}}]"#),
+        )],
+    )
+    .await;
+    let url = format!("{}/notify/payment", gw.notify);
+    let mut webhooks = Vec::new();
+    for ((conns, _), bodies) in WEBHOOK_LEVELS.iter().zip(webhook_bodies) {
+        webhooks.push(webhook_level(&url, bodies, *conns, &arrivals).await);
+    }
+    let first = &poll_bodies[0][0].0;
+    let (_, order) = load::json(
+        &load::client(1),
+        Method::GET,
+        &format!("{}/orders/{first}", gw.api),
+        None,
+    )
+    .await;
+    let version = order["version"].as_i64().expect("an order's version");
+    let mut long_polls = Vec::new();
+    for ((conns, _), bodies) in LONG_POLL_LEVELS.iter().zip(poll_bodies) {
+        long_polls.push(long_poll_level(&gw.api, &url, bodies, version, *conns).await);
+    }
+    let rss = gw.stop();
+    Pushes {
+        webhooks,
+        long_polls,
+        rss,
+    }
+}
