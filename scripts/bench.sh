@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks (issues 7 and 13): builds the release gateway and the load generator (the
+# Benchmarks (issues 7, 13 and 15): builds the release gateway and the load generator (the
 # `load` bench target), runs the measurements, each next to a limit or a baseline measured
 # in the same run (issue 13's line: genuine-notification p99 while 200 slow clients are
-# held, against the same without them), and rewrites the figures in BENCHMARKS.md between its `bench:begin` and `bench:end` markers.
+# held, against the same without them; issue 15's: notification to webhook 2xx and to
+# long-poll answer, against the same notifications' ingest latency), and rewrites the figures in BENCHMARKS.md between its `bench:begin` and `bench:end` markers.
 # One command on a fresh clone; a few minutes on 2 cores once built.
 set -euo pipefail
 cd "$(dirname "$0")/.."

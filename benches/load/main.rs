@@ -1,5 +1,6 @@
 //! The load generator behind `scripts/bench.sh` (BENCHMARKS.md): runs the five measurements
-//! of issue 7 and issue 13's slow-client line against the release gateway, each next to a
+//! of issue 7, issue 13's slow-client line and issue 15's push latencies (webhooks,
+//! long-poll wake) against the release gateway, each next to a
 //! limit or baseline measured in the same run, and writes the figures as Markdown. A
 //! `[[bench]]` with `harness = false`, so `cargo test` never builds it: `cargo bench --bench
 //! load -- --out <file>`.

@@ -1,7 +1,9 @@
 //! The five measurements of issue 7, each with the limit it is compared with, measured in
 //! the same run: notification ingest, order reads, reconciliation, resolution under dropped
 //! notifications, memory at 100,000 orders; and issue 13's genuine-notification latency
-//! with slow clients held, against the same gateway without them. Every loop is bounded in count and in time.
+//! with slow clients held, against the same gateway without them; issue 15's time from a
+//! notification to its webhook's 2xx and to a long-poll's answer, against the same
+//! notifications' ingest latency. Every loop is bounded in count and in time.
 //! Each run gets a fresh database under the work directory and its own gateway process.
 
 use std::path::{Path, PathBuf};
