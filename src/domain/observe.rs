@@ -375,14 +375,8 @@ impl Order {
 mod tests {
     use super::*;
     use crate::chinaums::status::{BillStatus, TradeStatus};
-    use crate::domain::ids::{MerOrderId, MsgSrcId};
     use crate::domain::money::Amount;
-    use crate::domain::record::NewOrder;
-    use chrono::TimeZone;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0).unwrap()
-    }
+    use crate::domain::record::testing::{bill, t0};
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -398,23 +392,7 @@ mod tests {
 
     /// A 100-fen order in `status` (40 refunded when REFUNDED), expiring an hour after t0.
     fn order(status: OrderStatus) -> Order {
-        let src = MsgSrcId::parse("1017").unwrap();
-        let mut o = Order::create(
-            NewOrder {
-                id: MerOrderId::generate(&src, t0()),
-                mid: "898340149000005".into(),
-                tid: "88880001".into(),
-                inst_mid: "QRPAYDEFAULT".into(),
-                qr_code_id: Some("QR1".into()),
-                amount: Amount::from_fen(100).unwrap(),
-                description: None,
-                preauth: false,
-                expire_at: t0() + chrono::Duration::hours(1),
-                request_digest: "d".into(),
-            },
-            t0(),
-            t0() + chrono::Duration::seconds(30),
-        );
+        let mut o = bill();
         o.status = status;
         if status == OrderStatus::Refunded {
             o.refunded = Amount::from_fen(40).unwrap();

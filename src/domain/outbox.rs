@@ -183,17 +183,12 @@ pub fn contract_body(id: &str, kind: EventType, at: DateTime<Utc>, contract: &Co
 mod tests {
     use super::*;
     use crate::chinaums::status::BillStatus;
-    use crate::domain::ids::{MerOrderId, MsgSrcId};
     use crate::domain::money::Amount;
     use crate::domain::observe::{BindAnswer, Observation, Seen, Timing};
     use crate::domain::order::{Evidence, Report, Source};
-    use crate::domain::record::{NewOrder, ProviderFacts};
-    use chrono::TimeZone;
+    use crate::domain::record::testing::{bill, t0};
+    use crate::domain::record::ProviderFacts;
     use std::time::Duration;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0).unwrap()
-    }
 
     fn timing() -> Timing {
         Timing {
@@ -204,23 +199,7 @@ mod tests {
     }
 
     fn pending() -> Order {
-        let src = MsgSrcId::parse("1017").unwrap();
-        Order::create(
-            NewOrder {
-                id: MerOrderId::generate(&src, t0()),
-                mid: "898340149000005".into(),
-                tid: "88880001".into(),
-                inst_mid: "QRPAYDEFAULT".into(),
-                qr_code_id: Some("QR1".into()),
-                amount: Amount::from_fen(100).unwrap(),
-                description: None,
-                preauth: false,
-                expire_at: t0() + chrono::Duration::hours(1),
-                request_digest: "d".into(),
-            },
-            t0(),
-            t0() + chrono::Duration::seconds(30),
-        )
+        bill()
     }
 
     fn report(bill: BillStatus, fen: i64) -> Observation {

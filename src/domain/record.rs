@@ -281,3 +281,41 @@ pub struct OrderEvent {
     /// When.
     pub at: DateTime<Utc>,
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! The domain's test fixtures: one time and one bill, so that every test of the order's
+    //! rules starts from the same order.
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::{NewOrder, Order};
+    use crate::domain::ids::{MerOrderId, MsgSrcId};
+    use crate::domain::money::Amount;
+
+    /// The tests' "now": 2026-11-21 04:00 UTC.
+    pub fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0).unwrap()
+    }
+
+    /// A pending 100-fen bill (QR code `QR1`, binding unknown) created at `t0`, expiring an
+    /// hour later, first checked 30 s after creation.
+    pub fn bill() -> Order {
+        let src = MsgSrcId::parse("1017").unwrap();
+        Order::create(
+            NewOrder {
+                id: MerOrderId::generate(&src, t0()),
+                mid: "898340149000005".into(),
+                tid: "88880001".into(),
+                inst_mid: "QRPAYDEFAULT".into(),
+                qr_code_id: Some("QR1".into()),
+                amount: Amount::from_fen(100).unwrap(),
+                description: None,
+                preauth: false,
+                expire_at: t0() + chrono::Duration::hours(1),
+                request_digest: "d".into(),
+            },
+            t0(),
+            t0() + chrono::Duration::seconds(30),
+        )
+    }
+}

@@ -423,7 +423,14 @@ async fn after_a_kill_9_right_after_payments_were_acknowledged_every_event_is_de
                 "UMSGATE__WEBHOOKS__ENDPOINTS",
                 format!(r#"[{{url="{url}/hook",secret="{SECRET}"}}]"#),
             )
-            .env("UMSGATE__WEBHOOKS__BACKOFF", r#"["10ms","10ms","10ms"]"#)
+            // Deliveries cut by the kill are leased for two timeouts: a short timeout brings
+            // them back soon after the restart, and a longer back-off list keeps a busy
+            // machine's slow answers from failing them for good.
+            .env(
+                "UMSGATE__WEBHOOKS__BACKOFF",
+                r#"["10ms","100ms","500ms","1s","1s","1s"]"#,
+            )
+            .env("UMSGATE__WEBHOOKS__TIMEOUT", "2s")
             .env("UMSGATE__WEBHOOKS__TICK", "20ms")
             .arg("serve");
         ChildGateway::spawn(command, dir.path().join(format!("gateway-{life}.log")))

@@ -340,7 +340,7 @@ pub fn never_backwards(app: &TestApp) {
     }
 }
 
-/// Polls `check` every 20 ms until it answers `Some`, for at most 10 s, and returns what it
+/// Polls `check` every 20 ms until it answers `Some`, for at most 20 s, and returns what it
 /// found; panics naming `what`. For conditions that another task makes true (a
 /// notification arriving), not timing.
 pub async fn eventually_some<T, F, Fut>(what: &str, mut check: F) -> T
@@ -348,7 +348,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..500 {
+    for _ in 0..1000 {
         if let Some(found) = check().await {
             return found;
         }
