@@ -273,16 +273,15 @@ impl Webhooks {
             .with_label_values(&[endpoint.label.as_str(), outcome.as_str()])
             .inc();
         if outcome == AttemptOutcome::Delivered {
-            let secs = (self.clock.now() - d.committed_at).num_milliseconds();
-            #[expect(
-                clippy::as_conversions,
-                clippy::cast_precision_loss,
-                reason = "a latency in seconds for a histogram"
-            )]
+            // Never negative: a commit stamped in the future counts as delivered at once.
+            let secs = (self.clock.now() - d.committed_at)
+                .to_std()
+                .unwrap_or_default()
+                .as_secs_f64();
             self.metrics
                 .latency
                 .with_label_values(&[endpoint.label.as_str()])
-                .observe(secs.max(0) as f64 / 1000.0);
+                .observe(secs);
         } else {
             log::warn!(
                 "webhook {} to {} not delivered (attempt {}, {}{})",
