@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         read,
         content_type: content_type.map(str::to_owned),
         remote_addr: None,
+        request_id: None,
     };
     let _ = payment::examine(&received, &[KEY], MID);
     let _ = contract::examine(&received, &[KEY], MID);

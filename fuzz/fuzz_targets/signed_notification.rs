@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         read: BodyRead::Whole,
         content_type: Some("application/x-www-form-urlencoded".to_owned()),
         remote_addr: None,
+        request_id: None,
     };
     if let payment::Verdict::Accepted(notice) = payment::examine(&received, &[KEY], MID) {
         assert!(!notice.notify_id.is_empty());
