@@ -83,46 +83,8 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
     };
     match read(&form, mid) {
         Ok(notice) => Verdict::Accepted(Box::new(notice)),
-        Err(NotRead::Refused(rejection)) => {
-            Verdict::Rejected(Refused::new(rejection, true, Some(&form), &SUBJECT_FIELDS))
-        }
-        Err(NotRead::Unapplied {
-            notify_id,
-            names,
-            reason,
-        }) => Verdict::Unapplied {
-            notify_id,
-            names,
-            reason,
-        },
-        Err(NotRead::Misrouted {
-            notify_id,
-            order_ref,
-            mid,
-        }) => Verdict::Misrouted {
-            notify_id,
-            order_ref,
-            mid,
-        },
+        Err(not_applied) => not_applied,
     }
-}
-
-/// Why a verified notification was not read into evidence.
-enum NotRead {
-    /// Not a readable notice at all (no `notifyId`).
-    Refused(Rejection),
-    /// Readable, but not applicable: see [`Verdict::Unapplied`].
-    Unapplied {
-        notify_id: String,
-        names: Vec<String>,
-        reason: String,
-    },
-    /// Another merchant's: see [`Verdict::Misrouted`].
-    Misrouted {
-        notify_id: String,
-        order_ref: Option<String>,
-        mid: String,
-    },
 }
 
 /// The order ids a notification names, in the order they are tried: `billNo`,
@@ -154,18 +116,21 @@ fn present_text(value: &Option<Lenient<String>>) -> Option<String> {
     present(value.as_ref().and_then(Lenient::read))
 }
 
-/// Reads a verified notification into evidence.
-fn read(form: &Form, mid: &str) -> Result<PaymentNotice, NotRead> {
-    let n = PaymentNotification::from_form(form)
-        .map_err(|e| NotRead::Refused(Rejection::new(RejectReason::Malformed, e.to_string())))?;
+/// Reads a verified notification into evidence; otherwise the verdict on it (refused,
+/// unapplied or misrouted).
+fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Verdict> {
+    let n = PaymentNotification::from_form(form).map_err(|e| {
+        let rejection = Rejection::new(RejectReason::Malformed, e.to_string());
+        Verdict::Rejected(Refused::new(rejection, true, Some(form), &SUBJECT_FIELDS))
+    })?;
     if let Some(theirs) = n.mid.as_deref().filter(|m| *m != mid) {
-        return Err(NotRead::Misrouted {
+        return Err(Verdict::Misrouted {
             notify_id: n.notify_id.clone(),
             order_ref: names_of(&n).into_iter().next(),
             mid: theirs.to_owned(),
         });
     }
-    let malformed = |reason: String| NotRead::Unapplied {
+    let malformed = |reason: String| Verdict::Unapplied {
         notify_id: n.notify_id.clone(),
         names: names_of(&n),
         reason,
