@@ -17,7 +17,9 @@ use crate::domain::ids::MsgSrcId;
 use crate::sandbox::{SandboxConfig, SandboxCredentials};
 use crate::secret::Secret;
 
+mod admin;
 mod webhooks;
+pub use admin::{AdminSettings, OperatorToken};
 pub use webhooks::{decode_secret, EndpointSettings, WebhookSettings, SECRET_PREFIX};
 
 /// Prefix of environment overrides: `UMSGATE__SECTION__KEY`.
@@ -460,14 +462,6 @@ impl ReconcileSettings {
     }
 }
 
-/// `[admin]`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminSettings {
-    /// Bearer token; none disables the admin routes.
-    pub token: Option<Secret>,
-}
-
 /// `[orders]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -534,11 +528,13 @@ const SHIPPED_CONTRACT_TOKEN: &str = "sandbox-contract-token-change-me";
 
 /// Keys whose values are secrets: never printed, and in production only from the
 /// environment.
-const SECRET_KEYS: [&str; 5] = [
+const SECRET_KEYS: [&str; 6] = [
     "provider.app_key",
     "notify.keys",
     "notify.contract_token",
     "admin.token",
+    // Each operator's token; the list is shown whole, so all of it is redacted.
+    "admin.tokens",
     // Each endpoint's secrets; the list is shown whole, so all of it is redacted.
     "webhooks.endpoints",
 ];
@@ -642,6 +638,9 @@ impl Settings {
         if let Err(p) = check_url("notify.public_url", &self.notify.public_url) {
             check(false, p);
         }
+        for p in self.admin.problems() {
+            check(false, p);
+        }
         for p in self.webhooks.problems() {
             check(false, p);
         }
@@ -663,16 +662,6 @@ impl Settings {
             Problem::new(
                 "notify.contract_token",
                 "must not be empty (omit it to refuse all contract notices)",
-            ),
-        );
-        check(
-            self.admin
-                .token
-                .as_ref()
-                .is_none_or(|t| t.expose().chars().count() >= MIN_SECRET_LEN),
-            Problem::new(
-                "admin.token",
-                format!("must be at least {MIN_SECRET_LEN} characters"),
             ),
         );
         check(
