@@ -28,5 +28,6 @@ mod orders;
 mod provider;
 mod reconcile;
 mod retention;
+mod review;
 mod sandbox;
 mod startup;
