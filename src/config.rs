@@ -461,12 +461,21 @@ impl ReconcileSettings {
 }
 
 /// `[admin]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// Bearer token; none disables the admin routes.
     pub token: Option<Secret>,
+    /// How long a console sign-in lasts (the session cookie's `Max-Age`).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
 }
+
+/// Bounds of `admin.session_ttl`: a session shorter than a minute signs the operator out
+/// while they read a page; one longer than a day outlives the shift that opened it on a
+/// console that can move money's paper trail.
+pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(24 * 3600);
 
 /// `[orders]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -673,6 +682,12 @@ impl Settings {
             Problem::new(
                 "admin.token",
                 format!("must be at least {MIN_SECRET_LEN} characters"),
+            ),
+        );
+        check(
+            SESSION_TTL_RANGE.contains(&self.admin.session_ttl),
+            Problem::new("admin.session_ttl", "must be between 1m and 24h").showing(
+                &humantime::format_duration(self.admin.session_ttl).to_string(),
             ),
         );
         check(
@@ -1254,6 +1269,8 @@ mod tests {
             ("[reconcile]\nbackoff = []", "reconcile.backoff"),
             ("[reconcile]\nconcurrency = 0", "reconcile.concurrency"),
             ("[admin]\ntoken = \"short\"", "admin.token"),
+            ("[admin]\nsession_ttl = \"30s\"", "admin.session_ttl"),
+            ("[admin]\nsession_ttl = \"2days\"", "admin.session_ttl"),
             ("[notify]\nrejected_budget = 0", "notify.rejected_budget"),
             ("[api]\nbody_timeout = \"0s\"", "api.body_timeout"),
             (
