@@ -17,7 +17,9 @@ use crate::domain::ids::MsgSrcId;
 use crate::sandbox::{SandboxConfig, SandboxCredentials};
 use crate::secret::Secret;
 
+mod admin;
 mod webhooks;
+pub use admin::{AdminSettings, OperatorToken};
 pub use webhooks::{decode_secret, EndpointSettings, WebhookSettings, SECRET_PREFIX};
 
 /// Prefix of environment overrides: `UMSGATE__SECTION__KEY`.
@@ -460,23 +462,6 @@ impl ReconcileSettings {
     }
 }
 
-/// `[admin]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminSettings {
-    /// Bearer token; none disables the admin routes.
-    pub token: Option<Secret>,
-    /// How long a console sign-in lasts (the session cookie's `Max-Age`).
-    #[serde(with = "humantime_serde")]
-    pub session_ttl: Duration,
-}
-
-/// Bounds of `admin.session_ttl`: a session shorter than a minute signs the operator out
-/// while they read a page; one longer than a day outlives the shift that opened it on a
-/// console that can move money's paper trail.
-pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<Duration> =
-    Duration::from_secs(60)..=Duration::from_secs(24 * 3600);
-
 /// `[orders]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -543,11 +528,13 @@ const SHIPPED_CONTRACT_TOKEN: &str = "sandbox-contract-token-change-me";
 
 /// Keys whose values are secrets: never printed, and in production only from the
 /// environment.
-const SECRET_KEYS: [&str; 5] = [
+const SECRET_KEYS: [&str; 6] = [
     "provider.app_key",
     "notify.keys",
     "notify.contract_token",
     "admin.token",
+    // Each operator's token; the list is shown whole, so all of it is redacted.
+    "admin.tokens",
     // Each endpoint's secrets; the list is shown whole, so all of it is redacted.
     "webhooks.endpoints",
 ];
@@ -651,6 +638,9 @@ impl Settings {
         if let Err(p) = check_url("notify.public_url", &self.notify.public_url) {
             check(false, p);
         }
+        for p in self.admin.problems() {
+            check(false, p);
+        }
         for p in self.webhooks.problems() {
             check(false, p);
         }
@@ -675,17 +665,7 @@ impl Settings {
             ),
         );
         check(
-            self.admin
-                .token
-                .as_ref()
-                .is_none_or(|t| t.expose().chars().count() >= MIN_SECRET_LEN),
-            Problem::new(
-                "admin.token",
-                format!("must be at least {MIN_SECRET_LEN} characters"),
-            ),
-        );
-        check(
-            SESSION_TTL_RANGE.contains(&self.admin.session_ttl),
+            self::admin::SESSION_TTL_RANGE.contains(&self.admin.session_ttl),
             Problem::new("admin.session_ttl", "must be between 1m and 24h").showing(
                 &humantime::format_duration(self.admin.session_ttl).to_string(),
             ),

@@ -11,6 +11,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod operators;
 pub mod provider;
 pub mod reconcile;
 pub mod retention;

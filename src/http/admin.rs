@@ -6,7 +6,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
@@ -19,41 +19,61 @@ use super::AppState;
 use crate::domain::order::{OrderStatus, Source};
 use crate::flows::check::{self, CheckOutcome};
 use crate::notify::{Outcome, KIND_CONTRACT, KIND_PAYMENT};
+use crate::operators::Operator;
 use crate::provider::{ProviderClient, QUERY_ATTEMPTS};
 use crate::reconcile::Reconciler;
 use crate::store::notifications;
 use crate::store::orders::{self, ListFilter};
 
-/// Admits a request only with `Authorization: Bearer <admin.token>`. A refusal is an
-/// answer, not an error, so that the access log and the request metrics still see it.
+/// Admits a request only with `Authorization: Bearer <token>` of a configured operator
+/// (`admin.token` or one of `admin.tokens`), and puts that [`Operator`] in the request's
+/// extensions for the handlers. A refusal is an answer, not an error, so that the access
+/// log and the request metrics still see it.
 pub async fn require_token<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let token = req
+    let roster = req
         .app_data::<web::Data<AppState>>()
-        .and_then(|s| s.settings.admin.token.clone());
-    let refusal = match token {
-        None => {
-            ApiError::Forbidden("admin routes are disabled: no admin token is configured".into())
-        }
-        Some(token) => {
-            let presented = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            match presented {
-                Some(p) if token.matches(p.trim().as_bytes()) => {
-                    return Ok(next.call(req).await?.map_into_left_body())
-                }
-                _ => ApiError::Unauthorized,
+        .map(|s| s.settings.admin.roster())
+        .unwrap_or_default();
+    let refusal = if roster.is_empty() {
+        ApiError::Forbidden("admin routes are disabled: no admin token is configured".into())
+    } else {
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|p| roster.authenticate(p.trim().as_bytes()));
+        match presented {
+            Some(operator) => {
+                req.extensions_mut().insert(operator);
+                return Ok(next.call(req).await?.map_into_left_body());
             }
+            None => ApiError::Unauthorized,
         }
     };
     Ok(req
         .into_response(refusal.error_response())
         .map_into_right_body())
+}
+
+/// The operator behind a request that acts (resync, review, redeliver): 403 for a viewer.
+pub fn acting(req: &HttpRequest) -> Result<Operator, ApiError> {
+    let operator = req
+        .extensions()
+        .get::<Operator>()
+        .cloned()
+        .ok_or(ApiError::Unauthorized)?;
+    if operator.can_act() {
+        Ok(operator)
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "operator '{}' is a viewer: viewers cannot act",
+            operator.name
+        )))
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,6 +180,7 @@ pub async fn resync_one(
     client: web::Data<ProviderClient>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    acting(&req)?;
     let order = load(&state, path_id(&req)?).await?;
     let check = check::check(&state, &client, order, Source::Admin, QUERY_ATTEMPTS).await?;
     if check.outcome == CheckOutcome::Config {
@@ -191,6 +212,7 @@ pub async fn resync_many(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    acting(&req)?;
     let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let b: ResyncBody = if body.is_empty() {
         ResyncBody {

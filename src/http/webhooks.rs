@@ -123,6 +123,7 @@ pub async fn redeliver(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    super::admin::acting(&req)?;
     let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let (b, _) = parse_json::<RedeliverBody>(&body)?;
     let now = state.now();
