@@ -666,9 +666,8 @@ impl Settings {
         );
         check(
             self::admin::SESSION_TTL_RANGE.contains(&self.admin.session_ttl),
-            Problem::new("admin.session_ttl", "must be between 1m and 24h").showing(
-                &humantime::format_duration(self.admin.session_ttl).to_string(),
-            ),
+            Problem::new("admin.session_ttl", "must be between 1m and 24h")
+                .showing(&humantime::format_duration(self.admin.session_ttl).to_string()),
         );
         check(
             !self.provider.app_id.is_empty(),

@@ -338,12 +338,16 @@ pub fn of_order(
     with_history(conn, rows)
 }
 
-/// One delivery's event id (what [`redeliver_event`] takes), if there is such a delivery.
-pub fn event_of(conn: &mut SqliteConnection, delivery: i64) -> Result<Option<String>, StoreError> {
+/// One delivery's event id (what [`redeliver_event`] takes) and order, if there is such a
+/// delivery.
+pub fn event_of(
+    conn: &mut SqliteConnection,
+    delivery: i64,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
     Ok(deliveries::table
         .inner_join(events::table)
         .filter(deliveries::id.eq(delivery))
-        .select(events::event_id)
+        .select((events::event_id, deliveries::mer_order_id))
         .get_result(conn)
         .optional()?)
 }
