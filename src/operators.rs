@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::domain::observe::Actor;
 use crate::secret::Secret;
 
 /// What an operator may do.
@@ -47,6 +48,14 @@ impl Operator {
     /// Whether this operator may act (not only read).
     pub fn can_act(&self) -> bool {
         self.role == Role::Operator
+    }
+
+    /// This operator as the cause of an observation, with their `note`.
+    pub fn actor(&self, note: Option<String>) -> Actor {
+        Actor {
+            operator: self.name.clone(),
+            note,
+        }
     }
 }
 

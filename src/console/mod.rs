@@ -83,7 +83,11 @@ pub fn routes(console: web::Data<Console>) -> impl FnOnce(&mut web::ServiceConfi
                 .route("/sign-out", web::post().to(pages::sign_out))
                 .route("/orders", web::get().to(pages::orders))
                 .route("/orders/{merOrderId}", web::get().to(pages::order))
-                // (acknowledge and resync: with the review use case)
+                .route(
+                    "/orders/{merOrderId}/acknowledge",
+                    web::post().to(pages::acknowledge),
+                )
+                .route("/orders/{merOrderId}/resync", web::post().to(pages::resync))
                 .route(
                     "/deliveries/{id}/redeliver",
                     web::post().to(pages::redeliver),

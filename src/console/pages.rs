@@ -21,8 +21,11 @@ use super::{
 use crate::domain::ids::MerOrderId;
 use crate::domain::order::OrderStatus;
 use crate::domain::record::{Order, OrderEvent};
+use crate::flows::review::{review, ReviewAction, ReviewOutcome};
+use crate::flows::FlowError;
 use crate::http::body::read_limited;
 use crate::http::AppState;
+use crate::provider::ProviderClient;
 use crate::store::console as figures;
 use crate::store::deliveries::{self, Delivery};
 use crate::store::notifications::{self, Entry};
@@ -300,8 +303,8 @@ impl From<&Order> for QueueRow {
             id: o.id.to_string(),
             status: o.status.as_str(),
             amount: o.amount.to_string(),
-            reason: o.review_reason.clone().unwrap_or_default(),
-            flagged_at: when(o.updated_at),
+            reason: o.review_reason().unwrap_or_default().to_owned(),
+            flagged_at: o.review.as_ref().map(|r| when(r.since)).unwrap_or_default(),
         }
     }
 }
@@ -364,14 +367,19 @@ pub async fn overview(
             Ok::<_, StoreError>(OverviewData {
                 statuses: orders::count_by_status(c)?,
                 ages: orders::awaiting_by_age(c, now)?,
-                queue: orders::list(
-                    c,
-                    &ListFilter {
-                        needs_review: Some(true),
-                        limit: PAGE,
-                        ..ListFilter::default()
-                    },
-                )?,
+                queue: {
+                    let mut queue = orders::list(
+                        c,
+                        &ListFilter {
+                            needs_review: Some(true),
+                            limit: PAGE,
+                            ..ListFilter::default()
+                        },
+                    )?;
+                    // Longest waiting first.
+                    queue.sort_by_key(|o| o.review.as_ref().map(|r| r.since));
+                    queue
+                },
                 journal: figures::journal_outcomes(c, since)?,
                 calls: figures::provider_calls_since(c, since)?,
                 backlog: deliveries::undelivered(c)?,
@@ -438,9 +446,7 @@ impl From<&Order> for OrderRow {
             status: o.status.as_str(),
             amount: o.amount.to_string(),
             created: when(o.created_at),
-            review: o
-                .needs_review
-                .then(|| o.review_reason.clone().unwrap_or_default()),
+            review: o.review_reason().map(str::to_owned),
         }
     }
 }
@@ -546,9 +552,12 @@ impl From<&OrderEvent> for EventRow {
                 Some(_) => e.to.as_str().to_owned(),
                 None => format!("→ {}", e.to.as_str()),
             },
-            source: e.source.as_str().to_owned(),
+            source: match &e.operator {
+                Some(name) => format!("{}: {name}", e.source.as_str()),
+                None => e.source.as_str().to_owned(),
+            },
             reason: e.reason.clone(),
-            note: None,
+            note: e.note.clone(),
             evidence: e.evidence.clone(),
         }
     }
@@ -712,10 +721,8 @@ pub async fn order(
         expires: when(o.expire_at),
         pay_time: o.facts.pay_time.clone().unwrap_or_default(),
         wallet: o.facts.target_sys.clone().unwrap_or_default(),
-        review_reason: o
-            .needs_review
-            .then(|| o.review_reason.clone().unwrap_or_default()),
-        flagged_at: when(o.updated_at),
+        review_reason: o.review_reason().map(str::to_owned),
+        flagged_at: o.review.as_ref().map(|r| when(r.since)).unwrap_or_default(),
         events: d.events.iter().map(EventRow::from).collect(),
         journal: d.journal.into_iter().map(JournalRow::from).collect(),
         calls: d
@@ -731,6 +738,72 @@ pub async fn order(
 }
 
 // ---------------------------------------------------------------- actions
+
+/// `POST /admin/console/orders/{merOrderId}/acknowledge` (csrf, note): the review use case
+/// clears the flag, recording the operator and the note; back to the order.
+pub async fn acknowledge(
+    req: HttpRequest,
+    payload: web::Payload,
+    gw: web::Data<AppState>,
+    client: web::Data<ProviderClient>,
+    console: web::Data<Console>,
+) -> Result<HttpResponse, ConsoleError> {
+    review_action(req, payload, gw, client, console, ReviewAction::Acknowledge).await
+}
+
+/// `POST /admin/console/orders/{merOrderId}/resync` (csrf, note): the review use case asks
+/// the provider now, recording the operator and the note; back to the order.
+pub async fn resync(
+    req: HttpRequest,
+    payload: web::Payload,
+    gw: web::Data<AppState>,
+    client: web::Data<ProviderClient>,
+    console: web::Data<Console>,
+) -> Result<HttpResponse, ConsoleError> {
+    review_action(req, payload, gw, client, console, ReviewAction::Resync).await
+}
+
+async fn review_action(
+    req: HttpRequest,
+    payload: web::Payload,
+    gw: web::Data<AppState>,
+    client: web::Data<ProviderClient>,
+    console: web::Data<Console>,
+    action: ReviewAction,
+) -> Result<HttpResponse, ConsoleError> {
+    let who = who(&req, &gw, &console)?;
+    let fields = form(&req, payload, who.lang).await?;
+    may_act(&who, &fields)?;
+    let id = crate::http::orders::path_id(&req).map_err(|_| ConsoleError::NotFound(who.lang))?;
+    let href = order_href(id.as_str());
+    let note = fields.get("note").map_or("", String::as_str);
+    let by = &who.session.operator;
+    let flash = match review(&gw, &client, by, id, action, note).await {
+        Ok(ReviewOutcome::Acknowledged(_)) => Flash::Acknowledged,
+        Ok(ReviewOutcome::Resynced(check)) => {
+            Flash::Resynced(check.after.status.as_str().to_owned())
+        }
+        Err(FlowError::NotFound(_)) => return Err(ConsoleError::NotFound(who.lang)),
+        Err(FlowError::Forbidden(_)) => return Err(ConsoleError::Forbidden(who.lang)),
+        Err(FlowError::Store(e)) => return Err(ConsoleError::Store(who.lang, e)),
+        // A missing note, an order no longer flagged, the provider's refusal or silence:
+        // said on the order's page, in the use case's words.
+        Err(e) => Flash::Failed(e.to_string()),
+    };
+    log::info!(
+        "console: {} ran {} on {}: {}",
+        by.name,
+        action.as_str(),
+        href,
+        if matches!(flash, Flash::Failed(_)) {
+            "not done"
+        } else {
+            "done"
+        }
+    );
+    console.sessions.flash(&who.id, flash);
+    Ok(see_other(&href))
+}
 
 /// `POST /admin/console/deliveries/{id}/redeliver` (csrf): the delivery's event is
 /// redelivered (every endpoint's delivery of it is pending again); back to the order.

@@ -67,6 +67,18 @@ pub enum Seen {
     /// cannot be read, no status): the order is flagged for review with this reason and
     /// made due for a check now.
     Unreadable(String),
+    /// An operator looked at the order's review and cleared it (money state stays as the
+    /// provider's word left it).
+    Acknowledged,
+}
+
+/// The operator behind an observation, and what they wrote about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// The operator's configured name.
+    pub operator: String,
+    /// Their note (required for review actions).
+    pub note: Option<String>,
 }
 
 /// Marks an observation as one check of the order with the provider: the check is counted
@@ -88,6 +100,8 @@ pub struct Observation {
     pub evidence_ref: Option<String>,
     /// Set when the observation is one of the order's checks.
     pub checked: Option<Checked>,
+    /// The operator who caused it, if one did.
+    pub by: Option<Actor>,
 }
 
 impl Observation {
@@ -103,6 +117,7 @@ impl Observation {
             source,
             evidence_ref,
             checked: None,
+            by: None,
         }
     }
 
@@ -113,7 +128,14 @@ impl Observation {
             source,
             evidence_ref,
             checked: None,
+            by: None,
         }
+    }
+
+    /// The same observation, caused by `actor`.
+    pub fn by(mut self, actor: Option<Actor>) -> Self {
+        self.by = actor;
+        self
     }
 
     /// The same observation, as one of the order's checks.
@@ -132,6 +154,8 @@ pub struct EventNote {
     pub to: OrderStatus,
     /// Why: the move's reason and/or the review reason.
     pub reason: String,
+    /// The operator who caused it, and their note.
+    pub by: Option<Actor>,
 }
 
 /// Everything an observation does to an order.
@@ -220,8 +244,14 @@ impl Order {
                 None
             }
             Seen::Nothing => None,
+            Seen::Acknowledged => {
+                if let Some(review) = after.review.take() {
+                    reasons.push(format!("review acknowledged: {}", review.reason));
+                }
+                None
+            }
             Seen::Unreadable(why) => {
-                if after.flag(why.clone()) {
+                if after.flag(why.clone(), now) {
                     reasons.push(format!("review: {why}"));
                 }
                 // Queried at once: the provider's answer can carry what the message could not.
@@ -237,10 +267,15 @@ impl Order {
             after.version = self.version.saturating_add(1);
             after.updated_at = now;
         }
+        if changed && reasons.is_empty() && obs.by.is_some() {
+            // An operator's action is always in the history, even when it found nothing new.
+            reasons.push("checked by an operator: nothing new".to_owned());
+        }
         let event = (changed && !reasons.is_empty()).then(|| EventNote {
             from: self.status,
             to: after.status,
             reason: reasons.join("; "),
+            by: obs.by.clone(),
         });
         Change {
             decision,
@@ -294,7 +329,7 @@ impl Order {
                 }
                 reasons.push(match review {
                     Some(r) => {
-                        after.flag(r.to_string());
+                        after.flag(r.to_string(), now);
                         format!("{}; review: {r}", reason.as_str())
                     }
                     None => reason.as_str().to_owned(),
@@ -313,7 +348,7 @@ impl Order {
             }
             Decision::Ignore(_) => {}
             Decision::Review(reason) => {
-                if after.flag(reason.to_string()) {
+                if after.flag(reason.to_string(), now) {
                     reasons.push(format!("review: {reason}"));
                 }
             }
@@ -350,12 +385,12 @@ impl Order {
                 checked.jitter,
             );
             after.schedule.next_check_at = Some(next.at);
-            if next.exhausted && !after.needs_review {
+            if next.exhausted && !after.needs_review() {
                 let reason = format!(
                     "no final answer from the provider after {} checks",
                     schedule::scheduled_checks(&timing.backoff)
                 );
-                if after.flag(reason.clone()) {
+                if after.flag(reason.clone(), now) {
                     reasons.push(format!("review: {reason}"));
                 }
             }
@@ -483,7 +518,7 @@ mod tests {
                             assert_eq!(after.facts.seq_id.as_deref(), Some("S1"), "{case}");
                             let event = change.event.as_ref().expect("a move is history");
                             assert_eq!((event.from, event.to), (status, *to), "{case}");
-                            assert_eq!(after.needs_review, review.is_some(), "{case}");
+                            assert_eq!(after.needs_review(), review.is_some(), "{case}");
                             let next = after.schedule.next_check_at;
                             match to {
                                 OrderStatus::Paid | OrderStatus::Refunded
@@ -501,14 +536,18 @@ mod tests {
                         }
                         Decision::Review(reason) => {
                             assert_eq!(after.status, status, "{case}");
-                            assert!(after.needs_review, "{case}");
-                            assert_eq!(after.review_reason, Some(reason.to_string()), "{case}");
+                            assert!(after.needs_review(), "{case}");
+                            assert_eq!(
+                                after.review_reason(),
+                                Some(reason.to_string().as_str()),
+                                "{case}"
+                            );
                             let event = change.event.as_ref().expect("a new flag is history");
                             assert_eq!(event.reason, format!("review: {reason}"), "{case}");
                         }
                         Decision::Confirm | Decision::Ignore(_) => {
                             assert_eq!(after.status, status, "{case}");
-                            assert!(!after.needs_review, "{case}");
+                            assert!(!after.needs_review(), "{case}");
                             assert_eq!(change.event, None, "{case}");
                         }
                     }
@@ -538,7 +577,7 @@ mod tests {
             o.schedule.next_check_at,
             Some(at + chrono::Duration::seconds(60))
         );
-        assert!(o.needs_review);
+        assert!(o.needs_review());
         assert_eq!(events.len(), 1, "flagged once: {events:?}");
         assert_eq!(
             events[0].reason,
@@ -622,5 +661,77 @@ mod tests {
             OrderStatus::Pending,
             "the status is the provider's word"
         );
+    }
+
+    fn alice(note: &str) -> Option<Actor> {
+        Some(Actor {
+            operator: "alice".into(),
+            note: Some(note.into()),
+        })
+    }
+
+    #[test]
+    fn an_acknowledgement_clears_the_flag_names_the_operator_and_moves_no_money_state() {
+        let mut before = order(OrderStatus::Paid);
+        before.flag("amount mismatch".into(), t0());
+        let ack = Observation::of(Seen::Acknowledged, Source::Operator, None)
+            .by(alice("refunded the difference by hand"));
+        let later = t0() + chrono::Duration::minutes(5);
+
+        let change = before.observe(&ack, later, &timing());
+
+        assert!(!change.after.needs_review());
+        assert_eq!(change.after.status, OrderStatus::Paid);
+        assert_eq!(change.after.paid_amount, before.paid_amount);
+        assert_eq!(change.decision, None);
+        let event = change.event.unwrap();
+        assert_eq!(
+            (event.from, event.to),
+            (OrderStatus::Paid, OrderStatus::Paid)
+        );
+        assert_eq!(event.reason, "review acknowledged: amount mismatch");
+        assert_eq!(event.by, alice("refunded the difference by hand"));
+    }
+
+    #[test]
+    fn acknowledging_an_order_that_is_not_flagged_changes_nothing() {
+        let before = order(OrderStatus::Paid);
+        let ack = Observation::of(Seen::Acknowledged, Source::Operator, None).by(alice("ok"));
+
+        let change = before.observe(&ack, t0(), &timing());
+
+        assert!(!change.changed(&before));
+        assert_eq!(change.event, None);
+    }
+
+    #[test]
+    fn an_operators_check_that_finds_nothing_new_is_still_in_the_history() {
+        let before = order(OrderStatus::Pending);
+        let nothing = Observation::of(Seen::Nothing, Source::Operator, None).as_check(0.5);
+
+        let anonymous = before.observe(&nothing, t0(), &timing());
+        let by_alice = before.observe(
+            &nothing.clone().by(alice("customer called")),
+            t0(),
+            &timing(),
+        );
+
+        assert_eq!(anonymous.event, None);
+        let event = by_alice.event.unwrap();
+        assert_eq!(event.reason, "checked by an operator: nothing new");
+        assert_eq!(event.by, alice("customer called"));
+    }
+
+    #[test]
+    fn an_order_flagged_again_for_another_reason_keeps_the_time_it_was_first_flagged() {
+        let mut o = order(OrderStatus::Pending);
+        let later = t0() + chrono::Duration::hours(1);
+
+        assert!(o.flag("first".into(), t0()));
+        assert!(!o.flag("first".into(), later));
+        assert!(o.flag("second".into(), later));
+
+        assert_eq!(o.review_reason(), Some("second"));
+        assert_eq!(o.review.as_ref().map(|r| r.since), Some(t0()));
     }
 }

@@ -70,20 +70,23 @@ pub enum Source {
     Notify,
     /// The reconciler's `mini-pre-query`.
     Query,
-    /// An operator's resync.
+    /// An operator's resync through the admin API (`/admin/.../resync`).
     Admin,
     /// A pre-authorisation completion (`preauthed`).
     Preauth,
+    /// An operator's review action: an acknowledgement, or a resync with a note.
+    Operator,
 }
 
 impl Source {
     /// Every source.
-    pub const ALL: [Source; 5] = [
+    pub const ALL: [Source; 6] = [
         Source::Api,
         Source::Notify,
         Source::Query,
         Source::Admin,
         Source::Preauth,
+        Source::Operator,
     ];
 
     /// The stored spelling.
@@ -94,6 +97,7 @@ impl Source {
             Source::Query => "query",
             Source::Admin => "admin",
             Source::Preauth => "preauth",
+            Source::Operator => "operator",
         }
     }
 
@@ -103,8 +107,8 @@ impl Source {
     }
 
     /// Sources that asked the provider for the whole truth about the order just now.
-    fn is_query(self) -> bool {
-        matches!(self, Source::Query | Source::Admin)
+    pub fn is_query(self) -> bool {
+        matches!(self, Source::Query | Source::Admin | Source::Operator)
     }
 }
 
@@ -459,9 +463,7 @@ pub fn decide(order: &OrderState, evidence: &Evidence, source: Source) -> Decisi
         (Refunded, Claim::Paid) => Decision::Ignore(IgnoreReason::Stale),
         (Closed, Claim::Paid) => review(ReviewReason::PaidAfterClose),
 
-        (_, Claim::Completed)
-            if !matches!(source, Source::Preauth | Source::Query | Source::Admin) =>
-        {
+        (_, Claim::Completed) if !(source == Source::Preauth || source.is_query()) => {
             Decision::Ignore(IgnoreReason::NotEvidence)
         }
         (Authorized, Claim::Completed) => match evidence.amount {
@@ -781,7 +783,7 @@ mod tests {
             e.past_expiry = true;
             for source in Source::ALL {
                 let d = decide(&order(OrderStatus::Pending), &e, source);
-                if matches!(source, Source::Query | Source::Admin) {
+                if source.is_query() {
                     assert_eq!(
                         d,
                         Decision::Move {
@@ -995,7 +997,7 @@ mod tests {
             ..Evidence::of(r)
         };
 
-        for source in [Source::Query, Source::Admin] {
+        for source in [Source::Query, Source::Admin, Source::Operator] {
             for report in [
                 Report::NoOrder,
                 Report::Trade(TradeStatus::NewOrder),

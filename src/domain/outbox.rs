@@ -36,8 +36,7 @@ pub enum EventType {
     OrderClosed,
     /// The order was flagged for an operator (or for another reason).
     OrderReviewFlagged,
-    /// The order's review flag was cleared. No change clears it yet (an operator's
-    /// acknowledgement will); the type is part of the contract with the backend.
+    /// The order's review flag was cleared by an operator's acknowledgement.
     OrderReviewResolved,
     /// A contract was terminated (`RESCISSION` or `DELETING_CONTRACT`).
     ContractTerminated,
@@ -111,12 +110,11 @@ pub fn event_type(before: &Order, change: &Change) -> Option<EventType> {
             OrderStatus::Pending => return None,
         });
     }
-    let newly_flagged =
-        after.needs_review && (!before.needs_review || after.review_reason != before.review_reason);
+    let newly_flagged = after.needs_review() && after.review_reason() != before.review_reason();
     if newly_flagged {
         return Some(EventType::OrderReviewFlagged);
     }
-    if before.needs_review && !after.needs_review {
+    if before.needs_review() && !after.needs_review() {
         return Some(EventType::OrderReviewResolved);
     }
     if after.binding != before.binding {
@@ -276,10 +274,9 @@ mod tests {
     #[test]
     fn clearing_a_review_flag_is_review_resolved() {
         let mut before = pending();
-        before.flag("amount".into());
+        before.flag("amount".into(), t0());
         let mut after = before.clone();
-        after.needs_review = false;
-        after.review_reason = None;
+        after.review = None;
         after.version += 1;
         let change = Change {
             decision: None,

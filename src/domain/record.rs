@@ -147,10 +147,8 @@ pub struct Order {
     pub preauth: bool,
     /// When the bill expires.
     pub expire_at: DateTime<Utc>,
-    /// Flagged for an operator.
-    pub needs_review: bool,
-    /// Why.
-    pub review_reason: Option<String>,
+    /// The operator's attention it awaits, if any.
+    pub review: Option<Review>,
     /// Reconciler schedule.
     pub schedule: CheckSchedule,
     /// Digest of the create request, for idempotent re-creates.
@@ -215,8 +213,7 @@ impl Order {
             completion_order_id: None,
             preauth: n.preauth,
             expire_at: n.expire_at,
-            needs_review: false,
-            review_reason: None,
+            review: None,
             schedule: CheckSchedule {
                 attempts: 0,
                 next_check_at: Some(first_check),
@@ -250,15 +247,42 @@ impl Order {
         }
     }
 
-    /// Flags the order for an operator with `reason`; returns whether that changed
-    /// anything (it was not flagged, or for another reason), i.e. whether it is news for
-    /// the order's history.
-    pub fn flag(&mut self, reason: String) -> bool {
-        let news = !self.needs_review || self.review_reason.as_deref() != Some(reason.as_str());
-        self.needs_review = true;
-        self.review_reason = Some(reason);
-        news
+    /// Whether the order awaits an operator.
+    pub fn needs_review(&self) -> bool {
+        self.review.is_some()
     }
+
+    /// Why the order awaits an operator, if it does.
+    pub fn review_reason(&self) -> Option<&str> {
+        self.review.as_ref().map(|r| r.reason.as_str())
+    }
+
+    /// Flags the order for an operator with `reason` at `now`; returns whether that changed
+    /// anything (it was not flagged, or for another reason), i.e. whether it is news for
+    /// the order's history. An order flagged again for another reason keeps the time it
+    /// was first flagged: it has awaited an operator since then.
+    pub fn flag(&mut self, reason: String, now: DateTime<Utc>) -> bool {
+        match &mut self.review {
+            Some(r) if r.reason == reason => false,
+            Some(r) => {
+                r.reason = reason;
+                true
+            }
+            None => {
+                self.review = Some(Review { reason, since: now });
+                true
+            }
+        }
+    }
+}
+
+/// Why, and since when, an order awaits an operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// Why, in words (never a buyer's personal field).
+    pub reason: String,
+    /// When it was first flagged.
+    pub since: DateTime<Utc>,
 }
 
 /// One entry of an order's history.
@@ -278,6 +302,10 @@ pub struct OrderEvent {
     pub evidence: Option<String>,
     /// Why (move reason, or the review reason).
     pub reason: Option<String>,
+    /// The operator who caused it (an operator's resync or acknowledgement).
+    pub operator: Option<String>,
+    /// The operator's note.
+    pub note: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
 }

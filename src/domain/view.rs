@@ -42,6 +42,8 @@ pub struct OrderView {
     provider: ProviderView,
     needs_review: bool,
     review_reason: Option<String>,
+    /// When the order was first flagged (RFC 3339), while it awaits an operator.
+    review_flagged_at: Option<String>,
     reconcile: ReconcileView,
     created_at: String,
     updated_at: String,
@@ -128,8 +130,9 @@ impl From<&Order> for OrderView {
                 pay_time: o.facts.pay_time.clone(),
                 settle_date: o.facts.settle_date.clone(),
             },
-            needs_review: o.needs_review,
-            review_reason: o.review_reason.clone(),
+            needs_review: o.needs_review(),
+            review_reason: o.review_reason().map(str::to_owned),
+            review_flagged_at: o.review.as_ref().map(|r| rfc3339(r.since)),
             reconcile: ReconcileView {
                 attempts: o.schedule.attempts,
                 next_check_at: o.schedule.next_check_at.map(rfc3339),

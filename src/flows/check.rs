@@ -8,7 +8,7 @@
 use crate::chinaums::status::{BillStatus, ErrClass, TradeStatus};
 use crate::chinaums::wire::{self, BillPayment, BillQueryResponse, Lenient, MiniPreQueryResponse};
 use crate::domain::money::Amount;
-use crate::domain::observe::{Observation, Seen};
+use crate::domain::observe::{Actor, Observation, Seen};
 use crate::domain::order::{Decision, Evidence, OrderStatus, Report, Source};
 use crate::domain::record::{Order, ProviderFacts};
 use crate::flows::Gateway;
@@ -120,13 +120,14 @@ pub fn completion_evidence(a: &MiniPreQueryResponse) -> Evidence {
 }
 
 /// Asks the provider about `order` and applies the answer as one observation from
-/// `source`. `attempts` is how many times an unknown or transient answer is asked again.
+/// `source` (and `by` an operator, when one asked). `attempts` is how many times an unknown or transient answer is asked again.
 /// A configuration refusal changes nothing at all (not even the schedule): the pass stops.
 pub async fn check(
     gw: &Gateway,
     client: &ProviderClient,
     order: Order,
     source: Source,
+    by: Option<&Actor>,
     attempts: u32,
 ) -> Result<Check, StoreError> {
     let mut found: Option<(Seen, Option<String>)> = None;
@@ -191,10 +192,12 @@ pub async fn check(
     }
 
     let (seen, evidence_ref) = found.unwrap_or((Seen::Nothing, None));
-    let obs = Observation::of(seen, source, evidence_ref).as_check(rand::random());
+    let obs = Observation::of(seen, source, evidence_ref)
+        .as_check(rand::random())
+        .by(by.cloned());
     let after = match gw.observe(&order.id, obs).await? {
         Some(applied) => {
-            let newly_flagged = applied.after().needs_review && !applied.before.needs_review;
+            let newly_flagged = applied.after().needs_review() && !applied.before.needs_review();
             outcome = match &applied.change.decision {
                 Some(Decision::Move { .. }) => CheckOutcome::Moved,
                 _ if newly_flagged => CheckOutcome::Review,

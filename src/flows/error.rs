@@ -19,6 +19,9 @@ pub enum FlowError {
     /// No such order.
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this (a viewer asking to act).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request conflicts with what exists or is under way.
     #[error("{0}")]
     Conflict(String),

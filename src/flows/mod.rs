@@ -1,6 +1,6 @@
 //! The use cases, one room each: creating and binding an order (`create`), completing a
 //! pre-authorisation (`preauth`), taking in a notification (`intake`), and one check of an
-//! order with the provider (`check`). Each is one function that the HTTP handlers (or the
+//! order with the provider (`check`), and an operator's review actions (`review`). Each is one function that the HTTP handlers (or the
 //! reconciler) call: it reads, asks the provider, and applies what it learns through
 //! `Gateway::observe`. It must not decide what an order becomes (that is
 //! `domain::observe`), nor know about HTTP.
@@ -11,6 +11,7 @@ pub mod error;
 pub mod intake;
 pub mod preauth;
 pub mod redeliver;
+pub mod review;
 pub mod watch;
 
 use std::sync::Arc;

@@ -14,10 +14,12 @@ use chrono::{DateTime, Utc};
 use super::body::{parse_json, parse_query, read_json_request};
 use super::error::ApiError;
 use super::orders::{load, path_id};
-use super::views::{rfc3339, CheckView};
+use super::views::{rfc3339, CheckView, OrderView};
 use super::AppState;
 use crate::domain::order::{OrderStatus, Source};
+use crate::flows;
 use crate::flows::check::{self, CheckOutcome};
+use crate::flows::review::{ReviewAction, ReviewOutcome};
 use crate::notify::{Outcome, KIND_CONTRACT, KIND_PAYMENT};
 use crate::operators::Operator;
 use crate::provider::{ProviderClient, QUERY_ATTEMPTS};
@@ -180,9 +182,17 @@ pub async fn resync_one(
     client: web::Data<ProviderClient>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    acting(&req)?;
+    let by = acting(&req)?.actor(None);
     let order = load(&state, path_id(&req)?).await?;
-    let check = check::check(&state, &client, order, Source::Admin, QUERY_ATTEMPTS).await?;
+    let check = check::check(
+        &state,
+        &client,
+        order,
+        Source::Admin,
+        Some(&by),
+        QUERY_ATTEMPTS,
+    )
+    .await?;
     if check.outcome == CheckOutcome::Config {
         return Err(ApiError::ProviderMisconfigured(String::new()));
     }
@@ -212,7 +222,7 @@ pub async fn resync_many(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    acting(&req)?;
+    let by = acting(&req)?.actor(None);
     let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
     let b: ResyncBody = if body.is_empty() {
         ResyncBody {
@@ -271,7 +281,7 @@ pub async fn resync_many(
         return Ok(HttpResponse::Ok().json(serde_json::json!({"dryRun": true, "wouldQuery": ids})));
     }
     let (report, checks) = reconciler
-        .check_many(&client, selected, Source::Admin)
+        .check_many(&client, selected, Source::Admin, Some(&by))
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "dryRun": false,
@@ -282,4 +292,42 @@ pub async fn resync_many(
         "stoppedForConfig": report.stopped_for_config,
         "results": checks.iter().map(CheckView::from).collect::<Vec<_>>(),
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReviewBody {
+    action: String,
+    note: Option<String>,
+}
+
+/// `POST /admin/orders/{merOrderId}/review` `{"action":"acknowledge"|"resync","note":"…"}`:
+/// an operator's review action (see `flows::review`). Answers the order after an
+/// acknowledgement, the order before and after a resync. A viewer gets 403.
+pub async fn review(
+    state: web::Data<AppState>,
+    client: web::Data<ProviderClient>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let operator = acting(&req)?;
+    let id = path_id(&req)?;
+    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
+    let (b, _) = parse_json::<ReviewBody>(&body)?;
+    let action = ReviewAction::parse(&b.action)
+        .ok_or_else(|| ApiError::field("action", "must be \"acknowledge\" or \"resync\""))?;
+    let note = b.note.unwrap_or_default();
+    let done = flows::review::review(&state, &client, &operator, id, action, &note).await?;
+    Ok(HttpResponse::Ok().json(match done {
+        ReviewOutcome::Acknowledged(order) => serde_json::json!({
+            "action": action.as_str(),
+            "operator": operator.name,
+            "order": OrderView::from(order.as_ref()),
+        }),
+        ReviewOutcome::Resynced(check) => serde_json::json!({
+            "action": action.as_str(),
+            "operator": operator.name,
+            "check": CheckView::from(check.as_ref()),
+        }),
+    }))
 }

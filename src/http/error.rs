@@ -120,6 +120,7 @@ impl From<FlowError> for ApiError {
             FlowError::InvalidField { field, message } => ApiError::InvalidField { field, message },
             FlowError::NotFound(m) => ApiError::NotFound(m),
             FlowError::Conflict(m) => ApiError::Conflict(m),
+            FlowError::Forbidden(m) => ApiError::Forbidden(m),
             FlowError::ProviderRefused { err_code, err_msg } => {
                 ApiError::ProviderRefused { err_code, err_msg }
             }

@@ -54,6 +54,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(admin::require_token))
                 .service(resource("/notifications", "GET").get(admin::notifications))
                 .service(resource("/orders/{merOrderId}/resync", "POST").post(admin::resync_one))
+                .service(resource("/orders/{merOrderId}/review", "POST").post(admin::review))
                 .service(resource("/resync", "POST").post(admin::resync_many))
                 .service(resource("/webhooks/deliveries", "GET").get(webhooks::deliveries))
                 .service(resource("/webhooks/redeliver", "POST").post(webhooks::redeliver)),

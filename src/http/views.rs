@@ -20,6 +20,12 @@ pub struct EventView {
     source: &'static str,
     evidence: Option<String>,
     reason: Option<String>,
+    /// The operator who caused it (admin resyncs and review actions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operator: Option<String>,
+    /// The operator's note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
     at: String,
 }
 
@@ -32,6 +38,8 @@ impl From<&OrderEvent> for EventView {
             source: e.source.as_str(),
             evidence: e.evidence.clone(),
             reason: e.reason.clone(),
+            operator: e.operator.clone(),
+            note: e.note.clone(),
             at: rfc3339(e.at),
         }
     }

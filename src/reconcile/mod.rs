@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::domain::observe::Actor;
 use crate::domain::order::Source;
 use crate::domain::record::Order;
 use crate::flows::check::{self, Check, CheckOutcome};
@@ -101,7 +102,7 @@ impl Reconciler {
         let batch = i64::from(self.gw.settings.reconcile.batch);
         let now = self.gw.now();
         let due = self.gw.db.run(move |c| orders::due(c, now, batch)).await?;
-        let report = self.check_many(client, due, Source::Query).await?.0;
+        let report = self.check_many(client, due, Source::Query, None).await?.0;
         if report.stopped_for_config {
             self.pause();
         }
@@ -115,6 +116,7 @@ impl Reconciler {
         client: &ProviderClient,
         orders: Vec<Order>,
         source: Source,
+        by: Option<&Actor>,
     ) -> Result<(PassReport, Vec<Check>), StoreError> {
         let r = &self.gw.settings.reconcile;
         let selected = orders.len();
@@ -133,7 +135,7 @@ impl Reconciler {
                     if stop.load(std::sync::atomic::Ordering::SeqCst) {
                         return Ok(None);
                     }
-                    let check = check::check(&self.gw, client, order, source, 1).await?;
+                    let check = check::check(&self.gw, client, order, source, by, 1).await?;
                     if check.outcome == CheckOutcome::Config {
                         stop.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
@@ -152,7 +154,8 @@ impl Reconciler {
             let Some(check) = r? else { continue };
             report.checked += 1;
             report.moved += usize::from(check.before.status != check.after.status);
-            report.flagged += usize::from(check.after.needs_review && !check.before.needs_review);
+            report.flagged +=
+                usize::from(check.after.needs_review() && !check.before.needs_review());
             report.stopped_for_config |= check.outcome == CheckOutcome::Config;
             checks.push(check);
         }

@@ -28,6 +28,10 @@ pub struct NewEvent<'a> {
     pub evidence: Option<&'a str>,
     /// Why.
     pub reason: Option<&'a str>,
+    /// The operator who caused it.
+    pub operator: Option<&'a str>,
+    /// The operator's note.
+    pub note: Option<&'a str>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -44,6 +48,8 @@ struct EventRow {
     evidence: Option<String>,
     reason: Option<String>,
     at: i64,
+    operator: Option<String>,
+    note: Option<String>,
 }
 
 impl TryFrom<EventRow> for OrderEvent {
@@ -60,6 +66,8 @@ impl TryFrom<EventRow> for OrderEvent {
             source: Source::parse(&r.source).ok_or_else(|| bad("source"))?,
             evidence: r.evidence,
             reason: r.reason,
+            operator: r.operator,
+            note: r.note,
             at: from_ms(TABLE, &key, r.at)?,
         })
     }
@@ -75,6 +83,8 @@ pub fn insert(conn: &mut SqliteConnection, e: &NewEvent<'_>) -> Result<(), Store
             order_events::source.eq(e.source.as_str()),
             order_events::evidence.eq(e.evidence),
             order_events::reason.eq(e.reason),
+            order_events::operator.eq(e.operator),
+            order_events::note.eq(e.note),
             order_events::at.eq(to_ms(e.at)),
         ))
         .execute(conn)?;

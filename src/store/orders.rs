@@ -13,7 +13,7 @@ use crate::domain::money::Amount;
 use crate::domain::observe::{Change, Observation, Timing};
 use crate::domain::order::{OrderStatus, Source};
 use crate::domain::outbox::{event_type, EventType};
-use crate::domain::record::{Binding, CheckSchedule, Order, ProviderFacts};
+use crate::domain::record::{Binding, CheckSchedule, Order, ProviderFacts, Review};
 
 const TABLE: &str = "orders";
 
@@ -45,7 +45,6 @@ pub struct OrderRow {
     completion_order_id: Option<String>,
     preauth: bool,
     expire_at: i64,
-    needs_review: bool,
     review_reason: Option<String>,
     check_attempts: i32,
     next_check_at: Option<i64>,
@@ -54,6 +53,7 @@ pub struct OrderRow {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    review_flagged_at: Option<i64>,
 }
 
 impl From<&Order> for OrderRow {
@@ -82,8 +82,8 @@ impl From<&Order> for OrderRow {
             completion_order_id: o.completion_order_id.clone(),
             preauth: o.preauth,
             expire_at: to_ms(o.expire_at),
-            needs_review: o.needs_review,
-            review_reason: o.review_reason.clone(),
+            review_reason: o.review.as_ref().map(|r| r.reason.clone()),
+            review_flagged_at: o.review.as_ref().map(|r| to_ms(r.since)),
             // Attempts are bounded by the back-off list's length; saturate rather than wrap.
             check_attempts: i32::try_from(o.schedule.attempts).unwrap_or(i32::MAX),
             next_check_at: o.schedule.next_check_at.map(to_ms),
@@ -142,8 +142,14 @@ impl TryFrom<OrderRow> for Order {
             description: r.description,
             completion_order_id: r.completion_order_id,
             preauth: r.preauth,
-            needs_review: r.needs_review,
-            review_reason: r.review_reason,
+            review: match (r.review_reason, r.review_flagged_at) {
+                (Some(reason), Some(at)) => Some(Review {
+                    reason,
+                    since: time(at)?,
+                }),
+                (None, None) => None,
+                _ => return Err(bad("review: a reason needs a time and a time a reason")),
+            },
             request_digest: r.request_digest,
             version: r.version,
         })
@@ -188,6 +194,8 @@ pub fn create(conn: &mut SqliteConnection, order: &Order) -> Result<Created, Sto
             source: Source::Api,
             evidence: None,
             reason: Some("created"),
+            operator: None,
+            note: None,
             at: order.created_at,
         },
     )?;
@@ -235,8 +243,10 @@ pub fn list(conn: &mut SqliteConnection, f: &ListFilter) -> Result<Vec<Order>, S
     if let Some(t) = f.created_since {
         q = q.filter(orders::created_at.ge(to_ms(t)));
     }
-    if let Some(r) = f.needs_review {
-        q = q.filter(orders::needs_review.eq(r));
+    match f.needs_review {
+        Some(true) => q = q.filter(orders::review_flagged_at.is_not_null()),
+        Some(false) => q = q.filter(orders::review_flagged_at.is_null()),
+        None => {}
     }
     if let Some(after) = &f.after {
         q = q.filter(orders::mer_order_id.gt(after.clone()));
@@ -324,7 +334,7 @@ pub fn awaiting_by_age(
 /// How many orders are flagged for review.
 pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     Ok(orders::table
-        .filter(orders::needs_review.eq(true))
+        .filter(orders::review_flagged_at.is_not_null())
         .count()
         .get_result(conn)?)
 }
@@ -393,6 +403,8 @@ pub fn apply(
                     source: obs.source,
                     evidence: obs.evidence_ref.as_deref(),
                     reason: Some(&note.reason),
+                    operator: note.by.as_ref().map(|a| a.operator.as_str()),
+                    note: note.by.as_ref().and_then(|a| a.note.as_deref()),
                     at: now,
                 },
             )?;
@@ -597,8 +609,8 @@ pub(crate) mod tests {
 
         let stored = find(&mut conn, &order.id).unwrap().unwrap();
         assert_eq!(stored.status, OrderStatus::Pending);
-        assert!(stored.needs_review);
-        assert!(stored.review_reason.unwrap().contains("amount mismatch"));
+        assert!(stored.needs_review());
+        assert!(stored.review_reason().unwrap().contains("amount mismatch"));
         let history = events::list_for(&mut conn, &order.id).unwrap();
         assert_eq!(history.len(), 2);
         assert!(history[1]
@@ -606,6 +618,52 @@ pub(crate) mod tests {
             .as_deref()
             .unwrap()
             .starts_with("review: "));
+    }
+
+    #[test]
+    fn an_acknowledgement_is_written_with_the_operator_and_note_and_the_flag_time_reads_back() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = new_order("ack");
+        create(&mut conn, &order).unwrap();
+        let flagged_at = t0() + chrono::Duration::seconds(7);
+        put(
+            &mut conn,
+            &order,
+            &observe(Report::Bill(BillStatus::Paid), 1),
+            flagged_at,
+        )
+        .unwrap();
+        let flagged = find(&mut conn, &order.id).unwrap().unwrap();
+        let ack = Observation::of(
+            crate::domain::observe::Seen::Acknowledged,
+            Source::Operator,
+            None,
+        )
+        .by(Some(crate::domain::observe::Actor {
+            operator: "alice".into(),
+            note: Some("refunded by hand".into()),
+        }));
+
+        put(
+            &mut conn,
+            &order,
+            &ack,
+            flagged_at + chrono::Duration::minutes(1),
+        )
+        .unwrap();
+
+        assert_eq!(flagged.review.map(|r| r.since), Some(flagged_at));
+        let stored = find(&mut conn, &order.id).unwrap().unwrap();
+        assert!(!stored.needs_review());
+        assert_eq!(stored.status, OrderStatus::Pending);
+        let last = events::list_for(&mut conn, &order.id)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(last.source, Source::Operator);
+        assert_eq!(last.operator.as_deref(), Some("alice"));
+        assert_eq!(last.note.as_deref(), Some("refunded by hand"));
     }
 
     #[test]

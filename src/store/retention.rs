@@ -15,7 +15,7 @@ use super::{to_ms, StoreError};
 /// with no check scheduled and no review pending. A paid order is not final: a refund may
 /// follow for as long as the provider allows.
 const NOT_FINAL: &str = "SELECT mer_order_id FROM orders WHERE NOT (\
-     needs_review = 0 AND next_check_at IS NULL \
+     review_flagged_at IS NULL AND next_check_at IS NULL \
      AND (status = 'CLOSED' OR (status = 'REFUNDED' AND refunded_amount_fen = amount_fen)))";
 
 /// What one batch deleted.

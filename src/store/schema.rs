@@ -26,7 +26,6 @@ diesel::table! {
         completion_order_id -> Nullable<Text>,
         preauth -> Bool,
         expire_at -> BigInt,
-        needs_review -> Bool,
         review_reason -> Nullable<Text>,
         check_attempts -> Integer,
         next_check_at -> Nullable<BigInt>,
@@ -35,6 +34,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         version -> BigInt,
+        review_flagged_at -> Nullable<BigInt>,
     }
 }
 
@@ -48,6 +48,8 @@ diesel::table! {
         evidence -> Nullable<Text>,
         reason -> Nullable<Text>,
         at -> BigInt,
+        operator -> Nullable<Text>,
+        note -> Nullable<Text>,
     }
 }
 

@@ -7,7 +7,7 @@ use crate::helpers::{TestApp, ADMIN_TOKEN};
 
 #[actix_web::test]
 async fn admin_routes_answer_403_when_no_token_is_configured() {
-    let app = TestApp::spawn_with(json!({"admin": {"token": null}})).await;
+    let app = TestApp::spawn_with(json!({"admin": {"token": null, "tokens": []}})).await;
 
     let (status, err) = app
         .get_authorized(

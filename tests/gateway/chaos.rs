@@ -54,22 +54,22 @@ fn pick(rng: &mut StdRng) -> Play {
 /// Why a gateway order disagrees with the provider's truth, if it does.
 fn disagreement(order: &Order, truth: &Value) -> Option<String> {
     let status = order.status.as_str();
-    let review = order.review_reason.as_deref().unwrap_or("");
+    let review = order.review_reason().unwrap_or("");
     let refunded = order.refunded.fen();
     let truth_status = truth["status"].as_str().unwrap_or("?");
     let truth_refunded = truth["refundedAmount"].as_i64().unwrap_or(0);
     let amount = order.amount.fen();
     let ok = match truth_status {
-        "TRADE_SUCCESS" => status == "PAID" && !order.needs_review,
+        "TRADE_SUCCESS" => status == "PAID" && !order.needs_review(),
         "TRADE_REFUND" => {
             status == "REFUNDED"
-                && ((refunded == truth_refunded && !order.needs_review)
+                && ((refunded == truth_refunded && !order.needs_review())
                     // The query revealed the refund; its amount never arrived.
                     || review.contains("without its amount"))
         }
-        "TRADE_CLOSED" if truth_refunded == 0 => status == "CLOSED" && !order.needs_review,
+        "TRADE_CLOSED" if truth_refunded == 0 => status == "CLOSED" && !order.needs_review(),
         "TRADE_CLOSED" if truth_refunded == amount => {
-            (status == "REFUNDED" && refunded == amount && !order.needs_review)
+            (status == "REFUNDED" && refunded == amount && !order.needs_review())
                 // The provider says "closed" for a fully refunded order; the gateway asks a
                 // person rather than guess.
                 || (status == "PAID" && review.contains("closed"))

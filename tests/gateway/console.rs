@@ -7,8 +7,12 @@ use std::collections::HashMap;
 
 use awc::http::StatusCode;
 use serde_json::json;
+use umsgate::store::deliveries::{self, DeliveryStatus};
 
-use crate::helpers::{bound_bill, capture_logs, paid_notice, signed_notice, TestApp, ADMIN_TOKEN};
+use crate::helpers::{
+    bound_bill, capture_logs, delivered_to, eventually, paid_notice, signed_notice, with_receiver,
+    Receiver, TestApp, ADMIN_TOKEN,
+};
 
 /// A viewer's token in [`with_viewer`].
 const VIEWER_TOKEN: &str = "victor-viewer-token-0123456789";
@@ -628,9 +632,176 @@ async fn the_journal_shows_who_sent_what_and_why_but_never_the_body_or_a_buyers_
         "{}",
         page.body
     );
-    assert!(page.body.contains("<td>127.0.0.1:"), "the peer: {}", page.body);
+    assert!(
+        page.body.contains("<td>127.0.0.1:"),
+        "the peer: {}",
+        page.body
+    );
     assert!(page.body.contains("NCONSJRNL01"), "the notify id");
     for secret in ["13912345678", "ZHANGSANBUYER", "tampered", "billStatus"] {
         assert!(!page.body.contains(secret), "{secret} on the journal page");
     }
+}
+
+#[actix_web::test]
+async fn an_operator_acknowledges_a_review_with_a_note_and_the_timeline_names_them() {
+    // Arrange
+    let app = TestApp::spawn_with(json!({"admin": {"tokens": [
+        {"name": "alice", "token": "alice-operator-token-0123456789", "role": "operator"}
+    ]}}))
+    .await;
+    let id = "1017CONSACK001";
+    flagged_order(&app, id).await;
+    let b = Browser::signed_in(&app, "alice-operator-token-0123456789").await;
+    let csrf = b.get(&format!("/admin/console/orders/{id}")).await.csrf();
+
+    // Act
+    let done = b
+        .post(
+            &format!("/admin/console/orders/{id}/acknowledge"),
+            &[("csrf", &csrf), ("note", "  refunded the 1 fen by hand  ")],
+        )
+        .await;
+    let page = b.get(&format!("/admin/console/orders/{id}")).await;
+    let again = b.get(&format!("/admin/console/orders/{id}")).await;
+    let overview = b.get("/admin/console/").await;
+
+    // Assert
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("/admin/console/orders/{id}").as_str())
+    );
+    assert!(
+        page.body.contains("<p id=\"flash\" class=\"flash\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        !again.body.contains("id=\"flash\""),
+        "a flash is shown once"
+    );
+    assert!(!page.body.contains("id=\"review-reason\""));
+    assert!(
+        !page.body.contains("<form id=\"acknowledge\""),
+        "nothing left to acknowledge"
+    );
+    assert!(page
+        .body
+        .contains("<span class=\"event-source\">operator: alice</span>"));
+    assert!(page
+        .body
+        .contains("<q class=\"event-note\">refunded the 1 fen by hand</q>"));
+    let order = app.order(id).await;
+    assert_eq!(order["needsReview"], false);
+    assert_eq!(order["status"], "PENDING", "money state untouched");
+    assert!(overview.body.contains("id=\"review-queue-empty\""));
+    assert!(!overview.body.contains(&format!("data-order=\"{id}\"")));
+}
+
+#[actix_web::test]
+async fn an_acknowledgement_without_a_note_is_not_done_and_says_why() {
+    let app = TestApp::spawn().await;
+    let id = "1017CONSNOTE01";
+    flagged_order(&app, id).await;
+    let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
+    let csrf = b.get(&format!("/admin/console/orders/{id}")).await.csrf();
+
+    let done = b
+        .post(
+            &format!("/admin/console/orders/{id}/acknowledge"),
+            &[("csrf", &csrf), ("note", "   ")],
+        )
+        .await;
+    let page = b.get(&format!("/admin/console/orders/{id}")).await;
+
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(page.body.contains("<p id=\"flash\" class=\"flash failed\""));
+    assert!(page.body.contains("note: is required"), "{}", page.body);
+    assert_eq!(app.order(id).await["needsReview"], true);
+}
+
+#[actix_web::test]
+async fn a_resync_from_the_console_asks_the_provider_and_records_the_operator() {
+    let app = TestApp::spawn().await;
+    let id = "1017CONSSYNC01";
+    bound_bill(&app, id, 100).await;
+    let calls_before = provider_calls(&app, id);
+    let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
+    let csrf = b.get(&format!("/admin/console/orders/{id}")).await.csrf();
+
+    let done = b
+        .post(
+            &format!("/admin/console/orders/{id}/resync"),
+            &[("csrf", &csrf), ("note", "buyer says they paid")],
+        )
+        .await;
+    let page = b.get(&format!("/admin/console/orders/{id}")).await;
+
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(
+        provider_calls(&app, id) > calls_before,
+        "the provider was asked"
+    );
+    assert!(
+        page.body.contains("<p id=\"flash\" class=\"flash\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("PENDING"));
+    let events = app.events(id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["operator"] == "admin" && e["note"] == "buyer says they paid"),
+        "{events:?}"
+    );
+}
+
+#[actix_web::test]
+async fn redelivering_from_the_order_page_sends_the_event_again() {
+    // Arrange: the order's creation event delivered once.
+    let receiver = std::sync::Arc::new(Receiver::default());
+    let app = with_receiver(&receiver, &["10ms"]).await;
+    let id = "1017CONSHOOK01";
+    bound_bill(&app, id, 100).await;
+    // Created, then bound: both delivered, nothing pending.
+    eventually("both events of the order are delivered", || async {
+        let mut conn = app.db.conn().unwrap();
+        let pending = deliveries::list(&mut conn, Some(DeliveryStatus::Pending), 10).unwrap();
+        delivered_to(&receiver).len() == 2 && pending.is_empty()
+    })
+    .await;
+    let sent = delivered_to(&receiver).len();
+    let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
+    let page = b.get(&format!("/admin/console/orders/{id}")).await;
+    let at = page
+        .body
+        .find("<tr data-delivery=\"")
+        .expect("a delivery row");
+    let rest = &page.body[at + "<tr data-delivery=\"".len()..];
+    let delivery = &rest[..rest.find('"').unwrap()];
+    assert!(page.body.contains("<form class=\"redeliver\""));
+
+    // Act
+    let done = b
+        .post(
+            &format!("/admin/console/deliveries/{delivery}/redeliver"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+
+    // Assert
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("/admin/console/orders/{id}").as_str())
+    );
+    eventually("an event arrives a second time", || async {
+        let got = delivered_to(&receiver);
+        got.len() == sent + 1 && got[..sent].iter().any(|g| g.id == got[sent].id)
+    })
+    .await;
+    let after = b.get(&format!("/admin/console/orders/{id}")).await;
+    assert!(after.body.contains("<p id=\"flash\" class=\"flash\""));
 }

@@ -18,6 +18,10 @@ use umsgate::store::Db;
 
 /// The admin token the test apps are configured with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The token of `alice`, a named operator (role `operator`) of every test app.
+pub const OPERATOR_TOKEN: &str = "test-alice-token-0123456789";
+/// The token of `victor`, a named operator with role `viewer` (reads, cannot act).
+pub const VIEWER_TOKEN: &str = "test-victor-token-0123456789";
 /// The notification key of `config/default.toml` (the provider's published test key).
 pub const NOTIFY_KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
 /// The contract notice path token of `config/default.toml`.
@@ -63,7 +67,13 @@ pub fn test_settings(dir: &Path, overrides: Value) -> Settings {
             "contract_backoff": ["0s", "50ms", "100ms", "200ms", "400ms"],
         },
         "store": {"path": dir.join("gateway.db")},
-        "admin": {"token": ADMIN_TOKEN},
+        "admin": {
+            "token": ADMIN_TOKEN,
+            "tokens": [
+                {"name": "alice", "token": OPERATOR_TOKEN, "role": "operator"},
+                {"name": "victor", "token": VIEWER_TOKEN, "role": "viewer"},
+            ],
+        },
         "reconcile": {"enabled": false},
     });
     let figment = Figment::new()
@@ -223,10 +233,15 @@ impl TestApp {
 
     /// POSTs JSON to the api listener with the admin token.
     pub async fn admin_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_as(ADMIN_TOKEN, path, body).await
+    }
+
+    /// POSTs JSON to the api listener with the bearer `token` (an operator's).
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
         let mut res = self
             .client
             .post(format!("{}{path}", self.api))
-            .insert_header(("Authorization", format!("Bearer {ADMIN_TOKEN}")))
+            .insert_header(("Authorization", format!("Bearer {token}")))
             .send_json(body)
             .await
             .expect("request sent");
@@ -263,6 +278,44 @@ impl TestApp {
     pub async fn events(&self, id: &str) -> Vec<Value> {
         let (_, body) = self.get(&format!("/orders/{id}/events")).await;
         body["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Creates a 100-fen order `id` and flags it for review the way the provider would: a
+    /// verified bill notification saying it was paid 1 fen. Returns the order as flagged.
+    pub async fn flag_by_amount_mismatch(&self, id: &str) -> Value {
+        let (status, order) = self
+            .post_json("/orders", &json!({"merOrderId": id, "amount": 100}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        let payment = json!({"merOrderId": format!("{id}1"), "totalAmount": 1,
+            "status": "TRADE_SUCCESS", "payTime": "2026-11-21 12:01:02"})
+        .to_string();
+        let notify_id = uuid::Uuid::new_v4().to_string();
+        let body = signed_notice(
+            &[
+                ("notifyId", &notify_id),
+                ("billNo", id),
+                ("billDate", "2026-11-21"),
+                ("billStatus", "PAID"),
+                ("totalAmount", "1"),
+                ("mid", "898340149000005"),
+                ("tid", "88880001"),
+                ("instMid", "QRPAYDEFAULT"),
+                ("billPayment", &payment),
+            ],
+            ("Qx", "extra"),
+        );
+        let (status, reply) = self
+            .post_notify(
+                "/notify/payment",
+                body,
+                Some("application/x-www-form-urlencoded"),
+            )
+            .await;
+        assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
+        let order = self.order(id).await;
+        assert_eq!(order["needsReview"], true, "{order}");
+        order
     }
 
     /// The order as the API shows it (panics if it is not there).
@@ -1072,6 +1125,17 @@ pub async fn feed(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
         all.extend(events);
         after = next;
     }
+}
+
+/// A gateway with one webhook endpoint (the receiver), quick retries and a quick tick.
+pub async fn with_receiver(receiver: &std::sync::Arc<Receiver>, backoff: &[&str]) -> TestApp {
+    let url = start_peer(receiver.clone(), receive);
+    TestApp::spawn_with(json!({"webhooks": {
+        "endpoints": [{"url": format!("{url}/hook"), "secret": SECRET}],
+        "backoff": backoff,
+        "tick": "20ms",
+    }}))
+    .await
 }
 
 /// The webhook receiver's secret (`whsec_` + base64 of 24 bytes).

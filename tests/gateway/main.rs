@@ -29,5 +29,6 @@ mod orders;
 mod provider;
 mod reconcile;
 mod retention;
+mod review;
 mod sandbox;
 mod startup;
