@@ -17,6 +17,7 @@ mod browser;
 mod chaos;
 mod closed_connections;
 mod conformance;
+mod console;
 mod crash;
 mod demo;
 mod flows;
