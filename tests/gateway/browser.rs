@@ -36,6 +36,9 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// cold browser on a busy two-core machine takes seconds; a broken one never comes.
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// Tallest screenshot, in CSS pixels: a whole console page, but not an endless list.
+const TALLEST_SHOT: u64 = 2400;
+
 /// What the README tells to run; in every failure message about a missing browser.
 const HOW_TO_RUN: &str = "install Chromium and its driver (Debian: `apt-get install chromium \
      chromium-driver`) or point UMSGATE_CHROMIUM / UMSGATE_CHROMEDRIVER at them; see the \
@@ -260,10 +263,37 @@ impl Browser {
         self.find("form#sign-in").await;
     }
 
-    /// Writes the page as `target/test-output/console/<name>.png`, prints and returns the
-    /// path.
+    /// Writes the whole page (the window stretched to its height for the shot, at most
+    /// [`TALLEST_SHOT`]) as `target/test-output/console/<name>.png`; prints and returns
+    /// the path.
     async fn screenshot(&self, name: &str) -> PathBuf {
+        let sizes = self
+            .client
+            .execute(
+                "return [window.outerHeight - window.innerHeight, \
+                         document.documentElement.scrollHeight];",
+                vec![],
+            )
+            .await
+            .expect("page sizes");
+        let chrome = sizes[0].as_u64().expect("a height");
+        let page = sizes[1].as_u64().expect("a height").min(TALLEST_SHOT);
+        let (width, height) = self.client.get_window_size().await.expect("window size");
+        self.client
+            .set_window_size(
+                u32::try_from(width).expect("a width"),
+                u32::try_from(page + chrome).expect("a height"),
+            )
+            .await
+            .expect("window stretched");
         let png = self.client.screenshot().await.expect("screenshot");
+        self.client
+            .set_window_size(
+                u32::try_from(width).expect("a width"),
+                u32::try_from(height).expect("a height"),
+            )
+            .await
+            .expect("window restored");
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output/console");
         std::fs::create_dir_all(&dir).expect("test-output dir");
@@ -367,9 +397,9 @@ fn has_chinese(text: &str) -> bool {
 async fn an_operator_acknowledges_an_amount_mismatch_with_a_note_and_the_review_queue_empties() {
     // Arrange: paid orders, one pending, one flagged by a notification of another amount.
     let app = console_app().await;
-    paid_orders(&app, &["1016BRPAID01", "1016BRPAID02", "1016BRPAID03"]).await;
-    bound_bill(&app, "1016BRPEND01", 250).await;
-    let id = "1016BRMISM01";
+    paid_orders(&app, &["1017BRPAID01", "1017BRPAID02", "1017BRPAID03"]).await;
+    bound_bill(&app, "1017BRPEND01", 250).await;
+    let id = "1017BRMISM01";
     mismatched_order(&app, id).await;
     let browser = Browser::open(&app).await;
     let note = "Buyer paid 0.01 by mistake; refunded by the shop, order stays unpaid.";
@@ -432,6 +462,7 @@ async fn an_operator_acknowledges_an_amount_mismatch_with_a_note_and_the_review_
         .await
         .unwrap();
     browser.find("#flash").await;
+    browser.screenshot("order-acknowledged").await;
 
     // Assert: the sign-in, the queue and the page before.
     assert!(!refused.is_empty(), "a wrong token is told so");
@@ -484,7 +515,7 @@ async fn an_operator_acknowledges_an_amount_mismatch_with_a_note_and_the_review_
 async fn a_viewer_sees_the_order_page_with_no_action_forms_where_an_operator_sees_them() {
     // Arrange: a flagged order with webhook deliveries.
     let app = console_app().await;
-    let id = "1016BRVIEW01";
+    let id = "1017BRVIEW01";
     mismatched_order(&app, id).await;
     eventually("the order's webhooks are delivered", || async {
         let (_, list) = app
@@ -537,7 +568,7 @@ async fn a_viewer_sees_the_order_page_with_no_action_forms_where_an_operator_see
 async fn a_post_without_the_csrf_token_is_refused_with_403_and_the_order_stays_flagged() {
     // Arrange: alice signed in, on the flagged order's page.
     let app = console_app().await;
-    let id = "1016BRCSRF01";
+    let id = "1017BRCSRF01";
     mismatched_order(&app, id).await;
     let browser = Browser::open(&app).await;
     browser.sign_in(ALICE_TOKEN).await;
@@ -610,6 +641,7 @@ async fn the_chinese_switch_shows_chinese_labels_and_the_english_one_english() {
     browser.find("a#lang-zh").await.click().await.unwrap();
     browser.find("a#nav-orders").await;
     let chinese = browser.text("nav").await;
+    browser.screenshot("overview-zh").await;
     browser.goto("/admin/console/journal").await;
     let chinese_elsewhere = browser.text("a#nav-journal").await;
     browser.find("a#lang-en").await.click().await.unwrap();
