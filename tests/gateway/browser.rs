@@ -39,7 +39,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// Tallest screenshot, in CSS pixels: a whole console page, but not an endless list.
 const TALLEST_SHOT: u64 = 2400;
 
-/// What the README tells to run; in every failure message about a missing browser.
+/// What to do about a missing browser or driver: in every failure message about one.
 const HOW_TO_RUN: &str = "install Chromium and its driver (Debian: `apt-get install chromium \
      chromium-driver`) or point UMSGATE_CHROMIUM / UMSGATE_CHROMEDRIVER at them; see the \
      README, \"Browser tests\"";
@@ -332,6 +332,7 @@ impl Browser {
     }
 }
 
+/// The element's text, trimmed.
 async fn text_of(element: &Element) -> String {
     element
         .text()
@@ -639,12 +640,13 @@ async fn the_chinese_switch_shows_chinese_labels_and_the_english_one_english() {
 
     // Act
     browser.find("a#lang-zh").await.click().await.unwrap();
-    browser.find("a#nav-orders").await;
+    browser.find("html[lang=zh] nav").await;
     let chinese = browser.text("nav").await;
     browser.screenshot("overview-zh").await;
     browser.goto("/admin/console/journal").await;
     let chinese_elsewhere = browser.text("a#nav-journal").await;
     browser.find("a#lang-en").await.click().await.unwrap();
+    browser.find("html[lang=en] nav").await;
     let back = browser.text("a#nav-orders").await;
 
     // Assert
