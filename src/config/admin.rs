@@ -207,6 +207,26 @@ mod tests {
     }
 
     #[test]
+    fn operators_tokens_never_print_neither_in_debug_nor_in_check_config() {
+        let toml = r#"[admin]
+            tokens = [{ name = "alice", token = "0123456789abcdef-alice", role = "operator" }]"#;
+        let figment = crate::config::Settings::figment(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            Environment::Sandbox,
+        )
+        .merge(<figment::providers::Toml as figment::providers::Format>::string(toml));
+        let s = with(Environment::Sandbox, toml).unwrap();
+
+        let printed = format!("{s:?}\n{}", crate::config::describe(&figment, &s));
+
+        assert!(!printed.contains("0123456789abcdef-alice"), "{printed}");
+        assert!(
+            printed.contains("admin.tokens = \"[redacted]\""),
+            "{printed}"
+        );
+    }
+
+    #[test]
     fn two_named_operators_may_not_share_a_name() {
         let m = message(with(
             Environment::Sandbox,

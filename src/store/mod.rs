@@ -441,6 +441,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_database_flagged_before_the_review_migration_keeps_its_flags_history_and_ids() {
+        // Arrange: the schema as it was before operators and review times, with a flagged
+        // order and two history entries.
+        let (db, _dir) = testing::temp_db();
+        let mut conn = db.conn().unwrap();
+        conn.revert_last_migration(MIGRATIONS).unwrap();
+        conn.batch_execute(
+            "INSERT INTO orders (mer_order_id, mid, tid, inst_mid, binding, amount_fen, status, \
+               refunded_amount_fen, preauth, expire_at, needs_review, review_reason, \
+               check_attempts, request_digest, created_at, updated_at, version) \
+             VALUES ('1017MIGR0001', '898340149000005', '88880001', 'QRPAYDEFAULT', 'none', 100, \
+               'PENDING', 0, 0, 1800000000000, 1, 'amount mismatch', 0, 'd', \
+               1700000000000, 1700000005000, 2); \
+             INSERT INTO order_events (id, mer_order_id, to_status, source, reason, at) \
+             VALUES (7, '1017MIGR0001', 'PENDING', 'api', 'created', 1700000000000), \
+                    (9, '1017MIGR0001', 'PENDING', 'notify', 'review: amount mismatch', 1700000005000);",
+        )
+        .unwrap();
+
+        // Act
+        run_migrations(&mut conn).unwrap();
+
+        // Assert
+        let id = crate::domain::ids::MerOrderId::parse_stored("1017MIGR0001").unwrap();
+        let order = orders::find(&mut conn, &id).unwrap().unwrap();
+        let review = order.review.unwrap();
+        assert_eq!(review.reason, "amount mismatch");
+        assert_eq!(review.since.timestamp_millis(), 1_700_000_005_000);
+        let ids: Vec<i64> = events::list_for(&mut conn, &id)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [7, 9]);
+        conn.batch_execute(
+            "INSERT INTO order_events (mer_order_id, to_status, source, at, operator, note) \
+             VALUES ('1017MIGR0001', 'PENDING', 'operator', 1700000009000, 'alice', 'ok')",
+        )
+        .unwrap();
+        let after = events::list_for(&mut conn, &id).unwrap();
+        assert_eq!(after.last().map(|e| e.id), Some(10), "ids are never reused");
+    }
+
     #[derive(diesel::QueryableByName)]
     struct Pragma {
         #[diesel(sql_type = diesel::sql_types::Text)]

@@ -361,6 +361,55 @@ fn outside_the_sandbox_a_missing_database_is_refused_not_created() {
     );
 }
 
+#[actix_web::test]
+async fn named_operators_come_from_the_environment_in_production_and_a_viewer_cannot_act() {
+    // Arrange: production with one viewer besides the operator `admin`.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [
+        ("UMSGATE__STORE__PATH", "gateway.db"),
+        (
+            "UMSGATE__ADMIN__TOKENS",
+            r#"[{name="victor",token="victor-token-0123456789",role="viewer"}]"#,
+        ),
+    ];
+    let (out, stdout, stderr) = run(production(dir.path(), &env, &["migrate"]));
+    assert!(out.status.success(), "migrate: {stdout}{stderr}");
+    let gateway = ChildGateway::spawn(
+        production(dir.path(), &env, &["serve"]),
+        dir.path().join("serve.log"),
+    )
+    .await
+    .unwrap_or_else(|tail| panic!("production did not start: {tail}"));
+    let client = awc::Client::default();
+    let call = |method: &str, path: &str, token: &str| {
+        let req = client
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", gateway.api),
+            )
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("Content-Type", "application/json"));
+        async move {
+            req.send_body(r#"{"dryRun":true}"#)
+                .await
+                .expect("call")
+                .status()
+                .as_u16()
+        }
+    };
+
+    // Act
+    let viewer_reads = call("GET", "/admin/notifications", "victor-token-0123456789").await;
+    let viewer_acts = call("POST", "/admin/resync", "victor-token-0123456789").await;
+    let admin_acts = call("POST", "/admin/resync", "0123456789012345678").await;
+    let (_, config, _) = run(production(dir.path(), &env, &["check-config"]));
+
+    // Assert
+    assert_eq!((viewer_reads, viewer_acts, admin_acts), (200, 403, 200));
+    assert!(!config.contains("victor-token"), "{config}");
+    assert!(!gateway.log_text().contains("victor-token"));
+}
+
 #[derive(QueryableByName)]
 struct Text {
     #[diesel(sql_type = diesel::sql_types::Text)]
