@@ -95,12 +95,18 @@ pub fn journal_outcomes(
     since: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let first = first_id_since(conn, Timed::Notifications, since)?;
-    let mut rows: Vec<(String, i64)> = notifications::table
+    // Counted here, not with GROUP BY: SQLite would then walk the whole outcome index
+    // instead of the window's key range.
+    let outcomes: Vec<String> = notifications::table
         .filter(notifications::id.ge(first))
         .filter(notifications::received_at.ge(to_ms(since)))
-        .group_by(notifications::outcome)
-        .select((notifications::outcome, diesel::dsl::count_star()))
+        .select(notifications::outcome)
         .load(conn)?;
+    let mut counts = std::collections::BTreeMap::<String, i64>::new();
+    for o in outcomes {
+        *counts.entry(o).or_default() += 1;
+    }
+    let mut rows: Vec<(String, i64)> = counts.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(rows)
 }
