@@ -22,8 +22,8 @@ pub const TIME_BUCKETS: [(i64, &str); 7] = [
 ];
 
 /// Drawing area (the SVG scales to its container through `viewBox`).
-const WIDTH: i64 = 720;
-const HEIGHT: i64 = 220;
+const WIDTH: i64 = 960;
+const HEIGHT: i64 = 200;
 /// Room under the bars for the labels, and over them for the tallest bar's count.
 const BOTTOM: i64 = 24;
 const TOP: i64 = 16;

@@ -323,15 +323,15 @@ struct OverviewPage {
     chart_time: String,
 }
 
-/// Age buckets as the overview labels them (from `orders::AGE_BUCKETS`).
-fn age_label(bucket: &str) -> &'static str {
+/// Age buckets (from `orders::AGE_BUCKETS`) as the overview labels them.
+fn age_label(bucket: &str, t: &'static Labels) -> &'static str {
     match bucket {
-        "lt_1m" => "< 1 min",
-        "lt_5m" => "< 5 min",
-        "lt_30m" => "< 30 min",
-        "lt_2h" => "< 2 h",
-        "lt_24h" => "< 24 h",
-        _ => "≥ 24 h",
+        "lt_1m" => t.age_lt_1m,
+        "lt_5m" => t.age_lt_5m,
+        "lt_30m" => t.age_lt_30m,
+        "lt_2h" => t.age_lt_2h,
+        "lt_24h" => t.age_lt_24h,
+        _ => t.age_ge_24h,
     }
 }
 
@@ -408,7 +408,11 @@ pub async fn overview(
             .into_iter()
             .map(|(s, n)| (s.as_str(), n))
             .collect(),
-        ages: d.ages.into_iter().map(|(b, n)| (age_label(b), n)).collect(),
+        ages: d
+            .ages
+            .into_iter()
+            .map(|(b, n)| (age_label(b, who.lang.labels()), n))
+            .collect(),
         queue: d.queue.iter().map(QueueRow::from).collect(),
         journal: d
             .journal
@@ -927,4 +931,28 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
 /// Any other address under the console: 404 page.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ConsoleError::NotFound(lang_of(&req).0).error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_age_bucket_of_the_store_has_its_own_label() {
+        for lang in [Lang::En, Lang::Zh] {
+            let mut labels: Vec<&str> = orders::AGE_BUCKETS
+                .iter()
+                .map(|(bucket, _)| age_label(bucket, lang.labels()))
+                .collect();
+            labels.sort_unstable();
+            labels.dedup();
+            assert_eq!(labels.len(), orders::AGE_BUCKETS.len(), "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn an_order_link_escapes_what_is_not_alphanumeric() {
+        assert_eq!(order_href("1017ABC"), "/admin/console/orders/1017ABC");
+        assert_eq!(order_href("a/b?c"), "/admin/console/orders/a%2Fb%3Fc");
+    }
 }

@@ -8,20 +8,105 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+use diesel::sql_types::BigInt;
+
 use super::schema::{notifications, order_events, orders, provider_calls};
 use super::{from_ms, to_ms, StoreError};
 use crate::domain::order::OrderStatus;
+
+/// The append-only tables whose rows carry a time that grows with their id (rows are
+/// written with the time of their write, one write transaction at a time).
+#[derive(Clone, Copy, Debug)]
+enum Timed {
+    OrderEvents,
+    ProviderCalls,
+    Notifications,
+}
+
+impl Timed {
+    fn table(self) -> &'static str {
+        match self {
+            Timed::OrderEvents => "order_events",
+            Timed::ProviderCalls => "provider_calls",
+            Timed::Notifications => "notifications",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Timed::OrderEvents | Timed::ProviderCalls => "at",
+            Timed::Notifications => "received_at",
+        }
+    }
+}
+
+/// How far before the window the id search starts: a row's time is taken just before its
+/// write transaction, so a row may carry a time a little earlier than a row written
+/// before it; a minute is far more than any write waits.
+const SLACK_MS: i64 = 60_000;
+
+#[derive(QueryableByName)]
+struct Value {
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    v: Option<i64>,
+}
+
+/// The smallest id of `t` from which every row is at most [`SLACK_MS`] older than `since`,
+/// found by bisecting the primary key: about 2·log2(rows) key lookups, so that the window
+/// queries read only the window's rows, without an index on the time columns (which every
+/// write would pay for). The window queries still filter on the time itself.
+fn first_id_since(
+    conn: &mut SqliteConnection,
+    t: Timed,
+    since: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let (table, column) = (t.table(), t.column());
+    let bound = |sql: String, conn: &mut SqliteConnection| -> Result<Option<i64>, StoreError> {
+        Ok(diesel::sql_query(sql).get_result::<Value>(conn)?.v)
+    };
+    let (Some(mut lo), Some(mut hi)) = (
+        bound(format!("SELECT MIN(id) AS v FROM {table}"), conn)?,
+        bound(format!("SELECT MAX(id) AS v FROM {table}"), conn)?,
+    ) else {
+        return Ok(0);
+    };
+    let from = to_ms(since).saturating_sub(SLACK_MS);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        // The first row at or after `mid` (ids may have gaps: retention deletes rows).
+        let at = diesel::sql_query(format!(
+            "SELECT {column} AS v FROM {table} WHERE id >= ? ORDER BY id LIMIT 1"
+        ))
+        .bind::<BigInt, _>(mid)
+        .get_result::<Value>(conn)?
+        .v;
+        if at.is_some_and(|at| at < from) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
 
 /// How many journal rows of each outcome arrived at or after `since`, most first.
 pub fn journal_outcomes(
     conn: &mut SqliteConnection,
     since: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut rows: Vec<(String, i64)> = notifications::table
+    let first = first_id_since(conn, Timed::Notifications, since)?;
+    // Counted here, not with GROUP BY: SQLite would then walk the whole outcome index
+    // instead of the window's key range.
+    let outcomes: Vec<String> = notifications::table
+        .filter(notifications::id.ge(first))
         .filter(notifications::received_at.ge(to_ms(since)))
-        .group_by(notifications::outcome)
-        .select((notifications::outcome, diesel::dsl::count_star()))
+        .select(notifications::outcome)
         .load(conn)?;
+    let mut counts = std::collections::BTreeMap::<String, i64>::new();
+    for o in outcomes {
+        *counts.entry(o).or_default() += 1;
+    }
+    let mut rows: Vec<(String, i64)> = counts.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(rows)
 }
@@ -52,8 +137,10 @@ pub fn provider_calls_since(
     conn: &mut SqliteConnection,
     since: DateTime<Utc>,
 ) -> Result<CallStats, StoreError> {
+    let first = first_id_since(conn, Timed::ProviderCalls, since)?;
     let since = to_ms(since);
     let mut by_outcome: Vec<(String, i64)> = provider_calls::table
+        .filter(provider_calls::id.ge(first))
         .filter(provider_calls::at.ge(since))
         .group_by(provider_calls::outcome)
         .select((provider_calls::outcome, diesel::dsl::count_star()))
@@ -65,6 +152,7 @@ pub fn provider_calls_since(
             return Ok(None);
         }
         Ok(provider_calls::table
+            .filter(provider_calls::id.ge(first))
             .filter(provider_calls::at.ge(since))
             .order(provider_calls::latency_ms.asc())
             .select(provider_calls::latency_ms)
@@ -88,7 +176,9 @@ pub fn paid_at_since(
     since: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, StoreError> {
     let paid = OrderStatus::Paid.as_str();
+    let first = first_id_since(conn, Timed::OrderEvents, since)?;
     let rows: Vec<(i64, i64)> = order_events::table
+        .filter(order_events::id.ge(first))
         .filter(order_events::at.ge(to_ms(since)))
         .filter(order_events::to_status.eq(paid))
         .filter(
@@ -112,8 +202,10 @@ pub fn payment_to_final_since(
     since: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     let paid = OrderStatus::Paid.as_str();
+    let first = first_id_since(conn, Timed::OrderEvents, since)?;
     let rows: Vec<(i64, Option<String>)> = order_events::table
         .inner_join(orders::table)
+        .filter(order_events::id.ge(first))
         .filter(order_events::at.ge(to_ms(since)))
         .filter(order_events::to_status.eq(paid))
         .filter(
@@ -187,6 +279,63 @@ mod tests {
         );
         assert_eq!(stats.p50_ms, Some(10));
         assert_eq!(stats.p95_ms, Some(19));
+    }
+
+    #[test]
+    fn the_window_starts_at_the_first_id_within_the_slack_of_its_time() {
+        // Arrange: a call an hour apart each, ids 1 to 48, and a gap where 20..=29 were
+        // pruned.
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let t0 = Utc::now() - chrono::Duration::hours(48);
+        for h in 0..48 {
+            let at = t0 + chrono::Duration::hours(h);
+            provider_calls::insert(&mut conn, &call(at, "ok", 1)).unwrap();
+        }
+        diesel::sql_query("DELETE FROM provider_calls WHERE id BETWEEN 20 AND 29")
+            .execute(&mut conn)
+            .unwrap();
+        let at_hour = |h: i64| t0 + chrono::Duration::hours(h);
+
+        // Act and Assert: the row of the hour, or the first after the gap.
+        assert_eq!(
+            first_id_since(&mut conn, Timed::ProviderCalls, at_hour(10)).unwrap(),
+            11
+        );
+        assert_eq!(
+            first_id_since(
+                &mut conn,
+                Timed::ProviderCalls,
+                at_hour(10) + chrono::Duration::seconds(30)
+            )
+            .unwrap(),
+            11,
+            "within the slack"
+        );
+        let after_gap = first_id_since(&mut conn, Timed::ProviderCalls, at_hour(21)).unwrap();
+        assert!(
+            (20..=30).contains(&after_gap),
+            "{after_gap}: row 19 out, row 30 in"
+        );
+        assert_eq!(
+            first_id_since(
+                &mut conn,
+                Timed::ProviderCalls,
+                t0 - chrono::Duration::days(9)
+            )
+            .unwrap(),
+            1
+        );
+        assert_eq!(
+            provider_calls_since(&mut conn, at_hour(40)).unwrap().total,
+            8,
+            "hours 40 to 47"
+        );
+        assert_eq!(
+            first_id_since(&mut conn, Timed::Notifications, t0).unwrap(),
+            0,
+            "empty"
+        );
     }
 
     #[test]

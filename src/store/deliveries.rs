@@ -324,14 +324,24 @@ pub fn list(
 }
 
 /// The deliveries of one order's events (to every endpoint), newest first, at most
-/// `limit`, with their attempts.
+/// `limit`, with their attempts. Read through the `(endpoint, event_seq)` key: every
+/// endpoint that has a delivery has a cursor (both are written in one transaction), and
+/// the order's events come from their own index, so no other order's row is read.
 pub fn of_order(
     conn: &mut SqliteConnection,
     order: &str,
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
+    let endpoints: Vec<String> = webhook_cursors::table
+        .select(webhook_cursors::endpoint)
+        .load(conn)?;
+    let seqs: Vec<i64> = events::table
+        .filter(events::mer_order_id.eq(order))
+        .select(events::id)
+        .load(conn)?;
     let rows: Vec<ListRow> = listed()
-        .filter(deliveries::mer_order_id.eq(order))
+        .filter(deliveries::endpoint.eq_any(endpoints))
+        .filter(deliveries::event_seq.eq_any(seqs))
         .order(deliveries::id.desc())
         .limit(limit)
         .load(conn)?;

@@ -302,6 +302,10 @@ async fn pages_and_actions_without_a_session_go_to_sign_in() {
         .post("/admin/console/deliveries/1/redeliver", &[("csrf", "x")])
         .await;
     assert_eq!(post.status, StatusCode::SEE_OTHER);
+    assert_eq!(post.location.as_deref(), Some("/admin/console/sign-in"));
+    let bare = b.get("/admin/console").await;
+    assert_eq!(bare.status, StatusCode::SEE_OTHER);
+    assert_eq!(bare.location.as_deref(), Some("/admin/console/"));
 }
 
 #[actix_web::test]
