@@ -120,7 +120,7 @@ labels! {
     updated: ("Updated", "更新时间"),
     expires: ("Expires", "过期时间"),
     binding: ("Binding", "绑定"),
-    pay_time: ("Pay time (provider)", "支付时间（渠道）"),
+    pay_time: ("Pay time (provider, Beijing)", "支付时间（渠道，北京时间）"),
     wallet: ("Wallet", "支付方式"),
     next_page: ("Next page", "下一页"),
     no_orders: ("No order matches.", "没有符合条件的订单。"),

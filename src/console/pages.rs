@@ -545,6 +545,16 @@ pub struct EventRow {
     reason: Option<String>,
     note: Option<String>,
     evidence: Option<String>,
+    /// The row of this page the evidence names (`#notification-<id>`, `#call-<id>`).
+    evidence_anchor: Option<String>,
+}
+
+/// The anchor of the row an event's evidence names on the order's page, when it names a
+/// journal row or a provider call by its numeric id.
+fn evidence_anchor(evidence: &str) -> Option<String> {
+    let (kind, id) = evidence.split_once(':')?;
+    let kind = ["notification", "call"].into_iter().find(|k| *k == kind)?;
+    id.parse::<i64>().ok().map(|id| format!("#{kind}-{id}"))
 }
 
 impl From<&OrderEvent> for EventRow {
@@ -563,12 +573,14 @@ impl From<&OrderEvent> for EventRow {
             reason: e.reason.clone(),
             note: e.note.clone(),
             evidence: e.evidence.clone(),
+            evidence_anchor: e.evidence.as_deref().and_then(evidence_anchor),
         }
     }
 }
 
 /// A journal row as the console shows it: never the body.
 pub struct JournalRow {
+    id: i64,
     received: String,
     kind: String,
     outcome: String,
@@ -581,6 +593,7 @@ pub struct JournalRow {
 impl From<Entry> for JournalRow {
     fn from(e: Entry) -> Self {
         JournalRow {
+            id: e.id,
             received: when(e.received_at),
             kind: e.kind,
             outcome: e.outcome,
@@ -594,6 +607,7 @@ impl From<Entry> for JournalRow {
 
 /// A provider call as the console shows it.
 pub struct CallRow {
+    id: i64,
     at: String,
     operation: String,
     http_status: String,
@@ -606,6 +620,7 @@ pub struct CallRow {
 impl From<Call> for CallRow {
     fn from(c: Call) -> Self {
         CallRow {
+            id: c.id,
             at: DateTime::from_timestamp_millis(c.at).map_or_else(String::new, when),
             operation: c.operation,
             http_status: c.http_status.map(|s| s.to_string()).unwrap_or_default(),
@@ -948,6 +963,18 @@ mod tests {
             labels.dedup();
             assert_eq!(labels.len(), orders::AGE_BUCKETS.len(), "{lang:?}");
         }
+    }
+
+    #[test]
+    fn evidence_that_names_a_row_links_to_it() {
+        assert_eq!(
+            evidence_anchor("notification:42").as_deref(),
+            Some("#notification-42")
+        );
+        assert_eq!(evidence_anchor("call:7").as_deref(), Some("#call-7"));
+        assert_eq!(evidence_anchor("call:x"), None);
+        assert_eq!(evidence_anchor("operator:alice"), None);
+        assert_eq!(evidence_anchor("created"), None);
     }
 
     #[test]

@@ -593,7 +593,15 @@ async fn the_order_page_shows_its_timeline_journal_rows_and_provider_calls() {
         .body
         .contains("<span class=\"event-source\">notify</span>"));
     let journal = &page.body[page.body.find("<table id=\"journal-rows\"").unwrap()..];
-    assert!(journal.contains("<tr data-outcome=\"review\">"));
+    let row = journal
+        .find("data-outcome=\"review\">")
+        .expect("the review row");
+    let row_id = &journal[journal[..row].rfind("id=\"notification-").unwrap() + 4..row - 2];
+    assert!(
+        page.body
+            .contains(&format!("<a class=\"event-evidence\" href=\"#{row_id}\">")),
+        "the flagging event links to the notification that flagged it: {row_id}"
+    );
     let calls = &page.body[page.body.find("<table id=\"provider-calls\"").unwrap()..];
     assert!(calls.contains("<td>update-qrcode</td>"), "the bind call");
     assert!(page.body.contains("<form id=\"acknowledge\""));
