@@ -665,6 +665,11 @@ impl Settings {
             ),
         );
         check(
+            self::admin::SESSION_TTL_RANGE.contains(&self.admin.session_ttl),
+            Problem::new("admin.session_ttl", "must be between 1m and 24h")
+                .showing(&humantime::format_duration(self.admin.session_ttl).to_string()),
+        );
+        check(
             !self.provider.app_id.is_empty(),
             Problem::new("provider.app_id", "must not be empty"),
         );
@@ -1243,6 +1248,8 @@ mod tests {
             ("[reconcile]\nbackoff = []", "reconcile.backoff"),
             ("[reconcile]\nconcurrency = 0", "reconcile.concurrency"),
             ("[admin]\ntoken = \"short\"", "admin.token"),
+            ("[admin]\nsession_ttl = \"30s\"", "admin.session_ttl"),
+            ("[admin]\nsession_ttl = \"2days\"", "admin.session_ttl"),
             ("[notify]\nrejected_budget = 0", "notify.rejected_budget"),
             ("[api]\nbody_timeout = \"0s\"", "api.body_timeout"),
             (

@@ -4,6 +4,7 @@
 pub mod chinaums;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod flows;

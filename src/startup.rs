@@ -184,6 +184,8 @@ impl Application {
         let api_provider = provider.clone();
         let api_limits = settings.api.limits();
         let api_trusted = TrustedProxies(Arc::new(api_limits.trusted_proxies.clone()));
+        // One console state for every worker: a session opened on one is valid on all.
+        let console = web::Data::new(crate::console::Console::new(settings.admin.session_ttl));
         let api = HttpServer::new(move || {
             App::new()
                 .app_data(api_state.clone())
@@ -196,6 +198,9 @@ impl Application {
                 .wrap(from_fn(http::count_requests))
                 .wrap(from_fn(http::request_id))
                 .wrap(http::access_log(api_trusted.clone()))
+                // Before the api routes: its scope is inside `/admin`, whose bearer guard
+                // it must not pass through.
+                .configure(crate::console::routes(console.clone()))
                 .configure(http::api_routes)
         })
         .workers(settings.api.workers)

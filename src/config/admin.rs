@@ -2,6 +2,8 @@
 //! named `admin.tokens` with their roles; validation that names the offending key and never
 //! shows a token. It must not authenticate anyone (that is `operators::Roster`).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::{Problem, MIN_SECRET_LEN};
@@ -21,7 +23,16 @@ pub struct AdminSettings {
     /// Named operators.
     #[serde(default)]
     pub tokens: Vec<OperatorToken>,
+    /// How long a console sign-in lasts (the session cookie's `Max-Age` and its
+    /// server-side expiry).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
 }
+
+/// Bounds of `admin.session_ttl`: a session shorter than a minute signs the operator out
+/// while they read a page; one longer than a day outlives the shift that opened it.
+pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(24 * 3600);
 
 /// One named operator.
 #[derive(Clone, Debug, Deserialize)]

@@ -10,6 +10,7 @@ pub mod create;
 pub mod error;
 pub mod intake;
 pub mod preauth;
+pub mod redeliver;
 pub mod review;
 pub mod watch;
 

@@ -145,6 +145,8 @@ pub async fn notifications(
         verified: q.verified,
         outcome: q.outcome,
         after: q.after,
+        since: None,
+        newest_first: false,
         limit,
     };
     let rows = state

@@ -128,12 +128,7 @@ pub async fn redeliver(
     let (b, _) = parse_json::<RedeliverBody>(&body)?;
     let now = state.now();
     let n = match (b.event_id, b.since, b.status.as_deref()) {
-        (Some(id), None, None) => {
-            state
-                .db
-                .write(move |c| deliveries::redeliver_event(c, &id, now))
-                .await?
-        }
+        (Some(id), None, None) => crate::flows::redeliver::redeliver_event(&state, id).await?,
         (None, Some(since), Some("failed")) => {
             state
                 .db

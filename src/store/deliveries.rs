@@ -315,24 +315,86 @@ pub fn list(
     status: Option<DeliveryStatus>,
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let mut q = deliveries::table
-        .inner_join(events::table)
-        .select((
-            deliveries::id,
-            deliveries::endpoint,
-            events::event_id,
-            events::kind,
-            deliveries::mer_order_id,
-            deliveries::status,
-            deliveries::attempts,
-            deliveries::next_attempt_at,
-            deliveries::delivered_at,
-        ))
-        .into_boxed();
+    let mut q = listed().into_boxed();
     if let Some(s) = status {
         q = q.filter(deliveries::status.eq(s.as_str()));
     }
     let rows: Vec<ListRow> = q.order(deliveries::id.desc()).limit(limit).load(conn)?;
+    with_history(conn, rows)
+}
+
+/// The deliveries of one order's events (to every endpoint), newest first, at most
+/// `limit`, with their attempts. Read through the `(endpoint, event_seq)` key: every
+/// endpoint that has a delivery has a cursor (both are written in one transaction), and
+/// the order's events come from their own index, so no other order's row is read.
+pub fn of_order(
+    conn: &mut SqliteConnection,
+    order: &str,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    let endpoints: Vec<String> = webhook_cursors::table
+        .select(webhook_cursors::endpoint)
+        .load(conn)?;
+    let seqs: Vec<i64> = events::table
+        .filter(events::mer_order_id.eq(order))
+        .select(events::id)
+        .load(conn)?;
+    let rows: Vec<ListRow> = listed()
+        .filter(deliveries::endpoint.eq_any(endpoints))
+        .filter(deliveries::event_seq.eq_any(seqs))
+        .order(deliveries::id.desc())
+        .limit(limit)
+        .load(conn)?;
+    with_history(conn, rows)
+}
+
+/// One delivery's event id (what [`redeliver_event`] takes) and order, if there is such a
+/// delivery.
+pub fn event_of(
+    conn: &mut SqliteConnection,
+    delivery: i64,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    Ok(deliveries::table
+        .inner_join(events::table)
+        .filter(deliveries::id.eq(delivery))
+        .select((events::event_id, deliveries::mer_order_id))
+        .get_result(conn)
+        .optional()?)
+}
+
+#[expect(clippy::type_complexity, reason = "diesel's select tuple")]
+fn listed() -> diesel::dsl::Select<
+    diesel::dsl::InnerJoin<deliveries::table, events::table>,
+    (
+        deliveries::id,
+        deliveries::endpoint,
+        events::event_id,
+        events::kind,
+        deliveries::mer_order_id,
+        deliveries::status,
+        deliveries::attempts,
+        deliveries::next_attempt_at,
+        deliveries::delivered_at,
+    ),
+> {
+    deliveries::table.inner_join(events::table).select((
+        deliveries::id,
+        deliveries::endpoint,
+        events::event_id,
+        events::kind,
+        deliveries::mer_order_id,
+        deliveries::status,
+        deliveries::attempts,
+        deliveries::next_attempt_at,
+        deliveries::delivered_at,
+    ))
+}
+
+/// Listed rows with their attempts, parsed.
+fn with_history(
+    conn: &mut SqliteConnection,
+    rows: Vec<ListRow>,
+) -> Result<Vec<Delivery>, StoreError> {
     rows.into_iter()
         .map(
             |(id, endpoint, event_id, kind, order, status, attempts, next, done)| {

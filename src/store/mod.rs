@@ -5,6 +5,7 @@
 //! work to the blocking pool).
 
 pub mod attempts;
+pub mod console;
 pub mod contracts;
 pub mod deliveries;
 pub mod events;

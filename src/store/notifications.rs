@@ -168,11 +168,15 @@ pub struct Filter {
     pub outcome: Option<String>,
     /// Keyset cursor: rows after this id.
     pub after: Option<i64>,
+    /// Only notices received at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Newest first (the console's journal) instead of oldest first (paging with `after`).
+    pub newest_first: bool,
     /// Page size.
     pub limit: i64,
 }
 
-/// A page of the journal, oldest first.
+/// A page of the journal, oldest first (newest first when the filter says so).
 pub fn list(conn: &mut SqliteConnection, f: &Filter) -> Result<Vec<Entry>, StoreError> {
     let mut q = notifications::table.select(ENTRY_COLUMNS).into_boxed();
     if let Some(k) = &f.kind {
@@ -190,7 +194,15 @@ pub fn list(conn: &mut SqliteConnection, f: &Filter) -> Result<Vec<Entry>, Store
     if let Some(a) = f.after {
         q = q.filter(notifications::id.gt(a));
     }
-    let rows: Vec<EntryRow> = q.order(notifications::id.asc()).limit(f.limit).load(conn)?;
+    if let Some(t) = f.since {
+        q = q.filter(notifications::received_at.ge(to_ms(t)));
+    }
+    q = if f.newest_first {
+        q.order(notifications::id.desc())
+    } else {
+        q.order(notifications::id.asc())
+    };
+    let rows: Vec<EntryRow> = q.limit(f.limit).load(conn)?;
     rows.into_iter()
         .map(|r| {
             Ok(Entry {

@@ -362,7 +362,7 @@ impl Webhooks {
 }
 
 /// `url` without user info, query or fragment.
-fn label(url: &str) -> String {
+pub fn label(url: &str) -> String {
     let cut = url.find(['?', '#']).unwrap_or(url.len());
     let url = &url[..cut];
     match (url.find("://"), url.find('@')) {

@@ -10,7 +10,8 @@ use futures_util::future::join;
 
 use crate::helpers::{
     bound_bill, child_gateway_env, delivered, delivered_to, eventually, eventually_some, feed,
-    paid_notices, receive, start_peer, umsgate, verifies, ChildGateway, Receiver, TestApp, SECRET,
+    paid_notices, receive, start_peer, umsgate, verifies, with_receiver, ChildGateway, Receiver,
+    TestApp, SECRET,
 };
 
 /// Longest a test waits for a long-poll that should be woken: half of the `wait` it asks
@@ -215,17 +216,6 @@ fn the_receivers_own_check_accepts_the_standard_webhooks_test_vector() {
     assert!(verifies(secret, id, ts, body, good));
     assert!(verifies(secret, id, ts, body, &format!("v1,other {good}")));
     assert!(!verifies(secret, id, "1614265331", body, good));
-}
-
-/// A gateway with one webhook endpoint (the receiver), quick retries and a quick tick.
-async fn with_receiver(receiver: &std::sync::Arc<Receiver>, backoff: &[&str]) -> TestApp {
-    let url = start_peer(receiver.clone(), receive);
-    TestApp::spawn_with(json!({"webhooks": {
-        "endpoints": [{"url": format!("{url}/hook"), "secret": SECRET}],
-        "backoff": backoff,
-        "tick": "20ms",
-    }}))
-    .await
 }
 
 #[actix_web::test]

@@ -1127,6 +1127,17 @@ pub async fn feed(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
     }
 }
 
+/// A gateway with one webhook endpoint (the receiver), quick retries and a quick tick.
+pub async fn with_receiver(receiver: &std::sync::Arc<Receiver>, backoff: &[&str]) -> TestApp {
+    let url = start_peer(receiver.clone(), receive);
+    TestApp::spawn_with(json!({"webhooks": {
+        "endpoints": [{"url": format!("{url}/hook"), "secret": SECRET}],
+        "backoff": backoff,
+        "tick": "20ms",
+    }}))
+    .await
+}
+
 /// The webhook receiver's secret (`whsec_` + base64 of 24 bytes).
 pub const SECRET: &str = "whsec_dW1zZ2F0ZS13ZWJob29rLXRlc3Qta2V5";
 

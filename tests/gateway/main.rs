@@ -16,6 +16,7 @@ mod bills;
 mod chaos;
 mod closed_connections;
 mod conformance;
+mod console;
 mod crash;
 mod demo;
 mod flows;
