@@ -13,6 +13,7 @@ mod admin;
 mod answers;
 mod backend;
 mod bills;
+mod browser;
 mod chaos;
 mod closed_connections;
 mod conformance;
