@@ -19,13 +19,9 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::helpers::{
-    bound_bill, delivered, eventually, receive, start_peer, Receiver, TestApp, SECRET,
+    bound_bill, delivered, eventually, receive, start_peer, Receiver, TestApp, OPERATOR_TOKEN,
+    SECRET, VIEWER_TOKEN,
 };
-
-/// The operator of the console tests (role `operator`).
-const ALICE_TOKEN: &str = "alice-operator-token-0123456789";
-/// The viewer of the console tests (role `viewer`).
-const VICTOR_TOKEN: &str = "victor-viewer-token-0123456789";
 
 /// Debian's paths (`apt-get install chromium chromium-driver`); `UMSGATE_CHROMIUM` and
 /// `UMSGATE_CHROMEDRIVER` override them.
@@ -342,15 +338,11 @@ async fn text_of(element: &Element) -> String {
         .to_owned()
 }
 
-/// A gateway with the operator `alice`, the viewer `victor` and a webhook receiver (so that
+/// A gateway (with its operator `alice` and viewer `victor`) and a webhook receiver (so that
 /// orders have deliveries to show).
 async fn console_app() -> TestApp {
     let url = start_peer(Arc::new(Receiver::default()), receive);
     TestApp::spawn_with(json!({
-        "admin": {"tokens": [
-            {"name": "alice", "token": ALICE_TOKEN, "role": "operator"},
-            {"name": "victor", "token": VICTOR_TOKEN, "role": "viewer"},
-        ]},
         "webhooks": {
             "endpoints": [{"url": format!("{url}/hook"), "secret": SECRET}],
             "tick": "20ms",
@@ -422,7 +414,7 @@ async fn an_operator_acknowledges_an_amount_mismatch_with_a_note_and_the_review_
         .await
         .unwrap();
     let refused = browser.text("#sign-in-error").await;
-    browser.sign_in(ALICE_TOKEN).await;
+    browser.sign_in(OPERATOR_TOKEN).await;
     let signed_in_as = browser.text("#signed-in-as").await;
     browser.find("svg#chart-payments-per-hour").await;
     browser.find("svg#chart-time-to-final").await;
@@ -530,7 +522,7 @@ async fn a_viewer_sees_the_order_page_with_no_action_forms_where_an_operator_see
     let forms = "form#acknowledge, form#resync, form.redeliver";
 
     // Act: the operator's page, then the viewer's.
-    browser.sign_in(ALICE_TOKEN).await;
+    browser.sign_in(OPERATOR_TOKEN).await;
     browser.goto(&page).await;
     browser.find("#review-reason").await;
     let operator_forms = browser.all(forms).await.len();
@@ -539,7 +531,7 @@ async fn a_viewer_sees_the_order_page_with_no_action_forms_where_an_operator_see
         .await
         .len();
     browser.sign_out().await;
-    browser.sign_in(VICTOR_TOKEN).await;
+    browser.sign_in(VIEWER_TOKEN).await;
     let signed_in_as = browser.text("#signed-in-as").await;
     browser.goto(&page).await;
     let order_id = browser.text("#order-id").await;
@@ -572,7 +564,7 @@ async fn a_post_without_the_csrf_token_is_refused_with_403_and_the_order_stays_f
     let id = "1017BRCSRF01";
     mismatched_order(&app, id).await;
     let browser = Browser::open(&app).await;
-    browser.sign_in(ALICE_TOKEN).await;
+    browser.sign_in(OPERATOR_TOKEN).await;
     browser.goto(&format!("/admin/console/orders/{id}")).await;
     browser.find("form#acknowledge").await;
     let action = format!("/admin/console/orders/{id}/acknowledge");
@@ -635,7 +627,7 @@ async fn the_chinese_switch_shows_chinese_labels_and_the_english_one_english() {
     // Arrange
     let app = console_app().await;
     let browser = Browser::open(&app).await;
-    browser.sign_in(VICTOR_TOKEN).await;
+    browser.sign_in(VIEWER_TOKEN).await;
     let english = browser.text("a#nav-orders").await;
 
     // Act

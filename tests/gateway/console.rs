@@ -11,19 +11,8 @@ use umsgate::store::deliveries::{self, DeliveryStatus};
 
 use crate::helpers::{
     bound_bill, capture_logs, delivered_to, eventually, paid_notice, signed_notice, with_receiver,
-    Receiver, TestApp, ADMIN_TOKEN,
+    Receiver, TestApp, ADMIN_TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN,
 };
-
-/// A viewer's token in [`with_viewer`].
-const VIEWER_TOKEN: &str = "victor-viewer-token-0123456789";
-
-/// A gateway with the operator `admin` (the admin token) and the viewer `victor`.
-async fn with_viewer() -> TestApp {
-    TestApp::spawn_with(json!({"admin": {"tokens": [
-        {"name": "victor", "token": VIEWER_TOKEN, "role": "viewer"}
-    ]}}))
-    .await
-}
 
 /// An answer of the console.
 struct Page {
@@ -531,7 +520,7 @@ fn provider_calls(app: &TestApp, id: &str) -> usize {
 #[actix_web::test]
 async fn a_viewer_sees_no_action_forms_and_its_posts_are_refused() {
     // Arrange
-    let app = with_viewer().await;
+    let app = TestApp::spawn().await;
     let id = "1017CONSVIEW01";
     flagged_order(&app, id).await;
     let b = Browser::signed_in(&app, VIEWER_TOKEN).await;
@@ -658,13 +647,10 @@ async fn the_journal_shows_who_sent_what_and_why_but_never_the_body_or_a_buyers_
 #[actix_web::test]
 async fn an_operator_acknowledges_a_review_with_a_note_and_the_timeline_names_them() {
     // Arrange
-    let app = TestApp::spawn_with(json!({"admin": {"tokens": [
-        {"name": "alice", "token": "alice-operator-token-0123456789", "role": "operator"}
-    ]}}))
-    .await;
+    let app = TestApp::spawn().await;
     let id = "1017CONSACK001";
     flagged_order(&app, id).await;
-    let b = Browser::signed_in(&app, "alice-operator-token-0123456789").await;
+    let b = Browser::signed_in(&app, OPERATOR_TOKEN).await;
     let csrf = b.get(&format!("/admin/console/orders/{id}")).await.csrf();
 
     // Act
