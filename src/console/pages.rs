@@ -343,8 +343,7 @@ struct OverviewData {
     journal: Vec<(String, i64)>,
     calls: figures::CallStats,
     backlog: Vec<(String, i64, DateTime<Utc>)>,
-    paid: Vec<DateTime<Utc>>,
-    to_final: Vec<i64>,
+    paid: Vec<figures::PaidMove>,
 }
 
 /// `GET /admin/console` → the overview's canonical address.
@@ -383,8 +382,7 @@ pub async fn overview(
                 journal: figures::journal_outcomes(c, since)?,
                 calls: figures::provider_calls_since(c, since)?,
                 backlog: deliveries::undelivered(c)?,
-                paid: figures::paid_at_since(c, since)?,
-                to_final: figures::payment_to_final_since(c, since)?,
+                paid: figures::paid_moves_since(c, since)?,
             })
         })
         .await
@@ -393,12 +391,15 @@ pub async fn overview(
     let p = OverviewPage {
         chart_payments: charts::payments_per_hour(
             now,
-            &d.paid,
+            &d.paid.iter().map(|m| m.at).collect::<Vec<_>>(),
             c.t.chart_payments,
             c.t.chart_payments_desc,
         ),
         chart_time: charts::time_to_final(
-            &d.to_final,
+            &d.paid
+                .iter()
+                .filter_map(|m| m.seconds_from_payment)
+                .collect::<Vec<_>>(),
             c.t.chart_time_to_final,
             c.t.chart_time_desc,
         ),

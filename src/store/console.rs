@@ -169,41 +169,25 @@ pub fn provider_calls_since(
     })
 }
 
-/// When each order reached PAID at or after `since` (one instant per move into PAID,
-/// oldest first; the history's entries that only flag or re-confirm are not moves).
-pub fn paid_at_since(
-    conn: &mut SqliteConnection,
-    since: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>, StoreError> {
-    let paid = OrderStatus::Paid.as_str();
-    let first = first_id_since(conn, Timed::OrderEvents, since)?;
-    let rows: Vec<(i64, i64)> = order_events::table
-        .filter(order_events::id.ge(first))
-        .filter(order_events::at.ge(to_ms(since)))
-        .filter(order_events::to_status.eq(paid))
-        .filter(
-            order_events::from_status
-                .is_null()
-                .or(order_events::from_status.ne(paid)),
-        )
-        .order(order_events::id.asc())
-        .select((order_events::id, order_events::at))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|(id, at)| from_ms("order_events", &id.to_string(), at))
-        .collect()
+/// One move of an order into PAID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaidMove {
+    /// When the gateway recorded the order PAID.
+    pub at: DateTime<Utc>,
+    /// Seconds from the provider's payment time (`payTime`) to `at`: none without a
+    /// readable `payTime`; a pay time after the record counts as 0.
+    pub seconds_from_payment: Option<i64>,
 }
 
-/// For each order that reached PAID at or after `since`: the seconds from the provider's
-/// payment time (`payTime`) to the gateway recording the order PAID. Orders without a
-/// readable `payTime` are left out; a pay time after the record counts as 0.
-pub fn payment_to_final_since(
+/// Every move into PAID at or after `since`, oldest first (the history's entries that only
+/// flag or re-confirm a PAID order are not moves).
+pub fn paid_moves_since(
     conn: &mut SqliteConnection,
     since: DateTime<Utc>,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<PaidMove>, StoreError> {
     let paid = OrderStatus::Paid.as_str();
     let first = first_id_since(conn, Timed::OrderEvents, since)?;
-    let rows: Vec<(i64, Option<String>)> = order_events::table
+    let rows: Vec<(i64, i64, Option<String>)> = order_events::table
         .inner_join(orders::table)
         .filter(order_events::id.ge(first))
         .filter(order_events::at.ge(to_ms(since)))
@@ -214,15 +198,20 @@ pub fn payment_to_final_since(
                 .or(order_events::from_status.ne(paid)),
         )
         .order(order_events::id.asc())
-        .select((order_events::at, orders::pay_time))
+        .select((order_events::id, order_events::at, orders::pay_time))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(at, pay_time)| {
-            let paid = crate::chinaums::time::parse_body(pay_time.as_deref()?)?;
-            Some((at.saturating_sub(to_ms(paid)) / 1000).max(0))
+    rows.into_iter()
+        .map(|(id, at, pay_time)| {
+            let seconds_from_payment = pay_time
+                .as_deref()
+                .and_then(crate::chinaums::time::parse_body)
+                .map(|p| (at.saturating_sub(to_ms(p)) / 1000).max(0));
+            Ok(PaidMove {
+                at: from_ms("order_events", &id.to_string(), at)?,
+                seconds_from_payment,
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -231,6 +220,54 @@ mod tests {
     use crate::store::notifications::{self, NewEntry};
     use crate::store::provider_calls::{self, NewCall};
     use crate::store::testing::temp_db;
+
+    #[test]
+    fn a_move_into_paid_counts_once_with_the_seconds_since_the_providers_pay_time() {
+        use crate::chinaums::status::BillStatus;
+        use crate::domain::money::Amount;
+        use crate::domain::observe::{Observation, Timing};
+        use crate::domain::order::{Evidence, Report, Source};
+        use crate::domain::record::testing::t0;
+        use crate::domain::record::ProviderFacts;
+        use crate::store::orders;
+        // Arrange: a 100-fen order paid at 12:00:10 Beijing (t0 + 10 s), recorded 60 s
+        // later, then confirmed by the same report (not a second move).
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let order = orders::tests::new_order("paid");
+        orders::create(&mut conn, &order).unwrap();
+        let mut evidence = Evidence::of(Report::Bill(BillStatus::Paid));
+        evidence.amount = Some(Amount::from_fen(100).unwrap());
+        evidence.paid_facts = true;
+        let facts = ProviderFacts {
+            pay_time: Some("2026-11-21 12:00:10".into()),
+            ..ProviderFacts::default()
+        };
+        let paid = Observation::report(evidence, facts, Source::Notify, None);
+        let timing = Timing {
+            expiry_grace: std::time::Duration::from_secs(120),
+            backoff: vec![std::time::Duration::from_secs(30)],
+            settled_backoff: Vec::new(),
+        };
+        let at = t0() + chrono::Duration::seconds(70);
+        for when in [at, at + chrono::Duration::seconds(5)] {
+            orders::apply(&mut conn, &order.id, &paid, &timing, when).unwrap();
+        }
+
+        // Act
+        let moves = paid_moves_since(&mut conn, t0()).unwrap();
+        let later = paid_moves_since(&mut conn, at + chrono::Duration::seconds(1)).unwrap();
+
+        // Assert
+        assert_eq!(
+            moves,
+            [PaidMove {
+                at,
+                seconds_from_payment: Some(60)
+            }]
+        );
+        assert!(later.is_empty());
+    }
 
     fn call(at: DateTime<Utc>, outcome: &str, latency_ms: i64) -> NewCall<'_> {
         NewCall {
