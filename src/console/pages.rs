@@ -366,19 +366,7 @@ pub async fn overview(
             Ok::<_, StoreError>(OverviewData {
                 statuses: orders::count_by_status(c)?,
                 ages: orders::awaiting_by_age(c, now)?,
-                queue: {
-                    let mut queue = orders::list(
-                        c,
-                        &ListFilter {
-                            needs_review: Some(true),
-                            limit: PAGE,
-                            ..ListFilter::default()
-                        },
-                    )?;
-                    // Longest waiting first.
-                    queue.sort_by_key(|o| o.review.as_ref().map(|r| r.since));
-                    queue
-                },
+                queue: orders::review_queue(c, PAGE)?,
                 journal: figures::journal_outcomes(c, since)?,
                 calls: figures::provider_calls_since(c, since)?,
                 backlog: deliveries::undelivered(c)?,

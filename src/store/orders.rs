@@ -331,6 +331,19 @@ pub fn awaiting_by_age(
     Ok(counts)
 }
 
+/// The orders flagged for review, longest waiting first (by the time they were flagged),
+/// at most `limit`.
+pub fn review_queue(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<Order>, StoreError> {
+    parse_rows(
+        orders::table
+            .select(OrderRow::as_select())
+            .filter(orders::review_flagged_at.is_not_null())
+            .order((orders::review_flagged_at.asc(), orders::mer_order_id.asc()))
+            .limit(limit)
+            .load(conn)?,
+    )
+}
+
 /// How many orders are flagged for review.
 pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     Ok(orders::table
@@ -664,6 +677,35 @@ pub(crate) mod tests {
         assert_eq!(last.source, Source::Operator);
         assert_eq!(last.operator.as_deref(), Some("alice"));
         assert_eq!(last.note.as_deref(), Some("refunded by hand"));
+    }
+
+    #[test]
+    fn the_review_queue_lists_flagged_orders_longest_waiting_first() {
+        let (db, _dir) = temp_db();
+        let mut conn = db.conn().unwrap();
+        let mut orders: Vec<Order> = ["q1", "q2", "q3"].iter().map(|d| new_order(d)).collect();
+        orders.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        for o in &orders {
+            create(&mut conn, o).unwrap();
+        }
+        // Flagged against the order of their ids (the last id first); the middle one never.
+        for (o, secs) in [(&orders[2], 1), (&orders[0], 2)] {
+            let at = t0() + chrono::Duration::seconds(secs);
+            put(
+                &mut conn,
+                o,
+                &observe(Report::Bill(BillStatus::Paid), 1),
+                at,
+            )
+            .unwrap();
+        }
+
+        let queue = review_queue(&mut conn, 10).unwrap();
+        let first = review_queue(&mut conn, 1).unwrap();
+
+        let ids: Vec<&MerOrderId> = queue.iter().map(|o| &o.id).collect();
+        assert_eq!(ids, [&orders[2].id, &orders[0].id]);
+        assert_eq!(first.len(), 1);
     }
 
     #[test]
