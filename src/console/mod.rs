@@ -29,6 +29,12 @@ pub use session::Sessions;
 pub const PREFIX: &str = "/admin/console";
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "umsgate_console";
+/// The sign-in form's CSRF cookie: the same random value as the form's hidden `csrf`
+/// field (a double-submit token), so that another site cannot sign a browser in as the
+/// other site's operator. SameSite=Strict keeps it off every cross-site POST.
+pub const SIGN_IN_COOKIE: &str = "umsgate_sign_in";
+/// How long a sign-in form stays usable: an hour.
+const SIGN_IN_MAX_AGE_SECS: u32 = 3600;
 /// The language cookie (`en` or `zh`).
 pub const LANG_COOKIE: &str = "lang";
 /// How long the language choice is remembered: a year.
@@ -141,6 +147,15 @@ pub(crate) fn session_cookie(req: &HttpRequest, id: &str, max_age: i64) -> Strin
     let secure = if over_https(req) { "; Secure" } else { "" };
     format!(
         "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path={PREFIX}; Max-Age={max_age}{secure}"
+    )
+}
+
+/// The sign-in form's CSRF cookie holding `token`.
+pub(crate) fn sign_in_cookie(req: &HttpRequest, token: &str) -> String {
+    let secure = if over_https(req) { "; Secure" } else { "" };
+    format!(
+        "{SIGN_IN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path={PREFIX}/sign-in; \
+         Max-Age={SIGN_IN_MAX_AGE_SECS}{secure}"
     )
 }
 

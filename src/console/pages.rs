@@ -13,10 +13,11 @@ use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 
 use super::i18n::{Labels, Lang};
-use super::session::{csrf_matches, Flash};
+use super::session::{csrf_matches, random_token, same_token, Flash};
 use super::{
-    charts, client_ip, cookie, html, lang_cookie, lang_of, query_param, session_cookie, Console,
-    ConsoleError, Who, MAX_FORM_BYTES, PREFIX, SESSION_COOKIE,
+    charts, client_ip, cookie, html, lang_cookie, lang_of, query_param, session_cookie,
+    sign_in_cookie, Console, ConsoleError, Who, MAX_FORM_BYTES, PREFIX, SESSION_COOKIE,
+    SIGN_IN_COOKIE,
 };
 use crate::domain::ids::MerOrderId;
 use crate::domain::order::OrderStatus;
@@ -178,24 +179,37 @@ struct SignInPage {
     t: &'static Labels,
     lang: &'static str,
     error: Option<&'static str>,
+    csrf: String,
 }
 
-fn sign_in_page(lang: Lang, status: StatusCode, error: Option<&'static str>) -> HttpResponse {
-    html(
+/// The sign-in form with a fresh CSRF token, in its hidden field and in its cookie.
+fn sign_in_page(
+    req: &HttpRequest,
+    lang: Lang,
+    status: StatusCode,
+    error: Option<&'static str>,
+) -> HttpResponse {
+    let csrf = random_token();
+    let mut res = html(
         status,
         SignInPage {
             t: lang.labels(),
             lang: lang.code(),
             error,
+            csrf: csrf.clone(),
         }
         .render(),
-    )
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&sign_in_cookie(req, &csrf)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
 }
 
 /// `GET /admin/console/sign-in`: the form.
 pub async fn sign_in_form(req: HttpRequest) -> HttpResponse {
     let (lang, set_lang) = lang_of(&req);
-    let mut res = sign_in_page(lang, StatusCode::OK, None);
+    let mut res = sign_in_page(&req, lang, StatusCode::OK, None);
     if set_lang {
         if let Ok(v) = header::HeaderValue::from_str(&lang_cookie(&req, lang)) {
             res.headers_mut().append(header::SET_COOKIE, v);
@@ -220,12 +234,20 @@ pub async fn sign_in(
     let peer = client_ip(&req);
     if peer.is_some_and(|p| console.limit.blocked(p, now)) {
         return Ok(sign_in_page(
+            &req,
             lang,
             StatusCode::TOO_MANY_REQUESTS,
             Some(t.rate_limited),
         ));
     }
     let fields = form(&req, payload, lang).await?;
+    // A sign-in must come from our own form (login CSRF): its cookie and its field agree.
+    let form_csrf = fields.get("csrf").map_or("", String::as_str);
+    let from_our_form =
+        cookie(&req, SIGN_IN_COOKIE).is_some_and(|c| !c.is_empty() && same_token(&c, form_csrf));
+    if !from_our_form {
+        return Err(ConsoleError::Csrf(lang));
+    }
     let presented = fields.get("token").map_or("", |v| v.trim());
     let operator = (!presented.is_empty())
         .then(|| {
@@ -244,6 +266,7 @@ pub async fn sign_in(
             peer.map_or_else(|| "-".to_owned(), |p| p.to_string())
         );
         return Ok(sign_in_page(
+            &req,
             lang,
             StatusCode::UNAUTHORIZED,
             Some(t.sign_in_failed),

@@ -63,7 +63,7 @@ pub struct Sessions {
 }
 
 /// A fresh random token, hex.
-fn random_token() -> String {
+pub fn random_token() -> String {
     let mut bytes = [0u8; RANDOM_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -146,7 +146,13 @@ impl Sessions {
 
 /// Whether `presented` is the session's CSRF token, compared in constant time.
 pub fn csrf_matches(session: &Session, presented: &str) -> bool {
-    let (a, b) = (session.csrf.as_bytes(), presented.as_bytes());
+    same_token(&session.csrf, presented)
+}
+
+/// Whether two tokens are equal, compared in constant time (for equal lengths; a token's
+/// length is no secret).
+pub fn same_token(ours: &str, presented: &str) -> bool {
+    let (a, b) = (ours.as_bytes(), presented.as_bytes());
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 

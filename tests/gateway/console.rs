@@ -132,9 +132,14 @@ impl Browser {
         self.read(res).await
     }
 
+    /// Opens the sign-in form and submits it with `token`, as a browser does.
     async fn sign_in(&self, token: &str) -> Page {
-        self.post("/admin/console/sign-in", &[("token", token)])
-            .await
+        let csrf = self.get("/admin/console/sign-in").await.csrf();
+        self.post(
+            "/admin/console/sign-in",
+            &[("csrf", csrf.as_str()), ("token", token)],
+        )
+        .await
     }
 
     /// Signs in with `token` and answers the overview.
@@ -204,19 +209,62 @@ async fn signing_in_sets_an_httponly_samesite_strict_session_cookie_and_names_th
 async fn over_https_the_session_cookie_is_secure() {
     let app = TestApp::spawn().await;
     let b = Browser::new(&app);
+    let csrf = b.get("/admin/console/sign-in").await.csrf();
 
     let res = b
         .client
         .post(format!("{}/admin/console/sign-in", app.api))
+        .insert_header(("Cookie", b.cookie_header()))
         .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
         .insert_header(("X-Forwarded-Proto", "https"))
-        .send_body(format!("token={ADMIN_TOKEN}"))
+        .send_body(format!("csrf={csrf}&token={ADMIN_TOKEN}"))
         .await
         .unwrap();
     let page = b.read(res).await;
 
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.session_cookie().unwrap().contains("; Secure"));
+}
+
+#[actix_web::test]
+async fn a_sign_in_posted_from_anywhere_but_our_own_form_is_refused_even_with_a_good_token() {
+    // Arrange: another site's form can post a token (its own operator's) but can neither
+    // read our form's token nor send our SameSite=Strict cookie.
+    let app = TestApp::spawn().await;
+    let own_form = Browser::new(&app);
+    let csrf = own_form.get("/admin/console/sign-in").await.csrf();
+    let elsewhere = Browser::new(&app);
+
+    // Act
+    let no_token = elsewhere
+        .post("/admin/console/sign-in", &[("token", ADMIN_TOKEN)])
+        .await;
+    let guessed = elsewhere
+        .post(
+            "/admin/console/sign-in",
+            &[("csrf", csrf.as_str()), ("token", ADMIN_TOKEN)],
+        )
+        .await;
+    let other_field = own_form
+        .post(
+            "/admin/console/sign-in",
+            &[("csrf", "0".repeat(64).as_str()), ("token", ADMIN_TOKEN)],
+        )
+        .await;
+    let own = own_form
+        .post(
+            "/admin/console/sign-in",
+            &[("csrf", csrf.as_str()), ("token", ADMIN_TOKEN)],
+        )
+        .await;
+
+    // Assert
+    for refused in [&no_token, &guessed, &other_field] {
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert!(refused.session_cookie().is_none());
+    }
+    assert_eq!(own.status, StatusCode::SEE_OTHER);
+    assert!(own.session_cookie().is_some());
 }
 
 #[actix_web::test]
