@@ -151,20 +151,6 @@ impl Browser {
     }
 }
 
-/// An order `id` of 100 fen flagged for review by a notification that reports 1 fen.
-async fn flagged_order(app: &TestApp, id: &str) {
-    bound_bill(app, id, 100).await;
-    let (status, reply) = app
-        .post_notify(
-            "/notify/payment",
-            paid_notice(id, 1, &format!("N{id}")),
-            Some("application/x-www-form-urlencoded"),
-        )
-        .await;
-    assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
-    assert_eq!(app.order(id).await["needsReview"], true);
-}
-
 #[actix_web::test]
 async fn signing_in_sets_an_httponly_samesite_strict_session_cookie_and_names_the_operator() {
     // Arrange
@@ -370,7 +356,7 @@ async fn the_overview_lists_a_flagged_order_in_the_review_queue_and_draws_its_ch
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017CONSREV001";
-    flagged_order(&app, id).await;
+    app.flag_by_amount_mismatch(id).await;
     let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
 
     // Act
@@ -429,7 +415,7 @@ async fn every_console_answer_carries_the_csp_and_no_page_has_inline_script() {
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017CONSCSP001";
-    flagged_order(&app, id).await;
+    app.flag_by_amount_mismatch(id).await;
     let anonymous = Browser::new(&app);
     let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
 
@@ -521,7 +507,7 @@ async fn an_action_without_the_csrf_token_is_refused_and_changes_nothing() {
     // Arrange: an order with a webhook delivery that was delivered.
     let app = TestApp::spawn().await;
     let id = "1017CONSCSRF01";
-    flagged_order(&app, id).await;
+    app.flag_by_amount_mismatch(id).await;
     let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
     let page = b.get(&format!("/admin/console/orders/{id}")).await;
     let csrf = page.csrf();
@@ -570,7 +556,7 @@ async fn a_viewer_sees_no_action_forms_and_its_posts_are_refused() {
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017CONSVIEW01";
-    flagged_order(&app, id).await;
+    app.flag_by_amount_mismatch(id).await;
     let b = Browser::signed_in(&app, VIEWER_TOKEN).await;
 
     // Act
@@ -609,7 +595,7 @@ async fn a_viewer_sees_no_action_forms_and_its_posts_are_refused() {
 async fn the_order_page_shows_its_timeline_journal_rows_and_provider_calls() {
     let app = TestApp::spawn().await;
     let id = "1017CONSPAGE01";
-    flagged_order(&app, id).await;
+    app.flag_by_amount_mismatch(id).await;
     let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
 
     let page = b.get(&format!("/admin/console/orders/{id}")).await;
@@ -697,7 +683,7 @@ async fn an_operator_acknowledges_a_review_with_a_note_and_the_timeline_names_th
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017CONSACK001";
-    flagged_order(&app, id).await;
+    app.flag_by_amount_mismatch(id).await;
     let b = Browser::signed_in(&app, OPERATOR_TOKEN).await;
     let csrf = b.get(&format!("/admin/console/orders/{id}")).await.csrf();
 
@@ -749,7 +735,7 @@ async fn an_operator_acknowledges_a_review_with_a_note_and_the_timeline_names_th
 async fn an_acknowledgement_without_a_note_is_not_done_and_says_why() {
     let app = TestApp::spawn().await;
     let id = "1017CONSNOTE01";
-    flagged_order(&app, id).await;
+    app.flag_by_amount_mismatch(id).await;
     let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
     let csrf = b.get(&format!("/admin/console/orders/{id}")).await.csrf();
 

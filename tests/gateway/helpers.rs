@@ -280,35 +280,14 @@ impl TestApp {
         body["events"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Creates a 100-fen order `id` and flags it for review the way the provider would: a
-    /// verified bill notification saying it was paid 1 fen. Returns the order as flagged.
+    /// Creates a bound 100-fen bill `id` and flags it for review the way the provider would:
+    /// a verified bill notification saying it was paid 1 fen. Returns the order as flagged.
     pub async fn flag_by_amount_mismatch(&self, id: &str) -> Value {
-        let (status, order) = self
-            .post_json("/orders", &json!({"merOrderId": id, "amount": 100}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{order}");
-        let payment = json!({"merOrderId": format!("{id}1"), "totalAmount": 1,
-            "status": "TRADE_SUCCESS", "payTime": "2026-11-21 12:01:02"})
-        .to_string();
-        let notify_id = uuid::Uuid::new_v4().to_string();
-        let body = signed_notice(
-            &[
-                ("notifyId", &notify_id),
-                ("billNo", id),
-                ("billDate", "2026-11-21"),
-                ("billStatus", "PAID"),
-                ("totalAmount", "1"),
-                ("mid", "898340149000005"),
-                ("tid", "88880001"),
-                ("instMid", "QRPAYDEFAULT"),
-                ("billPayment", &payment),
-            ],
-            ("Qx", "extra"),
-        );
+        bound_bill(self, id, 100).await;
         let (status, reply) = self
             .post_notify(
                 "/notify/payment",
-                body,
+                paid_notice(id, 1, &format!("N{id}")),
                 Some("application/x-www-form-urlencoded"),
             )
             .await;
