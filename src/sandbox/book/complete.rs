@@ -9,7 +9,7 @@ use crate::domain::money::Amount;
 use super::ids;
 use super::lookup::Via;
 use super::order::{Completion, Order, Phase};
-use super::Book;
+use super::{conflict, Book, Refusal};
 
 /// A completion request (`preauthed`), validated field by field.
 #[derive(Clone, Debug)]
@@ -35,36 +35,22 @@ pub struct Completed {
     pub completion: Completion,
 }
 
-/// Why a completion was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CompleteRefusal {
-    /// No order has that `preauthOrderId`.
-    NoOrder,
-    /// The order is not an authorised pre-authorisation (unpaid, closed, plain payment,
-    /// refunded, or completed under another `mchntOrderId`).
-    NotAllowed(String),
-    /// `mchntOrderId` names another order or completion.
-    Duplicate(String),
-    /// A field does not match the authorisation.
-    Invalid {
-        /// The field.
-        field: &'static str,
-        /// Why.
-        reason: String,
-    },
-}
-
 impl Book {
     /// Completes a pre-authorisation (`preauthed`). The same `mchntOrderId` again for the
-    /// same order answers the completion already made, whatever the amount.
+    /// same order answers the completion already made, whatever the amount. Refused with
+    /// [`Refusal::NotFound`] when no order has the `preauthOrderId`, [`Refusal::Conflict`]
+    /// when the order is not an authorised pre-authorisation (unpaid, closed, plain payment,
+    /// refunded, or completed under another `mchntOrderId`), [`Refusal::Duplicate`] when
+    /// the `mchntOrderId` names another order or completion, [`Refusal::Invalid`] when a
+    /// field does not match the authorisation.
     pub fn complete(
         &mut self,
         args: CompleteArgs,
         now: DateTime<Utc>,
-    ) -> Result<Completed, CompleteRefusal> {
+    ) -> Result<Completed, Refusal> {
         let key = match self.find(&args.preauth_order_id, now) {
             Some((order, _)) => order.id.clone(),
-            None => return Err(CompleteRefusal::NoOrder),
+            None => return Err(Refusal::NotFound(args.preauth_order_id)),
         };
         if let Some((owner, _)) = self.refs.get(&args.mchnt_order_id) {
             let again = *owner == key
@@ -74,16 +60,15 @@ impl Book {
                     .and_then(|o| o.completion.as_ref())
                     .is_some_and(|c| c.mchnt_order_id == args.mchnt_order_id);
             if !again {
-                return Err(CompleteRefusal::Duplicate(
-                    "mchntOrderId: already used by another order".into(),
-                ));
+                return Err(duplicate_completion_id());
             }
         } else if self.orders.contains_key(&args.mchnt_order_id) && args.mchnt_order_id != key {
-            return Err(CompleteRefusal::Duplicate(
-                "mchntOrderId: already used by another order".into(),
-            ));
+            return Err(duplicate_completion_id());
         }
-        let order = self.orders.get_mut(&key).ok_or(CompleteRefusal::NoOrder)?;
+        let order = self
+            .orders
+            .get_mut(&key)
+            .ok_or_else(|| Refusal::NotFound(key.clone()))?;
         if let Some(done) = &order.completion {
             if done.mchnt_order_id == args.mchnt_order_id {
                 return Ok(Completed {
@@ -91,43 +76,37 @@ impl Book {
                     order: order.clone(),
                 });
             }
-            return Err(CompleteRefusal::NotAllowed(format!(
-                "order {key} is already completed"
-            )));
+            return Err(conflict(format!("order {key} is already completed")));
         }
         let Some(payment) = order
             .payment
             .as_ref()
             .filter(|_| order.phase == Phase::Paid)
         else {
-            return Err(CompleteRefusal::NotAllowed(format!(
-                "order {key} is not authorised"
-            )));
+            return Err(conflict(format!("order {key} is not authorised")));
         };
         let Some(auth_code) = payment.auth_code.as_deref() else {
-            return Err(CompleteRefusal::NotAllowed(format!(
+            return Err(conflict(format!(
                 "order {key} was not paid with pre-authorisation"
             )));
         };
         if !order.refunded.is_zero() {
-            return Err(CompleteRefusal::NotAllowed(format!(
-                "order {key} has been refunded"
-            )));
+            return Err(conflict(format!("order {key} has been refunded")));
         }
         if auth_code != args.auth_code {
-            return Err(CompleteRefusal::Invalid {
+            return Err(Refusal::Invalid {
                 field: "authIdRespCode",
                 reason: "does not match the authorisation".into(),
             });
         }
         if args.biz_type != order.inst_mid {
-            return Err(CompleteRefusal::Invalid {
+            return Err(Refusal::Invalid {
                 field: "bizType",
                 reason: format!("must be the authorised order's {}", order.inst_mid),
             });
         }
         if args.amount > payment.amount {
-            return Err(CompleteRefusal::Invalid {
+            return Err(Refusal::Invalid {
                 field: "totalAmt",
                 reason: format!(
                     "{} fen exceeds the authorised {} fen",
@@ -156,6 +135,14 @@ impl Book {
             order: snapshot,
             completion,
         })
+    }
+}
+
+/// A `mchntOrderId` that another order or completion already has.
+fn duplicate_completion_id() -> Refusal {
+    Refusal::Duplicate {
+        field: "mchntOrderId",
+        reason: "already used by another order".into(),
     }
 }
 
@@ -192,14 +179,14 @@ mod tests {
 
         assert!(matches!(
             above,
-            Err(CompleteRefusal::Invalid {
+            Err(Refusal::Invalid {
                 field: "totalAmt",
                 ..
             })
         ));
         let is_auth_refusal = matches!(
             wrong_code,
-            Err(CompleteRefusal::Invalid {
+            Err(Refusal::Invalid {
                 field: "authIdRespCode",
                 ..
             })
@@ -208,7 +195,7 @@ mod tests {
         assert_eq!(done.completion.amount, fen(80));
         assert_eq!(done.order.trade_status(), TradeStatus::TradeSuccess);
         assert_eq!(again.completion.plat_ssn, done.completion.plat_ssn);
-        assert!(matches!(other, Err(CompleteRefusal::NotAllowed(_))));
+        assert!(matches!(other, Err(Refusal::Conflict(_))));
         let found = book
             .find("1017DONE0001", t0())
             .map(|(o, v)| (o.id.clone(), v));
@@ -234,9 +221,18 @@ mod tests {
         let unknown = book.complete(completion("1017NOPE0001", code, 1, "1017DONE0003"), t0());
         let taken = book.complete(completion("1017OPEN0001", code, 1, "1017PLAIN001"), t0());
 
-        assert!(matches!(not_preauth, Err(CompleteRefusal::NotAllowed(_))));
-        assert!(matches!(unpaid, Err(CompleteRefusal::NotAllowed(_))));
-        assert_eq!(unknown.unwrap_err(), CompleteRefusal::NoOrder);
-        assert!(matches!(taken, Err(CompleteRefusal::Duplicate(_))));
+        assert!(matches!(not_preauth, Err(Refusal::Conflict(_))));
+        assert!(matches!(unpaid, Err(Refusal::Conflict(_))));
+        assert_eq!(
+            unknown.unwrap_err(),
+            Refusal::NotFound("1017NOPE0001".into())
+        );
+        assert!(matches!(
+            taken,
+            Err(Refusal::Duplicate {
+                field: "mchntOrderId",
+                ..
+            })
+        ));
     }
 }

@@ -21,7 +21,7 @@ mod order;
 use std::collections::{BTreeMap, HashMap};
 
 pub use changes::PayArgs;
-pub use complete::{CompleteArgs, CompleteRefusal};
+pub use complete::CompleteArgs;
 pub use lookup::Via;
 pub use notices::{About, Event, NoticeFault, NoticeLog, NoticeState};
 pub use open::{NewBill, NewMini};

@@ -18,7 +18,7 @@ const NO_BILL: &str = "NO_BILL";
 pub(super) fn query_bill(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
     let (req, stamp) = match read::<BillQueryRequest, BillQueryResponse>(body, now) {
         Ok(read) => read,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let echo = BillQueryResponse {
         msg_id: req.msg_id.clone(),

@@ -20,7 +20,7 @@ use super::transient_error;
 pub(super) fn query(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
     let (req, stamp) = match read::<MiniPreQueryRequest, MiniPreQueryResponse>(body, now) {
         Ok(read) => read,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let echo = MiniPreQueryResponse {
         msg_id: req.msg_id.clone(),

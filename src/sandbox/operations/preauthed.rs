@@ -9,7 +9,7 @@ use crate::chinaums::wire::{PreauthedRequest, PreauthedResponse};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 
-use crate::sandbox::book::{CompleteArgs, CompleteRefusal};
+use crate::sandbox::book::{CompleteArgs, Refusal};
 use crate::sandbox::notify::{pay_detail, MER_NAME};
 use crate::sandbox::Shared;
 
@@ -25,7 +25,7 @@ const SECURE_STATUS_COMPLETED: &str = "AUTHED";
 pub(super) fn complete(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
     let (req, stamp) = match read::<PreauthedRequest, PreauthedResponse>(body, now) {
         Ok(read) => read,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let echo = PreauthedResponse {
         mchnt_no: Some(req.mchnt_no.clone()),
@@ -42,17 +42,13 @@ pub(super) fn complete(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answ
     let done = match shared.book().complete(args, now) {
         Ok(done) => done,
         Err(refusal) => {
-            let (code, message) = match refusal {
-                CompleteRefusal::NoOrder => {
-                    (NO_ORDER, format!("no order {}", req.preauth_order_id))
-                }
-                CompleteRefusal::NotAllowed(m) => (OPERATION_NOT_ALLOWED, m),
-                CompleteRefusal::Duplicate(m) => (DUP_ORDER, m),
-                CompleteRefusal::Invalid { field, reason } => {
-                    (BAD_REQUEST, format!("{field}: {reason}"))
-                }
+            let code = match refusal {
+                Refusal::NotFound(_) => NO_ORDER,
+                Refusal::Conflict(_) => OPERATION_NOT_ALLOWED,
+                Refusal::Duplicate { .. } => DUP_ORDER,
+                Refusal::Invalid { .. } => BAD_REQUEST,
             };
-            return refuse(echo, code, message);
+            return refuse(echo, code, refusal.to_string());
         }
     };
     let c = &done.completion;

@@ -109,10 +109,10 @@ pub(super) fn merchant(
 pub(super) fn read<Q: DeserializeOwned, R: Reply>(
     body: &[u8],
     now: DateTime<Utc>,
-) -> Result<(Q, R), Answer> {
+) -> Result<(Q, R), Box<Answer>> {
     let stamp = R::stamped(now);
     match wire::from_json::<Q>(body) {
         Ok(req) => Ok((req, stamp)),
-        Err(e) => Err(refuse(stamp, BAD_REQUEST, e.to_string())),
+        Err(e) => Err(Box::new(refuse(stamp, BAD_REQUEST, e.to_string()))),
     }
 }

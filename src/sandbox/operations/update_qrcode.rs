@@ -24,7 +24,7 @@ pub const QR_CODE_URL: &str = "https://qr.sandbox.invalid/bills/qrCode.do?id=";
 pub(super) fn bind(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> Answer {
     let (req, stamp) = match read::<UpdateQrcodeRequest, UpdateQrcodeResponse>(body, now) {
         Ok(read) => read,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let echo = UpdateQrcodeResponse {
         msg_id: req.msg_id.clone(),
