@@ -122,6 +122,17 @@ pub struct Checked {
     pub verdict: Result<(), AuthFailure>,
 }
 
+impl Checked {
+    /// A request refused before it named an appId or a scheme.
+    pub fn refused(failure: AuthFailure) -> Self {
+        Checked {
+            app_id: None,
+            scheme: None,
+            verdict: Err(failure),
+        }
+    }
+}
+
 /// One issued token.
 #[derive(Clone, Debug)]
 struct Issued {
@@ -163,24 +174,14 @@ impl AuthState {
         now: DateTime<Utc>,
     ) -> Checked {
         let Some(header) = header else {
-            return Checked {
-                app_id: None,
-                scheme: None,
-                verdict: Err(AuthFailure::MissingHeader),
-            };
+            return Checked::refused(AuthFailure::MissingHeader);
         };
         if header.trim_start().starts_with(ACCESS_TOKEN_SCHEME) {
             return self.check_token(header, now);
         }
         let sig = match BodySig::parse(header) {
             Ok(sig) => sig,
-            Err(e) => {
-                return Checked {
-                    app_id: None,
-                    scheme: None,
-                    verdict: Err(AuthFailure::MalformedHeader(e.to_string())),
-                }
-            }
+            Err(e) => return Checked::refused(AuthFailure::MalformedHeader(e.to_string())),
         };
         let verdict = self.check_body_sig(&sig, body, creds, policy, now);
         Checked {

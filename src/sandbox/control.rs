@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,7 +24,9 @@ use crate::chinaums::wire::{
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 
-use super::book::{self, About, Event, NewMini, NoticeLog, NoticeState, Order, PayArgs, Refusal};
+use super::book::{
+    self, About, Book, Event, NewMini, NoticeLog, NoticeState, Order, PayArgs, Refusal,
+};
 use super::config::FaultsPatch;
 use super::notify::{Ack, Delivery};
 use super::operations::optional_url;
@@ -154,10 +157,7 @@ fn amount(
 }
 
 /// An optional `yyyy-MM-dd HH:mm:ss` (Beijing) time.
-fn optional_time(
-    field: &str,
-    value: Option<&str>,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, ControlError> {
+fn optional_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ControlError> {
     match value.filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => time::parse_body(v).map(Some).ok_or_else(|| {
@@ -322,12 +322,26 @@ async fn pay(id: Path<String>, body: Bytes, shared: Data<Shared>) -> HttpRespons
                 .transpose()?,
             preauth: req.preauth,
         };
-        let key = resolve(&shared, &id)?;
-        let order = shared.book().pay(&key, args, shared.now())?.clone();
+        let order = act(&shared, &id, |book, key, now| {
+            book.pay(key, args, now).cloned()
+        })?;
         shared.announce(&order, Event::Paid, req.notify == Some(false));
         Ok(order)
     })();
     changed(result, &shared)
+}
+
+/// Makes `change` (at the sandbox's now) to the order any of whose ids is `id`, and gives
+/// the order as it stands after it. The book is locked for the change only.
+fn act(
+    shared: &Shared,
+    id: &str,
+    change: impl FnOnce(&mut Book, &str, DateTime<Utc>) -> Result<Order, Refusal>,
+) -> Result<Order, ControlError> {
+    let key = resolve(shared, id)?;
+    let now = shared.now();
+    let order = change(&mut shared.book(), &key, now)?;
+    Ok(order)
 }
 
 /// The order's view after a change (with the notification just journaled).
@@ -355,8 +369,9 @@ async fn refund(id: Path<String>, body: Bytes, shared: Data<Shared>) -> HttpResp
     let result = (|| {
         let req: Refund = parse(&body)?;
         let fen = amount("amount", &req.amount, PREAUTHED_AMOUNT_FEN)?;
-        let key = resolve(&shared, &id)?;
-        let order = shared.book().refund(&key, fen, shared.now())?.clone();
+        let order = act(&shared, &id, |book, key, now| {
+            book.refund(key, fen, now).cloned()
+        })?;
         shared.announce(&order, Event::Refunded, false);
         Ok(order)
     })();
@@ -367,12 +382,8 @@ async fn refund(id: Path<String>, body: Bytes, shared: Data<Shared>) -> HttpResp
 /// uncompleted authorisation) and notifies. 409 when paid or already closed.
 async fn close(id: Path<String>, shared: Data<Shared>) -> HttpResponse {
     let shared = shared.into_inner();
-    let result = (|| {
-        let key = resolve(&shared, &id)?;
-        let order = shared.book().close(&key, shared.now())?.clone();
-        shared.announce(&order, Event::Closed, false);
-        Ok(order)
-    })();
+    let result = act(&shared, &id, |book, key, now| book.close(key, now).cloned())
+        .inspect(|order| shared.announce(order, Event::Closed, false));
     changed(result, &shared)
 }
 
@@ -380,11 +391,9 @@ async fn close(id: Path<String>, shared: Data<Shared>) -> HttpResponse {
 /// does). 409 when it is not waiting for payment.
 async fn expire(id: Path<String>, shared: Data<Shared>) -> HttpResponse {
     let shared = shared.into_inner();
-    let result = (|| {
-        let key = resolve(&shared, &id)?;
-        let order = shared.book().expire(&key, shared.now())?.clone();
-        Ok(order)
-    })();
+    let result = act(&shared, &id, |book, key, now| {
+        book.expire(key, now).cloned()
+    });
     changed(result, &shared)
 }
 
