@@ -1,5 +1,5 @@
-//! The provider's routes: the token endpoint and the three operations (update-qrcode,
-//! mini-pre-query, preauthed). Each request passes the auth layer, then the operation
+//! The provider's routes: the token endpoint and the four operations (update-qrcode,
+//! mini-pre-query, bills/query, preauthed). Each request passes the auth layer, then the operation
 //! faults, then the seed's validation (`chinaums::wire`, reading fields as leniently as the
 //! pages' own examples need), then the book's business rules; every one is journaled in the
 //! call log, and every refusal goes through [`refuse`]. It must not change an order except
@@ -210,7 +210,7 @@ pub async fn token(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpR
     response
 }
 
-/// The three operations.
+/// The four operations.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
     UpdateQrcode,
