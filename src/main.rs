@@ -79,11 +79,13 @@ PROVIDER ROUTES (JSON; Authorization OPEN-BODY-SIG, or OPEN-ACCESS-TOKEN with a 
   POST /v1/token/access                  {appId,timestamp,nonce,signMethod:"SHA256",signature}
   POST /v1/netpay/bills/update-qrcode    bind a bill to a QR code (billNo, totalAmount, notifyUrl…)
   POST /v1/netpay/wx/mini-pre-query      an order's state, by merOrderId or targetOrderId
+  POST /v1/netpay/bills/query            a bill's state (billStatus, billPayment), by billNo
+                                         and billDate; NO_BILL when there is none
   POST /v1/netpay/preauthed              complete a pre-authorised payment
 Auth failures answer 401 {"errCode":"1000".."1006","errInfo":…} (a malformed token
 request: 400, "1007"); business answers are
-HTTP 200 with errCode SUCCESS, BAD_REQUEST (naming the field), NO_ORDER, NO_MERCHANT,
-DUP_ORDER or OPERATION_NOT_ALLOWED.
+HTTP 200 with errCode SUCCESS, BAD_REQUEST (naming the field), NO_ORDER (NO_BILL from the
+bill query), NO_MERCHANT, DUP_ORDER or OPERATION_NOT_ALLOWED.
 
 ACT AS THE BUYER (control routes, JSON, this listener only). Every change POSTs a signed
 form notification to the order's notifyUrl, resent on sandbox.notify_backoff until the

@@ -18,7 +18,7 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// An order as the API shows it (`GET /orders/{id}`; README, *API*).
+/// An order as the API shows it (`GET /orders/{id}`; docs/api.md).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {

@@ -174,7 +174,7 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Verdict> {
     let mut evidence = Evidence {
         report,
         amount,
-        // Read as the running total refunded so far (README: an assumption).
+        // Read as the running total refunded so far (docs/protocol.md §9: an assumption).
         refunded: fen("refundAmount", &n.refund_amount)?,
         auth_code: n.auth_id_resp_cd.as_ref().is_some_and(|c| !c.is_empty()),
         paid_facts: false,

@@ -1,10 +1,10 @@
 //! The provider sandbox: a faithful stand-in for ChinaUMS that a gateway (or any backend
 //! integration) can be tested against, in the same binary (`umsgate sandbox`, and embedded
 //! in sandbox mode). Owns the provider's side of every exchange: the auth layer, the token
-//! endpoint, update-qrcode, mini-pre-query and preauthed with the seed pages' validation,
-//! its own truth of every order, signed notifications with resends, contract notices, fault
-//! injection, and the `/_sandbox/*` control routes that let a person or a test act as the
-//! buyer. It depends only on `chinaums`, `domain`, `clock` and `secret`, never on the gateway's
+//! endpoint, the four operations (update-qrcode, mini-pre-query, bills/query, preauthed)
+//! with the seed pages' validation, its own truth of every order, signed notifications with
+//! resends, contract notices, fault injection, and the `/_sandbox/*` control routes that
+//! let a person or a test act as the buyer. It depends only on `chinaums`, `domain`, `clock` and `secret`, never on the gateway's
 //! store, handlers, provider client or notification intake, and it never logs a key,
 //! token, signature, body or a buyer's personal field.
 //!

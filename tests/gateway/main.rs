@@ -20,6 +20,7 @@ mod conformance;
 mod console;
 mod crash;
 mod demo;
+mod docs;
 mod flows;
 mod health;
 mod hostile;

@@ -1,4 +1,4 @@
-//! The provider's wire types: the three operations, the token endpoint, the auth-layer error,
+//! The provider's wire types: the four operations, the token endpoint, the auth-layer error,
 //! payment notifications and contract notices, with the seed pages' validation. Owns field
 //! names, types and limits; it must not sign, send or decide anything, and no type here may
 //! print a secret or a buyer's personal field.

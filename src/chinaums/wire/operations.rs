@@ -1,4 +1,5 @@
-//! The three operations' requests and responses (seeds 001–003) and their validation.
+//! The four operations' requests and responses (seeds 001–003, and bills/query, which no
+//! seed covers) and their validation.
 //! Owns the field tables; it must not decide what a response means beyond its `errCode`.
 
 use serde::{Deserialize, Serialize};
