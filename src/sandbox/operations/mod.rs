@@ -75,7 +75,7 @@ fn auth_refusal(failure: &AuthFailure) -> HttpResponse {
     })
 }
 
-/// The three operations.
+/// The four operations.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
     UpdateQrcode,
