@@ -148,8 +148,8 @@ impl Sections {
         // `[log]` has nothing to validate: read only for its problems.
         let _: Option<LogSettings> = keep(section(figment, "log"), p);
         let sections = Sections {
-            api: keep(listener_section(figment, "api"), p),
-            notify: keep(listener_section(figment, "notify"), p),
+            api: keep(listener_section(figment, "api", ApiSettings::KEYS), p),
+            notify: keep(listener_section(figment, "notify", NotifySettings::KEYS), p),
             sandbox: keep(section(figment, "sandbox"), p),
             store: keep(section(figment, "store"), p),
             provider: keep(section(figment, "provider"), p),
@@ -191,11 +191,17 @@ fn defaulted<T: DeserializeOwned + Default>(
     section(figment, key)
 }
 
-/// A section with the listener's keys flattened into it. serde reports a problem in a
-/// flattened key without the key's name; the listener's keys read alone name it.
-fn listener_section<T: DeserializeOwned>(figment: &Figment, key: &str) -> Result<T, Vec<Problem>> {
-    let Err(whole) = figment.extract_inner::<T>(key) else {
-        return section(figment, key);
+/// A section with the listener's keys flattened into it (`keys`: all of its keys). serde
+/// reports a problem in a flattened key, or an unknown key, without the key's name: the
+/// listener's keys read alone name the first, and the second is named here.
+fn listener_section<T: DeserializeOwned>(
+    figment: &Figment,
+    key: &str,
+    keys: &'static [&'static str],
+) -> Result<T, Vec<Problem>> {
+    let whole = match figment.extract_inner::<T>(key) {
+        Ok(section) => return Ok(section),
+        Err(whole) => whole,
     };
     let listener = section::<ListenerSettings>(figment, key).err();
     let named_alone = listener.is_some();
@@ -203,9 +209,30 @@ fn listener_section<T: DeserializeOwned>(figment: &Figment, key: &str) -> Result
         .into_iter()
         // The error's path is the section alone when it came from the flattened keys.
         .filter(|e| !named_alone || e.path.len() > 1)
-        .map(|e| shape_problem(Some(key), e))
+        .map(|e| shape_problem(Some(key), unknown_key_named(e, key, keys)))
         .chain(listener.into_iter().flatten())
         .collect())
+}
+
+/// serde's "unknown field `x`" of a table with flattened keys, as the error figment gives
+/// for an unknown key of any other table: under `section.x`, with the keys it takes.
+fn unknown_key_named(
+    mut e: figment::Error,
+    section: &str,
+    keys: &'static [&'static str],
+) -> figment::Error {
+    let unknown = match &e.kind {
+        figment::error::Kind::Message(m) => m
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.strip_suffix('`'))
+            .map(str::to_owned),
+        _ => None,
+    };
+    if let Some(name) = unknown {
+        e.path = vec![name.clone(), section.to_owned()];
+        e.kind = figment::error::Kind::UnknownField(name, keys);
+    }
+    e
 }
 
 pub(super) fn shape_problem(section: Option<&str>, e: figment::Error) -> Problem {
@@ -316,4 +343,25 @@ fn merge_dicts(mut a: Dict, b: Dict) -> Dict {
         a.insert(k, merged);
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{message, with};
+    use super::{ApiSettings, Environment, NotifySettings};
+
+    #[test]
+    fn every_key_listed_for_a_section_with_the_listeners_keys_is_one_it_takes() {
+        for (section, keys) in [("api", ApiSettings::KEYS), ("notify", NotifySettings::KEYS)] {
+            for key in keys {
+                // A table is the wrong type for every key: refused, but not as unknown.
+                let m = message(with(
+                    Environment::Sandbox,
+                    &format!("[{section}]\n{key} = {{ x = 1 }}"),
+                ));
+                assert!(m.contains(&format!("`{section}.{key}`")), "{m}");
+                assert!(!m.contains("unknown field"), "{section}.{key}: {m}");
+            }
+        }
+    }
 }

@@ -271,6 +271,18 @@ pub(super) mod tests {
     fn an_unknown_key_is_refused_by_name() {
         let m = message(with(Environment::Sandbox, "[api]\nbindd = \"1.2.3.4:5\""));
         assert!(m.contains("bindd"), "{m}");
+        // A section with the listener's keys names it as any other section does.
+        for section in ["api", "notify", "store"] {
+            let m = message(with(
+                Environment::Sandbox,
+                &format!("[{section}]\nbindd = 1"),
+            ));
+            assert!(
+                m.contains(&format!("`{section}.bindd`"))
+                    && m.contains("unknown field: found `bindd`, expected `one of `"),
+                "{m}"
+            );
+        }
     }
 
     #[test]

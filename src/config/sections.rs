@@ -103,6 +103,22 @@ pub struct ApiSettings {
     pub long_poll_waiters: usize,
 }
 
+impl ApiSettings {
+    /// Every key of `[api]`, for the problem naming an unknown one (serde does not list the
+    /// keys of a table with flattened ones).
+    pub(super) const KEYS: &'static [&'static str] = &[
+        "bind",
+        "workers",
+        "max_body_bytes",
+        "header_timeout",
+        "body_timeout",
+        "keep_alive",
+        "max_connections",
+        "trusted_proxies",
+        "long_poll_waiters",
+    ];
+}
+
 /// Each waiter holds a connection and a few hundred bytes: a thousand counters polling at
 /// once is far more than one merchant's tills, and far less than the process can hold.
 fn default_long_poll_waiters() -> usize {
@@ -130,6 +146,26 @@ pub struct NotifySettings {
     /// The window the budget refills over.
     #[serde(with = "humantime_serde", default = "default_rejected_window")]
     pub rejected_window: Duration,
+}
+
+impl NotifySettings {
+    /// Every key of `[notify]`, for the problem naming an unknown one (serde does not list
+    /// the keys of a table with flattened ones).
+    pub(super) const KEYS: &'static [&'static str] = &[
+        "bind",
+        "workers",
+        "max_body_bytes",
+        "header_timeout",
+        "body_timeout",
+        "keep_alive",
+        "max_connections",
+        "trusted_proxies",
+        "public_url",
+        "keys",
+        "contract_token",
+        "rejected_budget",
+        "rejected_window",
+    ];
 }
 
 /// `[store]`.
