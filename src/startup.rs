@@ -1,5 +1,7 @@
-//! Builds the running gateway from its settings: the store, both listeners (port 0 in
-//! tests, with the chosen ports reported), and their shutdown. It must not hold request
+//! Builds the running gateway from its settings, as a list of steps: bind both listeners
+//! (port 0 in tests, with the chosen ports reported), open the store, start the embedded
+//! sandbox, the api and notify listeners (one builder for both), the scheduler and the
+//! pruner; and their shutdown. It must not hold request
 //! logic; `main.rs` and the tests both start the gateway through here.
 
 use std::io;
@@ -12,7 +14,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
-use crate::config::{ProviderMode, Settings};
+use crate::config::{ListenerSettings, ProviderMode, Settings};
 use crate::flows::Gateway;
 use crate::http::client_addr::TrustedProxies;
 use crate::http::limits::{self, BodyTimeout};
@@ -102,6 +104,12 @@ fn bind(key: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr)
     Ok((listener, local))
 }
 
+/// Both listeners' sockets, bound before anything else starts (a taken port fails fast).
+struct Sockets {
+    api: (TcpListener, SocketAddr),
+    notify: (TcpListener, SocketAddr),
+}
+
 impl Application {
     /// Opens the store (running migrations) and binds both listeners, on the system clock.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -114,54 +122,13 @@ impl Application {
         mut settings: Settings,
         clock: Clock,
     ) -> Result<Self, StartupError> {
-        let (api_listener, api_addr) = bind("api.bind", settings.api.bind)?;
-        let (notify_listener, notify_addr) = bind("notify.bind", settings.notify.bind)?;
-        // A public URL on port 0 means "wherever the notify listener landed" (tests, demo).
-        if let Some(base) = settings.notify.public_url.strip_suffix(":0") {
-            settings.notify.public_url = format!("{base}:{}", notify_addr.port());
-        }
-        let caps = limits::caps(&settings, limits::raise_nofile());
-        log::info!(
-            "connection caps: api {}, notify {} ({} descriptors kept for the store and outbound calls)",
-            caps.api,
-            caps.notify,
-            caps.reserve
-        );
+        let sockets = bind_listeners(&mut settings)?;
+        let caps = connection_caps(&settings);
         let settings = Arc::new(settings);
-        let store_settings = settings.store.clone();
-        // Whole seconds (actix's unit), rounded up so as never to cut below the setting.
-        let grace = settings.shutdown.grace.as_secs()
-            + u64::from(settings.shutdown.grace.subsec_nanos() > 0);
-        let db = tokio::task::spawn_blocking(move || Db::open(&store_settings))
-            .await
-            .map_err(|e| StoreError::Blocking(e.to_string()))??;
+        let db = open_store(&settings).await?;
+        let sandbox = start_sandbox(&settings, &clock).await?;
         let metrics = Arc::new(Metrics::new());
-        // Sandbox mode: the provider is the embedded sandbox, on its own loopback listener.
-        let sandbox = match settings.provider.mode {
-            ProviderMode::Sandbox => {
-                let running = crate::sandbox::start(
-                    settings.sandbox.clone(),
-                    settings.sandbox_credentials(),
-                    clock.clone(),
-                )
-                .await
-                .map_err(StartupError::Sandbox)?;
-                let url = running.url();
-                Some((running.into_server(), url))
-            }
-            ProviderMode::Remote => None,
-        };
-        let base_url = sandbox.as_ref().map_or_else(
-            || settings.provider.base_url.clone(),
-            |(_, url)| url.clone(),
-        );
-        let provider = ProviderShared::new(
-            settings.provider.clone(),
-            base_url,
-            db.clone(),
-            metrics.clone(),
-            clock.clone(),
-        );
+        let provider = provider_client(&settings, sandbox.as_ref(), &db, &metrics, &clock);
         let gateway = Arc::new(Gateway::new(
             db.clone(),
             settings.clone(),
@@ -178,83 +145,19 @@ impl Application {
         );
         let webhook_loop = webhooks.start();
         let state = web::Data::from(gateway);
-        let reconciler_data = web::Data::new(reconciler.clone());
-
-        let api_state = state.clone();
-        let api_provider = provider.clone();
-        let api_limits = settings.api.limits();
-        let api_trusted = TrustedProxies(Arc::new(api_limits.trusted_proxies.clone()));
-        // One console state for every worker: a session opened on one is valid on all.
-        let console = web::Data::new(crate::console::Console::new(settings.admin.session_ttl));
-        let api = HttpServer::new(move || {
-            App::new()
-                .app_data(api_state.clone())
-                .app_data(reconciler_data.clone())
-                // awc is not Send: each worker gets its own client over the shared state.
-                .app_data(web::Data::new(ProviderClient::new(api_provider.clone())))
-                .app_data(Listener("api"))
-                .app_data(BodyTimeout(api_limits.body_timeout))
-                .app_data(api_trusted.clone())
-                .wrap(from_fn(http::count_requests))
-                .wrap(from_fn(http::request_id))
-                .wrap(http::access_log(api_trusted.clone()))
-                // Before the api routes: its scope is inside `/admin`, whose bearer guard
-                // it must not pass through.
-                .configure(crate::console::routes(console.clone()))
-                .configure(http::api_routes)
-        })
-        .workers(settings.api.workers)
-        .client_request_timeout(settings.api.header_timeout)
-        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-        .keep_alive(KeepAlive::Timeout(settings.api.keep_alive))
-        .max_connections(limits::per_worker(caps.api, settings.api.workers))
-        .shutdown_timeout(grace)
-        .disable_signals()
-        .listen(api_listener)?
-        .run();
-
-        let notify_state = state.clone();
-        let notify_limits = settings.notify.limits();
-        let notify_trusted = TrustedProxies(Arc::new(notify_limits.trusted_proxies.clone()));
-        let budget = web::Data::new(crate::notify::refused::Budget::new(
-            settings.notify.rejected_budget,
-            settings.notify.rejected_window,
-        ));
-        let notify = HttpServer::new(move || {
-            App::new()
-                .app_data(notify_state.clone())
-                .app_data(budget.clone())
-                .app_data(Listener("notify"))
-                .app_data(BodyTimeout(notify_limits.body_timeout))
-                .app_data(notify_trusted.clone())
-                .wrap(from_fn(http::count_requests))
-                .wrap(from_fn(http::request_id))
-                .wrap(http::access_log(notify_trusted.clone()))
-                .configure(http::notify_routes)
-        })
-        .workers(settings.notify.workers)
-        .client_request_timeout(settings.notify.header_timeout)
-        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-        .keep_alive(KeepAlive::Timeout(settings.notify.keep_alive))
-        .max_connections(limits::per_worker(caps.notify, settings.notify.workers))
-        .shutdown_timeout(grace)
-        .disable_signals()
-        .listen(notify_listener)?
-        .run();
-
-        let scheduler = if settings.reconcile.enabled {
-            Some(Scheduler::start(reconciler.clone(), &settings.reconcile.tick).await?)
-        } else {
-            None
-        };
-
-        let pruner = match &settings.retention.prune_tick {
-            Some(tick) => Some(
-                crate::retention::schedule(db.clone(), settings.retention.max_age, tick).await?,
-            ),
-            None => None,
-        };
-
+        let (api_socket, api_addr) = sockets.api;
+        let api = start_api(
+            &settings,
+            api_socket,
+            caps.api,
+            &state,
+            &reconciler,
+            provider,
+        )?;
+        let (notify_socket, notify_addr) = sockets.notify;
+        let notify = start_notify(&settings, notify_socket, caps.notify, &state)?;
+        let scheduler = start_scheduler(&settings, &reconciler).await?;
+        let pruner = start_pruner(&settings, &db).await?;
         Ok(Application {
             pruner,
             api,
@@ -373,6 +276,200 @@ impl Application {
         );
         result
     }
+}
+
+/// Binds both listeners; a `notify.public_url` on port 0 means "wherever the notify
+/// listener landed" (tests, demo).
+fn bind_listeners(settings: &mut Settings) -> Result<Sockets, StartupError> {
+    let api = bind("api.bind", settings.api.listener.bind)?;
+    let notify = bind("notify.bind", settings.notify.listener.bind)?;
+    if let Some(base) = settings.notify.public_url.strip_suffix(":0") {
+        settings.notify.public_url = format!("{base}:{}", notify.1.port());
+    }
+    Ok(Sockets { api, notify })
+}
+
+/// Raises the open-files limit and sizes both listeners' connection caps below it.
+fn connection_caps(settings: &Settings) -> limits::Caps {
+    let caps = limits::caps(settings, limits::raise_nofile());
+    log::info!(
+        "connection caps: api {}, notify {} ({} descriptors kept for the store and outbound calls)",
+        caps.api,
+        caps.notify,
+        caps.reserve
+    );
+    caps
+}
+
+/// Opens the store (running migrations) off the executor.
+async fn open_store(settings: &Settings) -> Result<Db, StartupError> {
+    let store_settings = settings.store.clone();
+    let db = tokio::task::spawn_blocking(move || Db::open(&store_settings))
+        .await
+        .map_err(|e| StoreError::Blocking(e.to_string()))??;
+    Ok(db)
+}
+
+/// Sandbox mode: the provider is the embedded sandbox, on its own loopback listener (its
+/// server and base URL).
+async fn start_sandbox(
+    settings: &Settings,
+    clock: &Clock,
+) -> Result<Option<(Server, String)>, StartupError> {
+    match settings.provider.mode {
+        ProviderMode::Sandbox => {
+            let running = crate::sandbox::start(
+                settings.sandbox.clone(),
+                settings.sandbox_credentials(),
+                clock.clone(),
+            )
+            .await
+            .map_err(StartupError::Sandbox)?;
+            let url = running.url();
+            Ok(Some((running.into_server(), url)))
+        }
+        ProviderMode::Remote => Ok(None),
+    }
+}
+
+/// The provider client's shared state, calling the embedded sandbox when there is one.
+fn provider_client(
+    settings: &Settings,
+    sandbox: Option<&(Server, String)>,
+    db: &Db,
+    metrics: &Arc<Metrics>,
+    clock: &Clock,
+) -> Arc<ProviderShared> {
+    let base_url = sandbox.map_or_else(
+        || settings.provider.base_url.clone(),
+        |(_, url)| url.clone(),
+    );
+    ProviderShared::new(
+        settings.provider.clone(),
+        base_url,
+        db.clone(),
+        metrics.clone(),
+        clock.clone(),
+    )
+}
+
+/// The api listener: the backend's and operators' routes and the console.
+fn start_api(
+    settings: &Settings,
+    socket: TcpListener,
+    cap: usize,
+    state: &web::Data<Gateway>,
+    reconciler: &Reconciler,
+    provider: Arc<ProviderShared>,
+) -> io::Result<Server> {
+    let state = state.clone();
+    let reconciler = web::Data::new(reconciler.clone());
+    // One console state for every worker: a session opened on one is valid on all.
+    let console = web::Data::new(crate::console::Console::new(settings.admin.session_ttl));
+    let routes = move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state.clone())
+            .app_data(reconciler.clone())
+            // awc is not Send: each worker gets its own client over the shared state.
+            .app_data(web::Data::new(ProviderClient::new(provider.clone())))
+            // Before the api routes: its scope is inside `/admin`, whose bearer guard it
+            // must not pass through.
+            .configure(crate::console::routes(console.clone()))
+            .configure(http::api_routes);
+    };
+    serve_listener("api", &settings.api.listener, socket, cap, settings, routes)
+}
+
+/// The notify listener: the provider's notifications and nothing else.
+fn start_notify(
+    settings: &Settings,
+    socket: TcpListener,
+    cap: usize,
+    state: &web::Data<Gateway>,
+) -> io::Result<Server> {
+    let state = state.clone();
+    let budget = web::Data::new(crate::notify::refused::Budget::new(
+        settings.notify.rejected_budget,
+        settings.notify.rejected_window,
+    ));
+    let routes = move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state.clone())
+            .app_data(budget.clone())
+            .configure(http::notify_routes);
+    };
+    serve_listener(
+        "notify",
+        &settings.notify.listener,
+        socket,
+        cap,
+        settings,
+        routes,
+    )
+}
+
+/// One listener, either of them: `routes` (its app data and routes) behind the middleware
+/// both share, bounded by its [`ListenerSettings`], `cap` connections in all, draining for
+/// `shutdown.grace`.
+fn serve_listener<F>(
+    name: &'static str,
+    listener: &ListenerSettings,
+    socket: TcpListener,
+    cap: usize,
+    settings: &Settings,
+    routes: F,
+) -> io::Result<Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let body_timeout = BodyTimeout(listener.body_timeout);
+    let trusted = TrustedProxies(Arc::new(listener.trusted_proxies.clone()));
+    // Whole seconds (actix's unit), rounded up so as never to cut below the setting.
+    let grace = settings.shutdown.grace;
+    let grace = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(Listener(name))
+            .app_data(body_timeout)
+            .app_data(trusted.clone())
+            .wrap(from_fn(http::count_requests))
+            .wrap(from_fn(http::request_id))
+            .wrap(http::access_log(trusted.clone()))
+            .configure(routes.clone())
+    })
+    .workers(listener.workers)
+    .client_request_timeout(listener.header_timeout)
+    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+    .keep_alive(KeepAlive::Timeout(listener.keep_alive))
+    .max_connections(limits::per_worker(cap, listener.workers))
+    .shutdown_timeout(grace)
+    .disable_signals()
+    .listen(socket)?
+    .run())
+}
+
+/// The reconciliation scheduler, when `reconcile.enabled`.
+async fn start_scheduler(
+    settings: &Settings,
+    reconciler: &Reconciler,
+) -> Result<Option<Scheduler>, StartupError> {
+    if !settings.reconcile.enabled {
+        return Ok(None);
+    }
+    Ok(Some(
+        Scheduler::start(reconciler.clone(), &settings.reconcile.tick).await?,
+    ))
+}
+
+/// The scheduled prune, when `retention.prune_tick` is set.
+async fn start_pruner(
+    settings: &Settings,
+    db: &Db,
+) -> Result<Option<tokio_cron_scheduler::JobScheduler>, StartupError> {
+    let Some(tick) = &settings.retention.prune_tick else {
+        return Ok(None);
+    };
+    Ok(Some(
+        crate::retention::schedule(db.clone(), settings.retention.max_age, tick).await?,
+    ))
 }
 
 /// Waits for SIGINT or SIGTERM (Ctrl-C only where there are no Unix signals).

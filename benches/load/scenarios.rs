@@ -286,7 +286,7 @@ pub async fn reads(settings: &Settings, work: &Path) -> Reads {
     let gateway = read_load(&gw.api, &ids, READ_CONNS, 10_000_000).await;
     let gateway_rss = gw.stop();
 
-    let bare = Server::bare(body_len, settings.api.workers);
+    let bare = Server::bare(body_len, settings.api.listener.workers);
     let bare_run = read_load(&bare.api, &ids, READ_CONNS, 10_000_000).await;
     let bare_rss = bare.stop();
     Reads {

@@ -223,7 +223,7 @@ pub async fn resync_many(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let by = acting(&req)?.actor(None);
-    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
     let b: ResyncBody = if body.is_empty() {
         ResyncBody {
             status: None,
@@ -312,7 +312,7 @@ pub async fn review(
 ) -> Result<HttpResponse, ApiError> {
     let operator = acting(&req)?;
     let id = path_id(&req)?;
-    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
     let (b, _) = parse_json::<ReviewBody>(&body)?;
     let action = ReviewAction::parse(&b.action)
         .ok_or_else(|| ApiError::field("action", "must be \"acknowledge\" or \"resync\""))?;

@@ -61,8 +61,8 @@ pub fn caps(settings: &Settings, nofile: u64) -> Caps {
         + OUTBOUND_RESERVE;
     let room = usize::try_from(nofile.saturating_sub(reserve)).unwrap_or(usize::MAX);
     let (api, notify) = (
-        settings.api.max_connections,
-        settings.notify.max_connections,
+        settings.api.listener.max_connections,
+        settings.notify.listener.max_connections,
     );
     let wanted = api.saturating_add(notify);
     let (api, notify) = if wanted <= room {
@@ -75,8 +75,8 @@ pub fn caps(settings: &Settings, nofile: u64) -> Caps {
     Caps {
         nofile,
         reserve,
-        api: api.max(settings.api.workers),
-        notify: notify.max(settings.notify.workers),
+        api: api.max(settings.api.listener.workers),
+        notify: notify.max(settings.notify.listener.workers),
     }
 }
 

@@ -29,12 +29,13 @@ const METRIC_BODY_TIMEOUT: &str = "body_timeout";
 /// `notify.body_timeout`.
 async fn receive(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Option<Received> {
     let at = state.now();
-    let (body, read) = match read_up_to(req, payload, state.settings.notify.max_body_bytes).await {
-        Ok(Limited::Whole(body)) => (body.to_vec(), BodyRead::Whole),
-        Ok(Limited::TooLarge(prefix)) => (prefix.to_vec(), BodyRead::TooLarge),
-        Err(ApiError::BodyTimeout { .. }) => return None,
-        Err(_) => (Vec::new(), BodyRead::Failed),
-    };
+    let (body, read) =
+        match read_up_to(req, payload, state.settings.notify.listener.max_body_bytes).await {
+            Ok(Limited::Whole(body)) => (body.to_vec(), BodyRead::Whole),
+            Ok(Limited::TooLarge(prefix)) => (prefix.to_vec(), BodyRead::TooLarge),
+            Err(ApiError::BodyTimeout { .. }) => return None,
+            Err(_) => (Vec::new(), BodyRead::Failed),
+        };
     let peer = req.peer_addr();
     let client = req
         .app_data::<TrustedProxies>()

@@ -35,7 +35,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
     let (request, raw) = parse_json::<CreateOrder>(&body)?;
     Ok(
         match create::create(&state, &client, request, &raw).await? {

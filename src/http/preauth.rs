@@ -28,7 +28,7 @@ pub async fn complete(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req)?;
-    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
     let parsed: CompletionBody = if body.is_empty() {
         CompletionBody { amount: None }
     } else {

@@ -124,7 +124,7 @@ pub async fn redeliver(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     super::admin::acting(&req)?;
-    let body = read_json_request(&req, payload, state.settings.api.max_body_bytes).await?;
+    let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
     let (b, _) = parse_json::<RedeliverBody>(&body)?;
     let now = state.now();
     let n = match (b.event_id, b.since, b.status.as_deref()) {

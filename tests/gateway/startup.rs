@@ -295,6 +295,34 @@ fn every_configuration_problem_is_reported_at_once() {
 }
 
 #[test]
+fn values_that_do_not_fit_and_values_refused_are_named_together_in_one_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = umsgate(dir.path());
+    command
+        .env("UMSGATE__API__BIND", "not-an-address")
+        .env("UMSGATE__STORE__BUSY_TIMEOUT", "5parsecs")
+        .env("UMSGATE__NOTIFY__PUBLIC_URL", "http://:::")
+        .env("UMSGATE__RECONCILE__BATCH", "0")
+        .arg("check-config");
+
+    let (out, _, stderr) = run(command);
+
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for key in [
+        "api.bind",
+        "store.busy_timeout",
+        "notify.public_url",
+        "reconcile.batch",
+    ] {
+        assert!(
+            stderr.contains(&format!("`{key}`")),
+            "{key} missing: {stderr}"
+        );
+    }
+    assert!(stderr.contains("4 problems"), "{stderr}");
+}
+
+#[test]
 fn check_config_prints_config_spellings_and_origins_and_never_a_secret() {
     // Arrange: a configuration directory with a partial file; one variable.
     let dir = tempfile::tempdir().expect("temp dir");
