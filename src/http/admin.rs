@@ -1,6 +1,7 @@
 //! Operators' routes under `/admin` and their guard: a bearer token compared in constant
-//! time; no token configured means the routes answer 403. It must not reveal whether a
-//! presented token was close, nor log it.
+//! time; no token configured means the routes answer 403. The actions call their use case
+//! (`flows::resync`, `flows::review`), which checks the operator may act. It must not reveal
+//! whether a presented token was close, nor log it, nor write the store itself.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
