@@ -860,9 +860,13 @@ pub async fn redeliver(
     let Some((event, order)) = found else {
         return Err(ConsoleError::NotFound(who.lang));
     };
-    let n = crate::flows::redeliver::redeliver_event(&gw, event.clone())
+    let by = &who.session.operator;
+    let n = crate::flows::redeliver::redeliver_event(&gw, by, event.clone())
         .await
-        .map_err(store_error(who.lang))?;
+        .map_err(|e| match e {
+            FlowError::Store(e) => ConsoleError::Store(who.lang, e),
+            _ => ConsoleError::Forbidden(who.lang),
+        })?;
     log::info!(
         "console: {} redelivered event {event} ({n} deliveries)",
         who.session.operator.name

@@ -8,6 +8,7 @@ pub mod money;
 pub mod observe;
 pub mod order;
 pub mod outbox;
+pub mod reading;
 pub mod record;
 pub mod refund;
 pub mod schedule;

@@ -1,16 +1,23 @@
 //! One check of one order with the provider: ask (first the completion's own id for an
 //! AUTHORIZED order whose completion is in doubt; a bill by its own identity, the bill
 //! query, and by its payment attempts' ids; any other order with `mini-pre-query`), then
-//! apply what the answer proves — or, with no usable answer, only the schedule — as one observation. The
-//! reconciler's passes and the operators' resyncs both use it. It must not change an order
-//! but through `Gateway::observe`.
+//! apply what the answer proves (read by `domain::reading`) — or, with no usable answer,
+//! only the schedule — as one observation; and many checks at a capped pace
+//! ([`check_many`]). The reconciler's passes and the operators' resyncs both use it. It must
+//! not change an order but through `Gateway::observe`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
 
 use crate::chinaums::status::{BillStatus, ErrClass, TradeStatus};
-use crate::chinaums::wire::{self, BillPayment, BillQueryResponse, Lenient, MiniPreQueryResponse};
-use crate::domain::money::Amount;
+use crate::chinaums::wire::MiniPreQueryResponse;
 use crate::domain::observe::{Actor, Observation, Seen};
-use crate::domain::order::{Decision, Evidence, OrderStatus, Report, Source};
-use crate::domain::record::{Order, ProviderFacts};
+use crate::domain::order::{Decision, OrderStatus, Source};
+use crate::domain::reading;
+use crate::domain::record::Order;
 use crate::flows::Gateway;
 use crate::provider::{Outcome, ProviderClient};
 use crate::store::{attempts, StoreError};
@@ -98,27 +105,6 @@ pub struct Check {
     pub outcome: CheckOutcome,
 }
 
-/// The facts a query answer brings.
-pub fn facts_of(a: &MiniPreQueryResponse) -> ProviderFacts {
-    ProviderFacts {
-        provider_status: a.status.as_ref().map(|s| s.as_str().to_owned()),
-        seq_id: a.seq_id.clone(),
-        target_order_id: a.target_order_id.clone(),
-        target_sys: a.target_sys.clone(),
-        pay_time: wire::read(&a.pay_time),
-        settle_date: wire::read(&a.settle_date),
-        auth_id_resp_code: None,
-    }
-}
-
-/// The evidence that a pre-authorisation completion went through, from a query of the
-/// completion's own id.
-pub fn completion_evidence(a: &MiniPreQueryResponse) -> Evidence {
-    let mut e = Evidence::of(Report::Completed);
-    e.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
-    e
-}
-
 /// Asks the provider about `order` and applies the answer as one observation from
 /// `source` (and `by` an operator, when one asked). `attempts` is how many times an unknown or transient answer is asked again.
 /// A configuration refusal changes nothing at all (not even the schedule): the pass stops.
@@ -138,11 +124,7 @@ pub async fn check(
             .await;
         match &called.outcome {
             Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
-                let seen = Seen::Report {
-                    evidence: completion_evidence(a),
-                    facts: facts_of(a),
-                };
-                found = Some((seen, called.evidence_ref()));
+                found = Some((reading::completion_answer(a), called.evidence_ref()));
             }
             Outcome::Misconfigured { .. } => outcome = CheckOutcome::Config,
             _ => {}
@@ -161,22 +143,9 @@ pub async fn check(
             .await;
         let evidence_ref = called.evidence_ref();
         match called.outcome {
-            Outcome::Answer(a) => {
-                let mut evidence = Evidence::of(Report::Trade(
-                    a.status.clone().unwrap_or(TradeStatus::Unknown),
-                ));
-                evidence.amount =
-                    wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
-                let facts = facts_of(&a);
-                evidence.paid_facts = facts.show_a_payment();
-                found = Some((Seen::Report { evidence, facts }, evidence_ref));
-            }
+            Outcome::Answer(a) => found = Some((reading::query_answer(&a), evidence_ref)),
             Outcome::Refused(r) if r.class == ErrClass::NoOrder => {
-                let seen = Seen::Report {
-                    evidence: Evidence::of(Report::NoOrder),
-                    facts: ProviderFacts::default(),
-                };
-                found = Some((seen, evidence_ref));
+                found = Some((reading::no_order(), evidence_ref));
                 outcome = CheckOutcome::NoOrder;
             }
             other => outcome = CheckOutcome::of_unanswered(&other),
@@ -220,6 +189,76 @@ pub async fn check(
     })
 }
 
+/// What many checks did (a reconcile pass, an operators' resync of many orders).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Orders due and selected.
+    pub selected: usize,
+    /// Orders checked (queried).
+    pub checked: usize,
+    /// Orders whose status moved.
+    pub moved: usize,
+    /// Orders newly flagged for review.
+    pub flagged: usize,
+    /// The pass stopped because the provider refused our configuration.
+    pub stopped_for_config: bool,
+    /// The pass did not run: passes are paused after a configuration error.
+    pub paused: bool,
+}
+
+/// Checks `orders` (each asked once) `reconcile.concurrency` at a time and no faster than
+/// `reconcile.max_qps`; stops launching checks at the first configuration error. Returns
+/// the report and every check made.
+pub async fn check_many(
+    gw: &Gateway,
+    client: &ProviderClient,
+    orders: Vec<Order>,
+    source: Source,
+    by: Option<&Actor>,
+) -> Result<(PassReport, Vec<Check>), StoreError> {
+    let r = &gw.settings.reconcile;
+    let selected = orders.len();
+    let period = Duration::from_secs_f64(1.0 / f64::from(r.max_qps));
+    let mut pace = actix_web::rt::time::interval(period);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let pace = Arc::new(tokio::sync::Mutex::new(pace));
+    let stop = Arc::new(AtomicBool::new(false));
+    let concurrency = usize::try_from(r.concurrency).unwrap_or(1);
+    let results: Vec<Result<Option<Check>, StoreError>> = stream::iter(orders)
+        .map(|order| {
+            let (pace, stop) = (pace.clone(), stop.clone());
+            async move {
+                // The pace is taken in order, so at most max_qps queries start per second.
+                pace.lock().await.tick().await;
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                let check = check(gw, client, order, source, by, 1).await?;
+                if check.outcome == CheckOutcome::Config {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                Ok(Some(check))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut report = PassReport {
+        selected,
+        ..PassReport::default()
+    };
+    let mut checks = Vec::new();
+    for r in results {
+        let Some(check) = r? else { continue };
+        report.checked += 1;
+        report.moved += usize::from(check.before.status != check.after.status);
+        report.flagged += usize::from(check.after.needs_review() && !check.before.needs_review());
+        report.stopped_for_config |= check.outcome == CheckOutcome::Config;
+        checks.push(check);
+    }
+    Ok((report, checks))
+}
+
 /// What a bill's check found: the evidence to apply (with its proof), and the outcome so
 /// far.
 type Found = (Option<(Seen, Option<String>)>, CheckOutcome);
@@ -246,10 +285,8 @@ async fn ask_about_bill(
     let mut bills_word = None;
     match called.outcome {
         Outcome::Answer(a) => {
-            let evidence = bill_evidence(&a);
-            let facts = bill_facts(&a);
-            note_attempt(gw, order, attempt_of(a.bill_payment.as_ref())).await?;
-            let seen = Seen::Report { evidence, facts };
+            note_attempt(gw, order, reading::attempt(a.bill_payment.as_ref())).await?;
+            let seen = reading::bill_answer(&a);
             if matches!(
                 a.bill_status,
                 Some(BillStatus::Paid | BillStatus::Refund | BillStatus::Closed)
@@ -259,11 +296,7 @@ async fn ask_about_bill(
             bills_word = Some((seen, evidence_ref));
         }
         Outcome::Refused(r) if r.class == ErrClass::NoOrder => {
-            let seen = Seen::Report {
-                evidence: Evidence::of(Report::NoOrder),
-                facts: ProviderFacts::default(),
-            };
-            bills_word = Some((seen, evidence_ref));
+            bills_word = Some((reading::no_order(), evidence_ref));
             outcome = CheckOutcome::NoOrder;
         }
         other => outcome = CheckOutcome::of_unanswered(&other),
@@ -280,7 +313,7 @@ async fn ask_about_bill(
             .await;
         match &called.outcome {
             Outcome::Answer(a) if paid_or_refunded(a) => {
-                let seen = trade_seen(a);
+                let seen = reading::query_answer(a);
                 return Ok((Some((seen, called.evidence_ref())), CheckOutcome::Unchanged));
             }
             Outcome::Misconfigured { .. } => return Ok((None, CheckOutcome::Config)),
@@ -296,8 +329,11 @@ async fn ask_about_bill(
         .await;
     match &called.outcome {
         Outcome::Answer(a) => {
-            note_attempt(gw, order, attempt_of(a.bill_payment.as_ref())).await?;
-            Ok((Some((trade_seen(a), called.evidence_ref())), outcome))
+            note_attempt(gw, order, reading::attempt(a.bill_payment.as_ref())).await?;
+            Ok((
+                Some((reading::query_answer(a), called.evidence_ref())),
+                outcome,
+            ))
         }
         Outcome::Misconfigured { .. } => Ok((None, CheckOutcome::Config)),
         _ => Ok((None, outcome)),
@@ -310,50 +346,6 @@ fn paid_or_refunded(a: &MiniPreQueryResponse) -> bool {
         a.status,
         Some(TradeStatus::TradeSuccess | TradeStatus::TradeRefund)
     )
-}
-
-/// An order query's answer as evidence and facts.
-fn trade_seen(a: &MiniPreQueryResponse) -> Seen {
-    let mut evidence = Evidence::of(Report::Trade(
-        a.status.clone().unwrap_or(TradeStatus::Unknown),
-    ));
-    evidence.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
-    let facts = facts_of(a);
-    evidence.paid_facts = facts.show_a_payment();
-    Seen::Report { evidence, facts }
-}
-
-/// The bill query's answer as evidence: the bill's own status and total.
-fn bill_evidence(a: &BillQueryResponse) -> Evidence {
-    let mut evidence = Evidence::of(Report::Bill(
-        a.bill_status.clone().unwrap_or(BillStatus::Unknown),
-    ));
-    evidence.amount = wire::read(&a.total_amount).and_then(|f| Amount::from_fen(f).ok());
-    evidence.paid_facts = bill_facts(a).show_a_payment();
-    evidence
-}
-
-/// The facts the bill query's answer brings, from its payment.
-fn bill_facts(a: &BillQueryResponse) -> ProviderFacts {
-    let payment = a.bill_payment.as_ref().and_then(Lenient::read);
-    let text = |f: Option<&Option<String>>| f.and_then(|v| v.clone()).filter(|v| !v.is_empty());
-    ProviderFacts {
-        provider_status: a.bill_status.as_ref().map(|s| s.as_str().to_owned()),
-        seq_id: text(payment.map(|p| &p.pay_seq_id)),
-        target_order_id: text(payment.map(|p| &p.target_order_id)),
-        target_sys: text(payment.map(|p| &p.target_sys)),
-        pay_time: payment.and_then(|p| wire::read(&p.pay_time)),
-        settle_date: payment.and_then(|p| wire::read(&p.settle_date)),
-        auth_id_resp_code: None,
-    }
-}
-
-/// The payment attempt's own id a `billPayment` names.
-fn attempt_of(payment: Option<&Lenient<BillPayment>>) -> Option<String> {
-    payment
-        .and_then(Lenient::read)
-        .and_then(|p| p.mer_order_id.clone())
-        .filter(|id| !id.is_empty())
 }
 
 /// Records a payment attempt id the provider named for `order`.

@@ -1,7 +1,7 @@
 //! Creating an order and binding it at the provider: the request validated against the
 //! provider's rules (so that what the provider would refuse is refused before anything is
-//! stored), the order stored, then `update-qrcode` sent and its answer applied as an
-//! observation. It must not set a status: the bind answer only changes the binding.
+//! stored), the order stored, then `update-qrcode` sent and its answer (read by
+//! `domain::reading`) applied as an observation. It must not set a status: the bind answer only changes the binding.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use crate::domain::ids::{MerOrderId, MsgSrcId};
 use crate::domain::money::Amount;
 use crate::domain::observe::{BindAnswer, Observation, Seen};
 use crate::domain::order::Source;
+use crate::domain::reading;
 use crate::domain::record::{Binding, NewOrder, Order};
 use crate::flows::{FlowError, Gateway};
 use crate::provider::{Outcome, ProviderClient};
@@ -361,24 +362,16 @@ async fn bind(
     req.request_timestamp = time::format_body(gw.now());
     let called = client.update_qrcode(order.id.as_str(), &req).await;
     let evidence_ref = called.evidence_ref();
-    let answer = match &called.outcome {
-        Outcome::Answer(a) => BindAnswer::Bound {
-            qr_code: a.bill_qr_code.clone(),
-        },
-        Outcome::Refused(r) => BindAnswer::Refused(format!(
-            "{}: {}",
-            r.err_code,
-            r.err_msg.as_deref().unwrap_or("")
-        )),
-        Outcome::Misconfigured { err_code, .. } => BindAnswer::Refused(format!(
-            "provider configuration: {}",
-            err_code.as_deref().unwrap_or("auth failure")
-        )),
+    let seen = match &called.outcome {
+        Outcome::Answer(a) => reading::bound(a),
+        Outcome::Refused(r) => reading::bind_refused(&r.err_code, r.err_msg.as_deref()),
+        Outcome::Misconfigured { err_code, .. } => reading::bind_misconfigured(err_code.as_deref()),
         // Not known: left for the reconciler's query.
-        Outcome::Unknown(_) => BindAnswer::Unknown,
-        Outcome::Invalid(e) => BindAnswer::Refused(format!("not sent: {e}")),
+        Outcome::Unknown(_) => Seen::Bind(BindAnswer::Unknown),
+        // Never sent: the provider said nothing.
+        Outcome::Invalid(e) => Seen::Bind(BindAnswer::Refused(format!("not sent: {e}"))),
     };
-    let obs = Observation::of(Seen::Bind(answer), Source::Api, evidence_ref);
+    let obs = Observation::of(seen, Source::Api, evidence_ref);
     let updated = gw
         .observe(&order.id, obs)
         .await?

@@ -1,9 +1,11 @@
 //! The use cases, one room each: creating and binding an order (`create`), completing a
-//! pre-authorisation (`preauth`), taking in a notification (`intake`), and one check of an
-//! order with the provider (`check`), and an operator's review actions (`review`). Each is one function that the HTTP handlers (or the
-//! reconciler) call: it reads, asks the provider, and applies what it learns through
-//! `Gateway::observe`. It must not decide what an order becomes (that is
-//! `domain::observe`), nor know about HTTP.
+//! pre-authorisation (`preauth`), taking in a notification (`intake`), one check of an
+//! order with the provider and many at a capped pace (`check`), an operator's resyncs
+//! (`resync`), review actions (`review`) and webhook redeliveries (`redeliver`). Each is
+//! one function that the HTTP handlers, the console (or the reconciler) call: it checks the
+//! operator may act ([`may_act`]) when it acts for one, reads, asks the provider, and
+//! applies what it learns through `Gateway::observe`. It must not decide what an order
+//! becomes (that is `domain::observe`), nor know about HTTP.
 
 pub mod check;
 pub mod create;
@@ -11,6 +13,7 @@ pub mod error;
 pub mod intake;
 pub mod preauth;
 pub mod redeliver;
+pub mod resync;
 pub mod review;
 pub mod watch;
 
@@ -23,10 +26,38 @@ use crate::config::Settings;
 use crate::domain::ids::MerOrderId;
 use crate::domain::observe::{Observation, Timing};
 use crate::metrics::Metrics;
+use crate::operators::Operator;
 use crate::store::orders::{self, Applied};
 use crate::store::{Db, StoreError};
 
 pub use error::FlowError;
+
+/// The one role check of every use case that acts (resync, review, redelivery): a viewer
+/// may read, not act.
+pub fn may_act(by: &Operator) -> Result<(), FlowError> {
+    if by.can_act() {
+        Ok(())
+    } else {
+        Err(FlowError::Forbidden(format!(
+            "operator '{}' is a viewer: viewers cannot act",
+            by.name
+        )))
+    }
+}
+
+/// A page size as asked (`given`; absent: `default`), or the `limit` field error when it is
+/// not between 1 and `max`: the one check of every paged list and resync batch.
+pub fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, FlowError> {
+    let limit = given.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(FlowError::field(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ))
+    }
+}
 
 /// What every use case works with: the store, the settings, the metrics and the clock.
 pub struct Gateway {

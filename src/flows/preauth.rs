@@ -1,7 +1,7 @@
 //! Completing a pre-authorised payment (`preauthed`): only for an AUTHORIZED order with its
 //! authorisation code, one completion per order in flight in this process, and never a
 //! second completion whose first one's outcome is unknown without querying it first. What
-//! the provider answers is applied as an observation. It must not call the provider for an
+//! the provider answers (read by `domain::reading`) is applied as an observation. It must not call the provider for an
 //! order that is not AUTHORIZED.
 
 use std::collections::HashSet;
@@ -13,9 +13,9 @@ use crate::chinaums::wire::PreauthedRequest;
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 use crate::domain::observe::{Observation, Seen};
-use crate::domain::order::{Evidence, OrderStatus, Report, Source};
-use crate::domain::record::{Order, ProviderFacts};
-use crate::flows::check::{completion_evidence, facts_of};
+use crate::domain::order::{OrderStatus, Source};
+use crate::domain::reading;
+use crate::domain::record::Order;
 use crate::flows::{FlowError, Gateway};
 use crate::provider::{Outcome, ProviderClient, QUERY_ATTEMPTS};
 use crate::store::orders;
@@ -130,10 +130,7 @@ pub async fn complete(
             let evidence_ref = called.evidence_ref();
             match called.outcome {
                 Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
-                    let seen = Seen::Report {
-                        evidence: completion_evidence(&a),
-                        facts: facts_of(&a),
-                    };
+                    let seen = reading::completion_answer(&a);
                     return Ok(Completion::Done(apply(gw, &id, seen, evidence_ref).await?));
                 }
                 Outcome::Refused(r) if r.class == ErrClass::NoOrder => previous,
@@ -166,22 +163,7 @@ pub async fn complete(
     let evidence_ref = called.evidence_ref();
     match called.outcome {
         Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
-            let mut evidence = Evidence::of(Report::Completed);
-            evidence.amount = Some(
-                a.total_amt
-                    .and_then(|f| Amount::from_fen(f).ok())
-                    .unwrap_or(amount),
-            );
-            let facts = ProviderFacts {
-                provider_status: Some(TradeStatus::TradeSuccess.as_str().to_owned()),
-                seq_id: a.plat_ssn,
-                target_order_id: a.target_order_id,
-                target_sys: a.target_sys,
-                pay_time: a.pay_ts,
-                settle_date: a.stl_date,
-                auth_id_resp_code: None,
-            };
-            let seen = Seen::Report { evidence, facts };
+            let seen = reading::preauthed_answer(&a, amount);
             Ok(Completion::Done(apply(gw, &id, seen, evidence_ref).await?))
         }
         // Answered, but not completed yet, or no answer: the reconciler queries the

@@ -9,7 +9,7 @@ use crate::domain::observe::{Observation, Seen};
 use crate::domain::order::Source;
 use crate::domain::record::Order;
 use crate::flows::check::{self, Check, CheckOutcome};
-use crate::flows::{FlowError, Gateway};
+use crate::flows::{may_act, FlowError, Gateway};
 use crate::operators::Operator;
 use crate::provider::{ProviderClient, QUERY_ATTEMPTS};
 use crate::store::orders;
@@ -90,12 +90,7 @@ pub async fn review(
     action: ReviewAction,
     note: &str,
 ) -> Result<ReviewOutcome, FlowError> {
-    if !by.can_act() {
-        return Err(FlowError::Forbidden(format!(
-            "operator '{}' is a viewer: viewers cannot act",
-            by.name
-        )));
-    }
+    may_act(by)?;
     let actor = by.actor(Some(parse_note(note)?));
     let order = {
         let id = id.clone();

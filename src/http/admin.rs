@@ -1,6 +1,7 @@
 //! Operators' routes under `/admin` and their guard: a bearer token compared in constant
-//! time; no token configured means the routes answer 403. It must not reveal whether a
-//! presented token was close, nor log it.
+//! time; no token configured means the routes answer 403. The actions call their use case
+//! (`flows::resync`, `flows::review`), which checks the operator may act. It must not reveal
+//! whether a presented token was close, nor log it, nor write the store itself.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,23 +10,18 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use chrono::{DateTime, Utc};
-
 use super::body::{parse_json, parse_query, read_json_request};
 use super::error::ApiError;
-use super::orders::{load, path_id};
+use super::orders::path_id;
 use super::views::{rfc3339, CheckView, OrderView};
 use super::AppState;
-use crate::domain::order::{OrderStatus, Source};
 use crate::flows;
-use crate::flows::check::{self, CheckOutcome};
+use crate::flows::resync::{Resynced, Selection};
 use crate::flows::review::{ReviewAction, ReviewOutcome};
 use crate::notify::{Outcome, KIND_CONTRACT, KIND_PAYMENT};
 use crate::operators::Operator;
-use crate::provider::{ProviderClient, QUERY_ATTEMPTS};
-use crate::reconcile::Reconciler;
+use crate::provider::ProviderClient;
 use crate::store::notifications;
-use crate::store::orders::{self, ListFilter};
 
 /// Admits a request only with `Authorization: Bearer <token>` of a configured operator
 /// (`admin.token` or one of `admin.tokens`), and puts that [`Operator`] in the request's
@@ -61,21 +57,13 @@ pub async fn require_token<B: MessageBody>(
         .map_into_right_body())
 }
 
-/// The operator behind a request that acts (resync, review, redeliver): 403 for a viewer.
-pub fn acting(req: &HttpRequest) -> Result<Operator, ApiError> {
-    let operator = req
-        .extensions()
+/// The operator the guard admitted the request for (whether they may act is the use
+/// case's to say).
+pub fn operator(req: &HttpRequest) -> Result<Operator, ApiError> {
+    req.extensions()
         .get::<Operator>()
         .cloned()
-        .ok_or(ApiError::Unauthorized)?;
-    if operator.can_act() {
-        Ok(operator)
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "operator '{}' is a viewer: viewers cannot act",
-            operator.name
-        )))
-    }
+        .ok_or(ApiError::Unauthorized)
 }
 
 #[derive(Deserialize)]
@@ -104,7 +92,8 @@ struct EntryView {
     detail: Option<String>,
 }
 
-/// Largest journal page.
+/// Default and largest journal page.
+const DEFAULT_PAGE: i64 = 100;
 const MAX_PAGE: i64 = 500;
 
 /// `GET /admin/notifications?kind=&order=&verified=&outcome=&limit=&after=`: the inbound
@@ -116,13 +105,7 @@ pub async fn notifications(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q: JournalQuery = parse_query(req.query_string())?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = flows::page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     if let Some(k) = q.kind.as_deref() {
         if ![KIND_PAYMENT, KIND_CONTRACT].contains(&k) {
             return Err(ApiError::field(
@@ -176,122 +159,50 @@ pub async fn notifications(
 }
 
 /// `POST /admin/orders/{merOrderId}/resync`: asks the provider now, whatever the schedule,
-/// and answers the order before and after.
+/// and answers the order before and after (`flows::resync::one`).
 pub async fn resync_one(
     state: web::Data<AppState>,
     client: web::Data<ProviderClient>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let by = acting(&req)?.actor(None);
-    let order = load(&state, path_id(&req)?).await?;
-    let check = check::check(
-        &state,
-        &client,
-        order,
-        Source::Admin,
-        Some(&by),
-        QUERY_ATTEMPTS,
-    )
-    .await?;
-    if check.outcome == CheckOutcome::Config {
-        return Err(ApiError::ProviderMisconfigured(String::new()));
-    }
+    let by = operator(&req)?;
+    let check = flows::resync::one(&state, &client, &by, path_id(&req)?).await?;
     Ok(HttpResponse::Ok().json(CheckView::from(&check)))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ResyncBody {
-    /// Statuses to resync (default: the ones awaiting the provider).
-    status: Option<Vec<String>>,
-    /// Only orders created at or after this instant (RFC 3339).
-    since: Option<String>,
-    limit: Option<i64>,
-    dry_run: Option<bool>,
-}
-
-/// Largest resync batch: each order is one query, paced by `reconcile.max_qps`.
-const MAX_RESYNC: i64 = 1000;
-
 /// `POST /admin/resync` `{status?, since?, limit?, dryRun?}`: resyncs many orders with
-/// the reconciler's concurrency and rate cap; a dry run lists what it would query.
+/// the reconciler's concurrency and rate cap; a dry run lists what it would query
+/// (`flows::resync::many`).
 pub async fn resync_many(
     state: web::Data<AppState>,
-    reconciler: web::Data<Reconciler>,
     client: web::Data<ProviderClient>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let by = acting(&req)?.actor(None);
+    let by = operator(&req)?;
     let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
-    let b: ResyncBody = if body.is_empty() {
-        ResyncBody {
-            status: None,
-            since: None,
-            limit: None,
-            dry_run: None,
-        }
+    let selection: Selection = if body.is_empty() {
+        Selection::default()
     } else {
         parse_json(&body)?.0
     };
-    let statuses = match b.status {
-        None => vec![OrderStatus::Pending, OrderStatus::Authorized],
-        Some(list) => list
-            .iter()
-            .map(|s| {
-                OrderStatus::parse(s).ok_or_else(|| {
-                    ApiError::field(
-                        "status",
-                        "must list PENDING, AUTHORIZED, PAID, REFUNDED or CLOSED",
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let created_since = b
-        .since
-        .map(|s| {
-            DateTime::parse_from_rfc3339(&s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::field(
-                        "since",
-                        "must be an RFC 3339 time, e.g. 2026-11-21T04:00:00Z",
-                    )
-                })
-        })
-        .transpose()?;
-    let limit = b.limit.unwrap_or(100);
-    if !(1..=MAX_RESYNC).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_RESYNC}"),
-        ));
-    }
-    let filter = ListFilter {
-        statuses,
-        created_since,
-        needs_review: None,
-        after: None,
-        limit,
-    };
-    let selected = state.db.run(move |c| orders::list(c, &filter)).await?;
-    if b.dry_run.unwrap_or(false) {
-        let ids: Vec<String> = selected.iter().map(|o| o.id.to_string()).collect();
-        return Ok(HttpResponse::Ok().json(serde_json::json!({"dryRun": true, "wouldQuery": ids})));
-    }
-    let (report, checks) = reconciler
-        .check_many(&client, selected, Source::Admin, Some(&by))
-        .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "dryRun": false,
-        "selected": report.selected,
-        "checked": report.checked,
-        "moved": report.moved,
-        "flagged": report.flagged,
-        "stoppedForConfig": report.stopped_for_config,
-        "results": checks.iter().map(CheckView::from).collect::<Vec<_>>(),
-    })))
+    Ok(
+        match flows::resync::many(&state, &client, &by, selection).await? {
+            Resynced::DryRun(ids) => {
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                HttpResponse::Ok().json(serde_json::json!({"dryRun": true, "wouldQuery": ids}))
+            }
+            Resynced::Done(report, checks) => HttpResponse::Ok().json(serde_json::json!({
+                "dryRun": false,
+                "selected": report.selected,
+                "checked": report.checked,
+                "moved": report.moved,
+                "flagged": report.flagged,
+                "stoppedForConfig": report.stopped_for_config,
+                "results": checks.iter().map(CheckView::from).collect::<Vec<_>>(),
+            })),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -310,7 +221,7 @@ pub async fn review(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&req)?;
+    let operator = operator(&req)?;
     let id = path_id(&req)?;
     let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
     let (b, _) = parse_json::<ReviewBody>(&body)?;

@@ -40,13 +40,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             .filter(|n| *n >= 0)
             .ok_or_else(|| ApiError::field("after", "must be a cursor this feed returned"))?,
     };
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = crate::flows::page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let kinds = q
         .kind
         .map(|k| {

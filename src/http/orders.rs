@@ -149,13 +149,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             })
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = crate::flows::page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let filter = ListFilter {
         statuses: status.into_iter().collect(),
         created_since: None,

@@ -1,16 +1,17 @@
 //! Operators' webhook routes (under the `/admin` guard): the deliveries with their
-//! attempts, and redelivery of one event or of every failed delivery since a time. Thin:
-//! parse, one store call off the executor, render; it must not send anything itself (the
-//! worker does, on its next pass).
+//! attempts, and redelivery of one event or of every failed delivery since a time
+//! (`flows::redeliver`). Thin: parse, one store read or one use case, render; it must not
+//! write the store nor send anything itself (the worker does, on its next pass).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::body::{parse_json, parse_query, read_json_request};
 use super::error::ApiError;
 use super::views::rfc3339;
 use super::AppState;
+use crate::flows;
+use crate::flows::redeliver::Redelivery;
 use crate::store::deliveries::{self, Delivery, DeliveryStatus};
 
 /// Default and largest page of deliveries.
@@ -90,13 +91,7 @@ pub async fn deliveries(
                 .ok_or_else(|| ApiError::field("status", "must be pending, delivered or failed"))
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = flows::page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let list = state
         .db
         .run(move |c| deliveries::list(c, status, limit))
@@ -106,45 +101,18 @@ pub async fn deliveries(
     })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RedeliverBody {
-    event_id: Option<String>,
-    since: Option<DateTime<Utc>>,
-    status: Option<String>,
-}
-
 /// `POST /admin/webhooks/redeliver` with `{"eventId": "evt_…"}` (every delivery of that
 /// event, whatever its status) or `{"since": RFC 3339, "status": "failed"}` (every failed
 /// delivery of an event committed since): they are pending again, due now, with a fresh
-/// back-off. Answers `{"redelivered": n}`.
+/// back-off (`flows::redeliver`). Answers `{"redelivered": n}`.
 pub async fn redeliver(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    super::admin::acting(&req)?;
+    let by = super::admin::operator(&req)?;
     let body = read_json_request(&req, payload, state.settings.api.listener.max_body_bytes).await?;
-    let (b, _) = parse_json::<RedeliverBody>(&body)?;
-    let now = state.now();
-    let n = match (b.event_id, b.since, b.status.as_deref()) {
-        (Some(id), None, None) => crate::flows::redeliver::redeliver_event(&state, id).await?,
-        (None, Some(since), Some("failed")) => {
-            state
-                .db
-                .write(move |c| deliveries::redeliver_failed_since(c, since, now))
-                .await?
-        }
-        (None, Some(_), _) => {
-            return Err(ApiError::field("status", "must be \"failed\" with since"))
-        }
-        _ => {
-            return Err(ApiError::field(
-                "eventId",
-                "give eventId alone, or since with status \"failed\"",
-            ))
-        }
-    };
-    state.events_written();
+    let (ask, _) = parse_json::<Redelivery>(&body)?;
+    let n = flows::redeliver::redeliver(&state, &by, ask).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "redelivered": n })))
 }

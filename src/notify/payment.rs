@@ -1,5 +1,6 @@
 //! Payment result notifications (seed 000, docs/protocol.md §5): [`examine`] verifies a received
-//! body and reads it into the state machine's evidence (pure: no clock, no store), and
+//! body and reads it into the state machine's evidence through `domain::reading` (pure: no
+//! clock, no store), and
 //! [`record`] journals it and, when it is verified and its `notifyId` new, applies the
 //! evidence to the order, inside the caller's one write transaction. It must not change
 //! an order except through `store::orders::apply`, nor decide a duplicate by reading: the
@@ -13,12 +14,12 @@ use super::{
     Rejection, Signature, KIND_PAYMENT,
 };
 use crate::chinaums::form::Form;
-use crate::chinaums::wire::{Lenient, PaymentNotification};
+use crate::chinaums::wire::PaymentNotification;
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 use crate::domain::observe::{Observation, Seen, Timing};
-use crate::domain::order::{Decision, Evidence, Report, Source};
-use crate::domain::record::ProviderFacts;
+use crate::domain::order::{Decision, Source};
+use crate::domain::reading;
 use crate::domain::refund::{self, Assessment, Refund};
 use crate::store::notifications::{self, Journaled, NewEntry};
 use crate::store::orders::{self, Applied};
@@ -37,10 +38,18 @@ pub struct PaymentNotice {
     pub attempt: Option<String>,
     /// A refund's own id (`refundOrderId`), when the notice carries one.
     pub refund_key: Option<String>,
-    /// What it says about the order.
-    pub evidence: Evidence,
-    /// The provider's facts that come with it.
-    pub facts: ProviderFacts,
+    /// What it says about the order (`domain::reading::payment_notice`).
+    pub seen: Seen,
+}
+
+impl PaymentNotice {
+    /// The running total refunded that it reports, if any.
+    pub fn refunded(&self) -> Option<Amount> {
+        match &self.seen {
+            Seen::Report { evidence, .. } => evidence.refunded,
+            _ => None,
+        }
+    }
 }
 
 /// What [`examine`] found.
@@ -111,13 +120,8 @@ fn present(value: Option<&String>) -> Option<String> {
     value.filter(|v| !v.is_empty()).cloned()
 }
 
-/// A non-empty text that was read as text (a raw one is ignored).
-fn present_text(value: &Option<Lenient<String>>) -> Option<String> {
-    present(value.as_ref().and_then(Lenient::read))
-}
-
-/// Reads a verified notification into evidence; otherwise the verdict on it (refused,
-/// unapplied or misrouted).
+/// Reads a verified notification (what it says about the order: `domain::reading`);
+/// otherwise the verdict on it (refused, unapplied or misrouted).
 fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Verdict> {
     let n = PaymentNotification::from_form(form).map_err(|e| {
         let rejection = Rejection::new(RejectReason::Malformed, e.to_string());
@@ -130,75 +134,17 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Verdict> {
             mid: theirs.to_owned(),
         });
     }
-    let malformed = |reason: String| Verdict::Unapplied {
+    let seen = reading::payment_notice(&n).map_err(|reason| Verdict::Unapplied {
         notify_id: n.notify_id.clone(),
         names: names_of(&n),
         reason,
-    };
-    // An unreadable `billPayment` is kept raw and read as empty (the journal keeps the body).
-    let payment = n
-        .bill_payment
-        .as_ref()
-        .and_then(Lenient::read)
-        .cloned()
-        .unwrap_or_default();
-    // The bill's own status first (bill notifications), then the order's (mini-program
-    // notifications carry it at the top level), then the payment's.
-    let (report, status_text) = match (&n.bill_status, &n.status, &payment.status) {
-        (Some(bill), _, _) => (Report::Bill(bill.clone()), bill.as_str().to_owned()),
-        (None, Some(trade), _) | (None, None, Some(trade)) => {
-            (Report::Trade(trade.clone()), trade.as_str().to_owned())
-        }
-        (None, None, None) => {
-            return Err(malformed(
-                "no billStatus, status or billPayment.status".into(),
-            ))
-        }
-    };
-    // A required amount is read or refused, never guessed (`"1.00"` is not 100 fen).
-    let fen = |field: &str, v: &Option<Lenient<i64>>| match v {
-        None => Ok(None),
-        Some(Lenient::Read(f)) => Amount::from_fen(*f)
-            .map(Some)
-            .map_err(|e| malformed(format!("{field}: {e}"))),
-        Some(Lenient::Raw(raw)) => Err(malformed(format!(
-            "{field}: unreadable amount {raw} (amounts are whole fen)"
-        ))),
-    };
-    // The bill's total before discounts is what the order was created for; the payment's
-    // total (after alliance discounts) only stands in when the bill's is absent.
-    let amount = match n.total_amount {
-        Some(_) => fen("totalAmount", &n.total_amount)?,
-        None => fen("billPayment.totalAmount", &payment.total_amount)?,
-    };
-    let mut evidence = Evidence {
-        report,
-        amount,
-        // Read as the running total refunded so far (docs/protocol.md §9: an assumption).
-        refunded: fen("refundAmount", &n.refund_amount)?,
-        auth_code: n.auth_id_resp_cd.as_ref().is_some_and(|c| !c.is_empty()),
-        paid_facts: false,
-        past_expiry: false,
-    };
-    let facts = ProviderFacts {
-        provider_status: Some(status_text),
-        seq_id: present(n.seq_id.as_ref()).or_else(|| present(payment.pay_seq_id.as_ref())),
-        target_order_id: present(payment.target_order_id.as_ref())
-            .or_else(|| present(n.target_order_id.as_ref())),
-        target_sys: present(payment.target_sys.as_ref()).or_else(|| present(n.target_sys.as_ref())),
-        pay_time: present_text(&payment.pay_time).or_else(|| present_text(&n.pay_time)),
-        settle_date: present_text(&payment.settle_date).or_else(|| present_text(&n.settle_date)),
-        auth_id_resp_code: present(n.auth_id_resp_cd.as_ref()),
-    };
-    evidence.paid_facts = facts.show_a_payment();
-    let names = names_of(&n);
+    })?;
     Ok(PaymentNotice {
-        notify_id: n.notify_id,
-        attempt: present(payment.mer_order_id.as_ref()),
+        names: names_of(&n),
+        attempt: reading::attempt(n.bill_payment.as_ref()),
         refund_key: present(n.refund_order_id.as_ref()),
-        names,
-        evidence,
-        facts,
+        notify_id: n.notify_id,
+        seen,
     })
 }
 
@@ -245,7 +191,7 @@ fn counted_refund(
     evidence_ref: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<refund::Readings>, StoreError> {
-    let Some(amount) = notice.evidence.refunded else {
+    let Some(amount) = notice.refunded() else {
         return Ok(None);
     };
     let new = Refund {
@@ -451,12 +397,7 @@ fn record_verified(
             Source::Notify,
             Some(evidence_ref),
         ),
-        None => Observation::report(
-            notice.evidence.clone(),
-            notice.facts.clone(),
-            Source::Notify,
-            Some(evidence_ref),
-        ),
+        None => Observation::of(notice.seen.clone(), Source::Notify, Some(evidence_ref)),
     };
     let applied = orders::apply(conn, &order, &observation, timing, now)?;
     if let Some(attempt) = &notice.attempt {
@@ -491,6 +432,8 @@ mod tests {
     use super::*;
     use crate::chinaums::notify_sign::SignType;
     use crate::chinaums::status::{BillStatus, TradeStatus};
+    use crate::domain::order::{Evidence, Report};
+    use crate::domain::record::ProviderFacts;
     use crate::notify::testing::{self, received, KEY, MID};
     use crate::notify::BodyRead;
 
@@ -519,6 +462,22 @@ mod tests {
             ("mid", MID),
             ("billPayment", PAYMENT),
         ]
+    }
+
+    /// What an accepted notice says; panics when it says no report.
+    fn said(n: &PaymentNotice) -> (&Evidence, &ProviderFacts) {
+        match &n.seen {
+            Seen::Report { evidence, facts } => (evidence, facts),
+            other => panic!("not a report: {other:?}"),
+        }
+    }
+
+    fn evidence(n: &PaymentNotice) -> &Evidence {
+        said(n).0
+    }
+
+    fn facts(n: &PaymentNotice) -> &ProviderFacts {
+        said(n).1
     }
 
     fn rejection(v: Verdict) -> (RejectReason, bool) {
@@ -575,14 +534,14 @@ mod tests {
 
         assert_eq!(n.notify_id, "n-1");
         assert_eq!(n.names, ["1017B000001", "1017B0000010"]);
-        assert_eq!(n.evidence.report, Report::Bill(BillStatus::Paid));
-        assert_eq!(n.evidence.amount, Some(Amount::from_fen(100).unwrap()));
-        assert!(!n.evidence.auth_code);
-        assert_eq!(n.facts.provider_status.as_deref(), Some("PAID"));
-        assert_eq!(n.facts.seq_id.as_deref(), Some("P1"));
-        assert_eq!(n.facts.target_sys.as_deref(), Some("WXPay"));
-        assert_eq!(n.facts.pay_time.as_deref(), Some("2026-11-21 12:01:02"));
-        assert_eq!(n.facts.settle_date.as_deref(), Some("2026-11-21"));
+        assert_eq!(evidence(&n).report, Report::Bill(BillStatus::Paid));
+        assert_eq!(evidence(&n).amount, Some(Amount::from_fen(100).unwrap()));
+        assert!(!evidence(&n).auth_code);
+        assert_eq!(facts(&n).provider_status.as_deref(), Some("PAID"));
+        assert_eq!(facts(&n).seq_id.as_deref(), Some("P1"));
+        assert_eq!(facts(&n).target_sys.as_deref(), Some("WXPay"));
+        assert_eq!(facts(&n).pay_time.as_deref(), Some("2026-11-21 12:01:02"));
+        assert_eq!(facts(&n).settle_date.as_deref(), Some("2026-11-21"));
     }
 
     #[test]
@@ -607,10 +566,10 @@ mod tests {
         };
 
         assert_eq!(n.names, ["1017M000001"]);
-        assert_eq!(n.evidence.report, Report::Trade(TradeStatus::TradeRefund));
-        assert_eq!(n.evidence.refunded, Some(Amount::from_fen(40).unwrap()));
-        assert_eq!(n.facts.seq_id.as_deref(), Some("S1"));
-        assert_eq!(n.facts.target_sys.as_deref(), Some("Alipay"));
+        assert_eq!(evidence(&n).report, Report::Trade(TradeStatus::TradeRefund));
+        assert_eq!(evidence(&n).refunded, Some(Amount::from_fen(40).unwrap()));
+        assert_eq!(facts(&n).seq_id.as_deref(), Some("S1"));
+        assert_eq!(facts(&n).target_sys.as_deref(), Some("Alipay"));
     }
 
     #[test]
@@ -623,8 +582,11 @@ mod tests {
             panic!("refused")
         };
 
-        assert_eq!(n.evidence.report, Report::Trade(TradeStatus::TradeSuccess));
-        assert_eq!(n.evidence.amount, Some(Amount::from_fen(90).unwrap()));
+        assert_eq!(
+            evidence(&n).report,
+            Report::Trade(TradeStatus::TradeSuccess)
+        );
+        assert_eq!(evidence(&n).amount, Some(Amount::from_fen(90).unwrap()));
     }
 
     #[test]
