@@ -236,7 +236,7 @@ pub struct ProviderSettings {
 impl ProviderSettings {
     /// The validated source id.
     pub fn msg_src_id(&self) -> MsgSrcId {
-        // Checked by `Settings::validate`, which every constructor runs.
+        // Checked by `validate::problems` before `Settings::from_figment` builds one.
         MsgSrcId::parse(&self.msg_src_id_raw).unwrap_or_else(|_| unreachable!("validated"))
     }
 
