@@ -11,7 +11,8 @@ use umsgate::reconcile::{PassReport, Reconciler};
 use umsgate::startup::{AppHandle, Application};
 use umsgate::store::Db;
 
-use super::json::{merged, parse};
+use super::http::{json_answer, text_answer};
+use super::json::merged;
 use super::notices::paid_notice;
 use super::settings::{test_settings, ADMIN_TOKEN};
 use super::wait::eventually;
@@ -54,8 +55,9 @@ impl TestApp {
         Self::start(test_settings(dir.path(), overrides), dir).await
     }
 
-    /// A gateway in remote mode whose provider is at `provider_url` (a separate sandbox, or
-    /// a test's own peer), with the test settings plus `overrides`.
+    /// A gateway in remote mode whose provider is at `provider_url` (a separate sandbox, a
+    /// [`TestProvider`](super::TestProvider), or a test's own peer), with the test settings
+    /// plus `overrides`.
     pub async fn on_remote(provider_url: &str, overrides: Value) -> TestApp {
         let remote = json!({"provider": {"mode": "remote", "base_url": provider_url}});
         Self::spawn_with(merged(remote, overrides)).await
@@ -124,15 +126,11 @@ impl TestApp {
         body: Vec<u8>,
         content_type: &str,
     ) -> (StatusCode, Value) {
-        let mut res = self
+        let request = self
             .client
             .post(format!("{base}{path}"))
-            .insert_header(("Content-Type", content_type))
-            .send_body(body)
-            .await
-            .expect("request sent");
-        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
-        (res.status(), parse(&bytes))
+            .insert_header(("Content-Type", content_type));
+        json_answer(request.send_body(body)).await
     }
 
     /// POSTs raw bytes to the notify listener, with `content_type` if given; the answer as
@@ -147,9 +145,7 @@ impl TestApp {
         if let Some(ct) = content_type {
             req = req.insert_header(("Content-Type", ct));
         }
-        let mut res = req.send_body(body).await.expect("request sent");
-        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
-        (res.status(), String::from_utf8_lossy(&bytes).into_owned())
+        text_answer(req.send_body(body)).await
     }
 
     /// GETs from the api listener with the admin token.
@@ -173,21 +169,12 @@ impl TestApp {
         if let Some(a) = authorization {
             req = req.insert_header(("Authorization", a));
         }
-        let mut res = req.send().await.expect("request sent");
-        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
-        (res.status(), parse(&bytes))
+        json_answer(req.send()).await
     }
 
     /// GETs raw text from `base` + `path`.
     pub async fn get_text(&self, base: &str, path: &str) -> (StatusCode, String) {
-        let mut res = self
-            .client
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .expect("request sent");
-        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
-        (res.status(), String::from_utf8_lossy(&bytes).into_owned())
+        text_answer(self.client.get(format!("{base}{path}")).send()).await
     }
 
     /// POSTs JSON to the api listener with the admin token.
@@ -197,15 +184,11 @@ impl TestApp {
 
     /// POSTs JSON to the api listener with the bearer `token` (an operator's).
     pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        let mut res = self
+        let request = self
             .client
             .post(format!("{}{path}", self.api))
-            .insert_header(("Authorization", format!("Bearer {token}")))
-            .send_json(body)
-            .await
-            .expect("request sent");
-        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
-        (res.status(), parse(&bytes))
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        json_answer(request.send_json(body)).await
     }
 
     /// POSTs JSON to the embedded sandbox (acting as the buyer or injecting faults).
@@ -229,8 +212,7 @@ impl TestApp {
             .sandbox
             .clone()
             .expect("the app runs an embedded sandbox");
-        let (status, text) = self.get_text(&base, path).await;
-        (status, parse(text.as_bytes()))
+        json_answer(self.client.get(format!("{base}{path}")).send()).await
     }
 
     /// The order's history as the API shows it.

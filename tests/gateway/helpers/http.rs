@@ -2,7 +2,34 @@
 //! (`start_peer`), and raw bytes on a fresh connection (`raw_http`) for what no
 //! well-behaved client would send. It must not know the gateway's routes.
 
+use awc::http::StatusCode;
 use serde_json::Value;
+
+use super::json::parse;
+
+/// The most of an answer's body a test reads: 16 MiB rather than awc's default 2 MiB, so
+/// that a test reads a large answer whole instead of failing on it.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Sends `request` and reads the whole answer: its status and its body as JSON (a JSON
+/// string if it is not JSON).
+pub async fn json_answer(request: awc::SendClientRequest) -> (StatusCode, Value) {
+    let (status, bytes) = answer(request).await;
+    (status, parse(&bytes))
+}
+
+/// Sends `request` and reads the whole answer: its status and its body as text.
+pub async fn text_answer(request: awc::SendClientRequest) -> (StatusCode, String) {
+    let (status, bytes) = answer(request).await;
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Sends `request`; the answer's status and body (at most [`BODY_LIMIT`] bytes).
+async fn answer(request: awc::SendClientRequest) -> (StatusCode, actix_web::web::Bytes) {
+    let mut res = request.await.expect("request sent");
+    let bytes = res.body().limit(BODY_LIMIT).await.expect("body read");
+    (res.status(), bytes)
+}
 
 /// Starts a small independent peer on `127.0.0.1:0` (one worker) that answers every request
 /// with `handler`, `state` as its app data; its base URL.

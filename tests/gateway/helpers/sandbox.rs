@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use umsgate::clock::Clock;
 use umsgate::sandbox::{self, SandboxConfig, SandboxCredentials};
 
-use super::json::parse;
+use super::http::json_answer;
+use super::json::merged;
 
 /// The provider sandbox alone, on port 0, playing the provider for the public test
 /// credentials.
@@ -28,17 +29,15 @@ impl TestSandbox {
 
     /// The compressed sandbox with `overrides` (a JSON object shaped like `[sandbox]`).
     pub async fn spawn_with(overrides: Value) -> TestSandbox {
-        let mut config = json!({
+        let config = json!({
             "bind": "127.0.0.1:0",
             "notify_backoff": ["0s", "50ms", "50ms", "50ms", "50ms"],
             "contract_backoff": ["0s", "50ms", "50ms", "50ms", "50ms"],
             "notify_timeout": "2s",
             "query_timeout_hold": "3s",
         });
-        if let (Some(base), Value::Object(extra)) = (config.as_object_mut(), overrides) {
-            base.extend(extra);
-        }
-        let config: SandboxConfig = serde_json::from_value(config).expect("sandbox config");
+        let config: SandboxConfig =
+            serde_json::from_value(merged(config, overrides)).expect("sandbox config");
         let creds = SandboxCredentials::public_test();
         let running = sandbox::start(config, creds.clone(), Clock::system())
             .await
@@ -68,21 +67,12 @@ impl TestSandbox {
         if let Some(a) = authorization {
             req = req.insert_header(("Authorization", a));
         }
-        let mut res = req.send_body(body).await.expect("request sent");
-        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
-        (res.status(), parse(&bytes))
+        json_answer(req.send_body(body)).await
     }
 
     /// GETs `path`.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let mut res = self
-            .client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("request sent");
-        let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body read");
-        (res.status(), parse(&bytes))
+        json_answer(self.client.get(format!("{}{path}", self.url)).send()).await
     }
 
     /// Stops it.
