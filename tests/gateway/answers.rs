@@ -6,13 +6,12 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use umsgate::chinaums::form::Form;
-use umsgate::chinaums::notify_sign::{self, SignType};
+use umsgate::chinaums::notify_sign::SignType;
 use umsgate::store::provider_calls;
 
 use crate::bills;
 use crate::conformance;
-use crate::helpers::{TestApp, TestProvider, NOTIFY_KEY};
+use crate::helpers::{PaidBill, TestApp, TestProvider};
 
 const MINI_PRE_QUERY: &str = "/v1/netpay/wx/mini-pre-query";
 
@@ -214,32 +213,6 @@ async fn a_decimal_amount_in_a_paid_answer_is_never_guessed_the_order_is_flagged
     );
 }
 
-/// A bill notice for `id`, signed with `sign_type` and without `signType` when `declare`
-/// is false, with `extra` fields changed.
-fn bill_notice(id: &str, extra: &[(&str, &str)], sign_type: SignType, declare: bool) -> Vec<u8> {
-    let mut pairs: Vec<(String, String)> = [
-        ("notifyId", format!("n-{id}")),
-        ("billNo", id.to_owned()),
-        ("billStatus", "PAID".to_owned()),
-        ("totalAmount", "100".to_owned()),
-        ("mid", "898340149000005".to_owned()),
-        ("Qz", "AbCdEf".to_owned()),
-    ]
-    .into_iter()
-    .map(|(n, v)| (n.to_owned(), v))
-    .collect();
-    for (name, value) in extra {
-        pairs.retain(|(n, _)| n != name);
-        pairs.push(((*name).to_owned(), (*value).to_owned()));
-    }
-    if declare {
-        pairs.push(("signType".into(), sign_type.as_str().into()));
-    }
-    let sign = notify_sign::sign(&pairs, NOTIFY_KEY, sign_type);
-    pairs.push(("sign".into(), sign));
-    Form::encode(&pairs).into_bytes()
-}
-
 async fn notify(app: &TestApp, body: Vec<u8>) -> (u16, String) {
     let (status, reply) = app
         .post_notify(
@@ -274,7 +247,12 @@ async fn a_verified_notice_with_odd_optional_fields_is_applied_not_refused() {
 
     let mut replies = Vec::new();
     for (id, extra) in &shapes {
-        replies.push(notify(&app, bill_notice(id, extra, SignType::Md5, false)).await);
+        let notice = extra
+            .iter()
+            .fold(PaidBill::bare(id), |notice, (name, value)| {
+                notice.field(name, value)
+            });
+        replies.push(notify(&app, notice.form()).await);
     }
 
     for ((id, _), reply) in shapes.iter().zip(&replies) {
@@ -292,7 +270,7 @@ async fn a_sha256_signature_without_sign_type_is_verified_as_sha256() {
     assert!(status.is_success(), "{body}");
     let forged = {
         // An MD5-length garbage signature is still refused.
-        let mut body = bill_notice("1017S256A001", &[], SignType::Md5, false);
+        let mut body = PaidBill::bare("1017S256A001").form();
         let len = body.len();
         body[len - 1] = if body[len - 1] == b'0' { b'1' } else { b'0' };
         body
@@ -301,7 +279,9 @@ async fn a_sha256_signature_without_sign_type_is_verified_as_sha256() {
     let refused = notify(&app, forged).await;
     let accepted = notify(
         &app,
-        bill_notice("1017S256A001", &[], SignType::Sha256, false),
+        PaidBill::bare("1017S256A001")
+            .sign_type(SignType::Sha256)
+            .form(),
     )
     .await;
 
@@ -321,12 +301,9 @@ async fn a_verified_notice_for_another_merchant_is_kept_as_misrouted_and_answere
 
     let reply = notify(
         &app,
-        bill_notice(
-            "1017MISR0001",
-            &[("mid", "898340149000006")],
-            SignType::Md5,
-            false,
-        ),
+        PaidBill::bare("1017MISR0001")
+            .field("mid", "898340149000006")
+            .form(),
     )
     .await;
 
@@ -371,12 +348,9 @@ async fn a_verified_notice_with_an_unreadable_amount_is_kept_its_order_flagged_a
 
     let reply = notify(
         &app,
-        bill_notice(
-            "1017UNAP0001",
-            &[("totalAmount", "1.00")],
-            SignType::Md5,
-            false,
-        ),
+        PaidBill::bare("1017UNAP0001")
+            .field("totalAmount", "1.00")
+            .form(),
     )
     .await;
     let flagged = app.order("1017UNAP0001").await;
@@ -419,20 +393,15 @@ async fn refunds_are_counted_and_readings_that_disagree_flag_the_order_with_both
             .post_json("/orders", &bills::bill(id, &id.replace("1017", "QR"), 100))
             .await;
         assert!(status.is_success(), "{body}");
-        let paid = notify(&app, bill_notice(id, &[], SignType::Md5, false)).await;
+        let paid = notify(&app, PaidBill::bare(id).form()).await;
         assert_eq!(paid, (200, "SUCCESS".to_owned()));
     }
     let refund = |id: &str, n: &str, fen: &str| {
-        bill_notice(
-            id,
-            &[
-                ("notifyId", n),
-                ("billStatus", "REFUND"),
-                ("refundAmount", fen),
-            ],
-            SignType::Md5,
-            false,
-        )
+        PaidBill::bare(id)
+            .notify_id(n)
+            .status("REFUND")
+            .field("refundAmount", fen)
+            .form()
     };
 
     // 60 then 30: a smaller later amount; 60 then 70: more than was paid in sum; 30 then 60:

@@ -21,7 +21,8 @@ use umsgate::chinaums::wire::{
 };
 
 use crate::helpers::{
-    call, eventually, signed_notice, start_peer, TestApp, TestSandbox, CONTRACT_TOKEN, NOTIFY_KEY,
+    call, eventually, signed_notice, start_peer, PaidBill, TestApp, TestSandbox, CONTRACT_TOKEN,
+    NOTIFY_KEY,
 };
 
 const UPDATE_QRCODE: &str = "/v1/netpay/bills/update-qrcode";
@@ -498,29 +499,6 @@ async fn complete(app: &TestApp, id: &str, fen: i64) -> (StatusCode, Value) {
     app.post_json(&path, &json!({ "amount": fen })).await
 }
 
-/// A preauthorised payment notification for `id`, signed.
-fn authorised_notice(id: &str, fen: &str) -> Vec<u8> {
-    let payment =
-        json!({"merOrderId": format!("{id}1"), "totalAmount": 1, "status": "TRADE_SUCCESS"});
-    let notify_id = uuid::Uuid::new_v4().to_string();
-    signed_notice(
-        &[
-            ("notifyId", notify_id.as_str()),
-            ("billNo", id),
-            ("billDate", &time::format_date(Utc::now())),
-            ("billStatus", "PAID"),
-            ("totalAmount", fen),
-            ("seqId", "00151100146N"),
-            ("mid", "898340149000005"),
-            ("tid", "88880001"),
-            ("instMid", "QRPAYDEFAULT"),
-            ("billPayment", &payment.to_string()),
-            ("authIdRespCd", "384822"),
-        ],
-        ("Qab", "x1y2z3"),
-    )
-}
-
 #[actix_web::test]
 async fn the_example_answers_lead_the_gateway_to_the_outcomes_their_pages_describe() {
     // Arrange: the provider answers every call with its page's example answer.
@@ -565,7 +543,11 @@ async fn the_example_answers_lead_the_gateway_to_the_outcomes_their_pages_descri
     let (status, reply) = app
         .post_notify(
             "/notify/payment",
-            authorised_notice(id, "1"),
+            PaidBill::new(id)
+                .amount(1)
+                .field("billDate", &time::format_date(Utc::now()))
+                .field("authIdRespCd", "384822")
+                .form(),
             Some("application/x-www-form-urlencoded"),
         )
         .await;

@@ -10,7 +10,7 @@ use serde_json::json;
 use umsgate::store::deliveries::{self, DeliveryStatus};
 
 use crate::helpers::{
-    bound_bill, capture_logs, delivered_to, eventually, paid_notice, signed_notice, with_receiver,
+    bound_bill, capture_logs, delivered_to, eventually, paid_notice, with_receiver, PaidBill,
     Receiver, TestApp, ADMIN_TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN,
 };
 
@@ -635,17 +635,11 @@ async fn the_order_page_shows_its_timeline_journal_rows_and_provider_calls() {
 async fn the_journal_shows_who_sent_what_and_why_but_never_the_body_or_a_buyers_mobile() {
     // Arrange: a notice with a bad signature that carries a buyer's mobile and name.
     let app = TestApp::spawn().await;
-    let mut body = signed_notice(
-        &[
-            ("notifyId", "NCONSJRNL01"),
-            ("billNo", "1017CONSJRNL01"),
-            ("billStatus", "PAID"),
-            ("totalAmount", "100"),
-            ("mobile", "13912345678"),
-            ("name", "ZHANGSANBUYER"),
-        ],
-        ("Qx", "AbCd"),
-    );
+    let mut body = PaidBill::bare("1017CONSJRNL01")
+        .notify_id("NCONSJRNL01")
+        .field("mobile", "13912345678")
+        .field("name", "ZHANGSANBUYER")
+        .form();
     body.extend_from_slice(b"&tampered=1");
     let (status, _) = app
         .post_notify(

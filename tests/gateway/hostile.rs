@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{raw_http, signed_notice, TestApp, ADMIN_TOKEN, CONTRACT_TOKEN};
+use crate::helpers::{raw_http, PaidBill, TestApp, ADMIN_TOKEN, CONTRACT_TOKEN};
 
 /// Which listener a request goes to.
 #[derive(Clone, Copy, Debug)]
@@ -102,23 +102,6 @@ fn case(name: &'static str, to: To, request: Vec<u8>, status: u16, body: Body) -
 
 const PENDING_ORDER: &str = "1017HOSTILE0001";
 const AUTHORIZED_ORDER: &str = "1017HOSTILE0002";
-const MID: &str = "898340149000005";
-
-/// A correctly signed bill notification for `PENDING_ORDER` with `changes` applied.
-fn notice_with(changes: &[(&str, &str)]) -> Vec<u8> {
-    let mut fields: Vec<(&str, &str)> = vec![
-        ("notifyId", "hostile-1"),
-        ("billNo", PENDING_ORDER),
-        ("billStatus", "PAID"),
-        ("totalAmount", "100"),
-        ("mid", MID),
-    ];
-    for (name, value) in changes {
-        fields.retain(|(n, _)| n != name);
-        fields.push((name, value));
-    }
-    signed_notice(&fields, ("Qz", "AbCdEf"))
-}
 
 fn cases() -> Vec<Case> {
     use Body::{Closed, Code, Protocol, Text};
@@ -236,7 +219,7 @@ fn cases() -> Vec<Case> {
         case("payment: duplicate form field", Notify, post_form("/notify/payment", b"sign=AA&notifyId=1&sign=BB"), 400, Text("FAILED")),
         case("payment: duplicate JSON key", Notify, post_json("/notify/payment", br#"{"notifyId":"1","notifyId":"2","sign":"AA"}"#), 400, Text("FAILED")),
         case("payment: deeply nested JSON", Notify, post_json("/notify/payment", deep_json.as_bytes()), 400, Text("FAILED")),
-        case("payment: form declared as JSON", Notify, http("POST", "/notify/payment", &[("Content-Type", "application/json")], &notice_with(&[])), 400, Text("FAILED")),
+        case("payment: form declared as JSON", Notify, http("POST", "/notify/payment", &[("Content-Type", "application/json")], &PaidBill::bare(PENDING_ORDER).notify_id("hostile-1").form()), 400, Text("FAILED")),
         case("payment: multipart", Notify, http("POST", "/notify/payment", &[("Content-Type", "multipart/form-data; boundary=x")], b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n"), 400, Text("FAILED")),
         case("payment: body over the limit", Notify, post_form("/notify/payment", &vec![b'a'; 70_000]), 413, Text("FAILED")),
         case("payment: unsigned", Notify, post_form("/notify/payment", b"notifyId=1&billNo=1017HOSTILE0001&billStatus=PAID"), 400, Text("FAILED")),
@@ -274,17 +257,10 @@ async fn every_hand_made_bad_request_gets_exactly_its_status_and_changes_nothing
             .await;
         assert_eq!(status.as_u16(), 201, "{body}");
     }
-    let authorisation = signed_notice(
-        &[
-            ("notifyId", "hostile-auth"),
-            ("billNo", AUTHORIZED_ORDER),
-            ("billStatus", "PAID"),
-            ("totalAmount", "100"),
-            ("mid", MID),
-            ("authIdRespCd", "384822"),
-        ],
-        ("Qa", "x"),
-    );
+    let authorisation = PaidBill::bare(AUTHORIZED_ORDER)
+        .notify_id("hostile-auth")
+        .field("authIdRespCd", "384822")
+        .form();
     let (status, reply) = app
         .post_notify(
             "/notify/payment",

@@ -10,7 +10,7 @@ use umsgate::chinaums::notify_sign::{self, SignType};
 use umsgate::domain::ids::MerOrderId;
 use umsgate::store::{notifications, orders};
 
-use crate::helpers::{TestApp, CONTRACT_TOKEN, NOTIFY_KEY};
+use crate::helpers::{PaidBill, TestApp, CONTRACT_TOKEN, NOTIFY_KEY};
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 const MID: &str = "898340149000005";
@@ -56,45 +56,6 @@ fn notify_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// The payment facts the provider sends inside a bill notification: a payment's time and
-/// wallet order only when there was a payment.
-fn bill_payment(order: &str, status: &str) -> String {
-    let paid = matches!(status, "TRADE_SUCCESS" | "TRADE_REFUND");
-    let mut payment =
-        json!({"merOrderId": format!("{order}1"), "totalAmount": 100, "status": status});
-    if paid {
-        payment["paySeqId"] = json!("24112112000100");
-        payment["buyerPayAmount"] = json!(100);
-        payment["payTime"] = json!("2026-11-21 12:01:02");
-        payment["settleDate"] = json!("2026-11-21");
-        payment["targetOrderId"] = json!("4200001234202611210000000001");
-        payment["targetSys"] = json!("WXPay");
-    }
-    payment.to_string()
-}
-
-/// A bill notification naming `order` as its `billNo`.
-fn bill_notice(id: &str, order: &str, bill_status: &str, amount: &str) -> Pairs {
-    let payment_status = match bill_status {
-        "PAID" => "TRADE_SUCCESS",
-        "REFUND" => "TRADE_REFUND",
-        "CLOSED" => "TRADE_CLOSED",
-        _ => "WAIT_BUYER_PAY",
-    };
-    pairs(&[
-        ("notifyId", id),
-        ("billNo", order),
-        ("billDate", "2026-11-21"),
-        ("billStatus", bill_status),
-        ("totalAmount", amount),
-        ("seqId", "00151100146N"),
-        ("mid", MID),
-        ("tid", "88880001"),
-        ("instMid", "QRPAYDEFAULT"),
-        ("billPayment", &bill_payment(order, payment_status)),
-    ])
-}
-
 /// Creates a tracked order of 100 fen.
 async fn create_order(app: &TestApp, id: &str, preauth: bool) -> Value {
     let (status, order) = app
@@ -138,7 +99,7 @@ async fn a_paid_notification_marks_the_order_paid_with_the_providers_facts() {
     let nid = notify_id();
 
     // Act
-    let (status, reply) = post_payment(&app, signed(&bill_notice(&nid, id, "PAID", "100"))).await;
+    let (status, reply) = post_payment(&app, PaidBill::new(id).notify_id(&nid).form()).await;
 
     // Assert
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
@@ -177,7 +138,7 @@ async fn the_same_notification_again_is_answered_success_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let id = "1017NTDUP0001";
     create_order(&app, id, false).await;
-    let body = signed(&bill_notice(&notify_id(), id, "PAID", "100"));
+    let body = PaidBill::new(id).form();
     post_payment(&app, body.clone()).await;
     let after_first = app.order(id).await;
 
@@ -198,7 +159,7 @@ async fn fifty_copies_at_the_same_moment_make_one_transition_and_one_applied_row
     let app = TestApp::spawn().await;
     let id = "1017NTRACE001";
     create_order(&app, id, false).await;
-    let body = signed(&bill_notice(&notify_id(), id, "PAID", "100"));
+    let body = PaidBill::new(id).form();
 
     // Act
     let replies =
@@ -234,12 +195,13 @@ async fn a_refund_that_overtakes_the_payment_refunds_the_order_and_the_late_paym
     let app = TestApp::spawn().await;
     let id = "1017NTREORD01";
     create_order(&app, id, false).await;
-    let mut refund = bill_notice(&notify_id(), id, "REFUND", "100");
-    refund.push(("refundAmount".into(), "100".into()));
+    let refund = PaidBill::new(id)
+        .status("REFUND")
+        .field("refundAmount", "100");
 
     // Act
-    let (s1, r1) = post_payment(&app, signed(&refund)).await;
-    let (s2, r2) = post_payment(&app, signed(&bill_notice(&notify_id(), id, "PAID", "100"))).await;
+    let (s1, r1) = post_payment(&app, refund.form()).await;
+    let (s2, r2) = post_payment(&app, PaidBill::new(id).form()).await;
 
     // Assert
     assert_eq!((s1, r1.as_str()), (StatusCode::OK, "SUCCESS"));
@@ -261,7 +223,7 @@ async fn unpaid_notices_arriving_after_the_payment_change_nothing() {
     let app = TestApp::spawn().await;
     let id = "1017NTSTALE01";
     create_order(&app, id, false).await;
-    post_payment(&app, signed(&bill_notice(&notify_id(), id, "PAID", "100"))).await;
+    post_payment(&app, PaidBill::new(id).form()).await;
     let paid = app.order(id).await;
     let waiting = signed(&[
         ("notifyId", notify_id().as_str()),
@@ -273,11 +235,7 @@ async fn unpaid_notices_arriving_after_the_payment_change_nothing() {
 
     // Act
     let (s1, r1) = post_payment(&app, waiting).await;
-    let (s2, r2) = post_payment(
-        &app,
-        signed(&bill_notice(&notify_id(), id, "UNPAID", "100")),
-    )
-    .await;
+    let (s2, r2) = post_payment(&app, PaidBill::new(id).status("UNPAID").form()).await;
 
     // Assert
     assert_eq!((s1, r1.as_str()), (StatusCode::OK, "SUCCESS"));
@@ -327,13 +285,9 @@ async fn an_order_is_found_by_the_payments_order_id_when_the_bill_number_names_n
 
     let (status, reply) = post_payment(
         &app,
-        signed(&[
-            ("notifyId", notify_id().as_str()),
-            ("billNo", "1017NOSUCHBILL"),
-            ("billStatus", "PAID"),
-            ("totalAmount", "100"),
-            ("billPayment", &payment),
-        ]),
+        PaidBill::bare("1017NOSUCHBILL")
+            .field("billPayment", &payment)
+            .form(),
     )
     .await;
 
@@ -351,11 +305,10 @@ async fn a_preauthorised_payment_authorises_the_order_and_keeps_its_authorisatio
     let app = TestApp::spawn().await;
     let id = "1017NTAUTH001";
     create_order(&app, id, true).await;
-    let mut notice = bill_notice(&notify_id(), id, "PAID", "100");
-    notice.push(("authIdRespCd".into(), "384822".into()));
+    let notice = PaidBill::new(id).field("authIdRespCd", "384822");
 
     // Act
-    let (status, reply) = post_payment(&app, signed(&notice)).await;
+    let (status, reply) = post_payment(&app, notice.form()).await;
 
     // Assert
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
@@ -380,22 +333,15 @@ async fn a_refund_records_the_refunded_total_and_a_close_closes_an_unpaid_order(
     let (refunded, closed) = ("1017NTRFND001", "1017NTCLSD001");
     create_order(&app, refunded, false).await;
     create_order(&app, closed, false).await;
-    post_payment(
-        &app,
-        signed(&bill_notice(&notify_id(), refunded, "PAID", "100")),
-    )
-    .await;
-    let mut refund = bill_notice(&notify_id(), refunded, "REFUND", "100");
-    refund.push(("refundAmount".into(), "30".into()));
-    refund.push(("refundDesc".into(), "one cup returned".into()));
+    post_payment(&app, PaidBill::new(refunded).form()).await;
+    let refund = PaidBill::new(refunded)
+        .status("REFUND")
+        .field("refundAmount", "30")
+        .field("refundDesc", "one cup returned");
 
     // Act
-    let (s1, _) = post_payment(&app, signed(&refund)).await;
-    let (s2, _) = post_payment(
-        &app,
-        signed(&bill_notice(&notify_id(), closed, "CLOSED", "100")),
-    )
-    .await;
+    let (s1, _) = post_payment(&app, refund.form()).await;
+    let (s2, _) = post_payment(&app, PaidBill::new(closed).status("CLOSED").form()).await;
 
     // Assert
     assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
@@ -421,10 +367,7 @@ async fn a_signed_json_notification_is_accepted_like_a_form() {
     create_order(&app, declared, false).await;
     create_order(&app, sniffed, false).await;
     let json_body = |order: &str| {
-        let payment = bill_payment(order, "TRADE_SUCCESS");
-        let mut fields = bill_notice(&notify_id(), order, "PAID", "100");
-        fields.retain(|(n, _)| n != "billPayment");
-        fields.push(("billPayment".into(), payment.clone()));
+        let fields = PaidBill::new(order).pairs();
         let members: Vec<String> = sign_with(&fields, NOTIFY_KEY, SignType::Md5)
             .iter()
             .map(|(n, v)| {
@@ -467,7 +410,7 @@ async fn bad_notifications_are_journaled_as_rejected_answered_failed_and_touch_n
     let id = "1017NTBAD0001";
     create_order(&app, id, false).await;
     let before = app.order(id).await;
-    let good = || bill_notice(&notify_id(), id, "PAID", "100");
+    let good = || PaidBill::new(id).pairs();
     // Signed, then changed on the way (as a forger or a broken proxy would).
     let tampered = |name: &str, value: &str| {
         let mut sent = sign_with(&good(), NOTIFY_KEY, SignType::Md5);
@@ -484,7 +427,9 @@ async fn bad_notifications_are_journaled_as_rejected_answered_failed_and_touch_n
         fields.push((name.into(), value.into()));
         Form::encode(&sign_with(&fields, key, sign_type)).into_bytes()
     };
-    let tampered_payment = bill_payment(id, "TRADE_SUCCESS").replace("WXPay", "Alipay");
+    let tampered_payment = PaidBill::new(id)
+        .get("billPayment")
+        .replace("WXPay", "Alipay");
     let cases: Vec<(&str, Vec<u8>, Option<&str>, &str)> = vec![
         (
             "tampered amount",
@@ -646,7 +591,7 @@ async fn a_notification_for_an_unknown_order_is_an_orphan_and_answered_success()
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017NTORPHAN1";
-    let body = signed(&bill_notice(&notify_id(), id, "PAID", "100"));
+    let body = PaidBill::new(id).form();
 
     // Act
     let (status, reply) = post_payment(&app, body.clone()).await;
@@ -676,7 +621,7 @@ async fn a_paid_amount_other_than_the_orders_flags_it_for_review_and_does_not_ma
 
     // Act
     let (status, reply) =
-        post_payment(&app, signed(&bill_notice(&notify_id(), id, "PAID", "1"))).await;
+        post_payment(&app, PaidBill::new(id).field("totalAmount", "1").form()).await;
 
     // Assert
     assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
@@ -708,7 +653,7 @@ async fn a_store_failure_is_a_500_failed_and_leaves_the_order_as_it_was() {
              BEGIN SELECT RAISE(ABORT, 'journal unavailable'); END;",
         )
         .unwrap();
-    let body = signed(&bill_notice(&notify_id(), id, "PAID", "100"));
+    let body = PaidBill::new(id).form();
 
     // Act
     let (status, reply) = post_payment(&app, body.clone()).await;
@@ -737,7 +682,7 @@ async fn notification_outcomes_are_counted_by_kind_and_outcome() {
     let app = TestApp::spawn().await;
     let id = "1017NTMETR001";
     create_order(&app, id, false).await;
-    let body = signed(&bill_notice(&notify_id(), id, "PAID", "100"));
+    let body = PaidBill::new(id).form();
     post_payment(&app, body.clone()).await;
     post_payment(&app, body).await;
     post_payment(&app, b"notifyId=x".to_vec()).await;

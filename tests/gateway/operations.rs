@@ -6,34 +6,7 @@ use awc::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::json;
 
-use crate::helpers::{capture_logs, signed_notice, TestApp};
-
-/// A payment notification for `order`.
-fn notice(order: &str, notify_id: &str) -> Vec<u8> {
-    let payment = json!({
-        "merOrderId": format!("{order}1"),
-        "totalAmount": 100,
-        "payTime": "2026-11-21 12:01:02",
-        "status": "TRADE_SUCCESS",
-        "targetOrderId": "T0001",
-        "targetSys": "WXPay",
-    })
-    .to_string();
-    signed_notice(
-        &[
-            ("notifyId", notify_id),
-            ("billNo", order),
-            ("billDate", "2026-11-21"),
-            ("billStatus", "PAID"),
-            ("totalAmount", "100"),
-            ("mid", "898340149000005"),
-            ("tid", "88880001"),
-            ("instMid", "QRPAYDEFAULT"),
-            ("billPayment", &payment),
-        ],
-        ("Qa", "x1"),
-    )
-}
+use crate::helpers::{capture_logs, PaidBill, TestApp};
 
 /// Removes the database file and its WAL companions, as a stray `rm data/*` would.
 fn delete_database(app: &TestApp) {
@@ -58,7 +31,7 @@ async fn refuses_every_write(app: &TestApp) {
     let (status, reply) = app
         .post_notify(
             "/notify/payment",
-            notice("1017OPS0001", "ops-n-1"),
+            PaidBill::new("1017OPS0001").notify_id("ops-n-1").form(),
             Some("application/x-www-form-urlencoded"),
         )
         .await;
@@ -135,7 +108,7 @@ async fn every_request_has_an_id_echoed_logged_and_journaled() {
         if let Some(id) = id {
             req = req.insert_header(("X-Request-Id", id));
         }
-        req.send_body(notice("1017OPS0003", "ops-n-3"))
+        req.send_body(PaidBill::new("1017OPS0003").notify_id("ops-n-3").form())
     };
 
     // Act: one id given, one absurd (replaced), one missing (generated).
