@@ -250,7 +250,13 @@ impl Application {
 
         let pruner = match &settings.retention.prune_tick {
             Some(tick) => Some(
-                crate::retention::schedule(db.clone(), settings.retention.max_age, tick).await?,
+                crate::retention::schedule(
+                    db.clone(),
+                    settings.retention.max_age,
+                    tick,
+                    clock.clone(),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -317,7 +323,7 @@ impl Application {
 
     /// Serves until both listeners are stopped (through an [`AppHandle`]), then stops the
     /// scheduler, letting a pass in flight finish, and last the embedded sandbox (which
-    /// that pass may still be calling).
+    /// that pass may still be calling); it returns once the store's last write has ended.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let sandbox = self.sandbox.map(|(server, _)| {
             let handle = server.handle();
@@ -339,6 +345,8 @@ impl Application {
         if let Some(sandbox) = sandbox {
             sandbox.stop(true).await;
         }
+        // A loop stopped mid-pass may have left a write running in the blocking pool.
+        self.db.settle().await;
         a.and(n)
     }
 
