@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use awc::http::StatusCode;
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use serde_json::{json, Map, Value};
 use umsgate::chinaums::notify_sign;
 use umsgate::chinaums::status::{ErrClass, TradeStatus};
@@ -226,7 +226,7 @@ const MERCHANT: &str = "the page's example names another merchant or terminal; t
 const BLANK: &str = "the page leaves the value blank: a placeholder";
 
 fn now() -> String {
-    time::format_body(Utc::now())
+    time::format_body(umsgate::clock::Clock::system().now())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -281,7 +281,9 @@ async fn every_update_qrcode_example_binds_its_bill_at_the_sandbox() {
                 replace("requestTimestamp", now(), RESTAMPED),
                 replace(
                     "expireTime",
-                    time::format_body(Utc::now() + Duration::minutes(30)),
+                    time::format_body(
+                        umsgate::clock::Clock::system().now() + Duration::minutes(30),
+                    ),
                     "the page's expiry (2022) has passed: a bill cannot be bound expired",
                 ),
                 replace("tid", sandbox.creds.tid.clone(), MERCHANT),
@@ -507,7 +509,10 @@ fn authorised_notice(id: &str, fen: &str) -> Vec<u8> {
         &[
             ("notifyId", notify_id.as_str()),
             ("billNo", id),
-            ("billDate", &time::format_date(Utc::now())),
+            (
+                "billDate",
+                &time::format_date(umsgate::clock::Clock::system().now()),
+            ),
             ("billStatus", "PAID"),
             ("totalAmount", fen),
             ("seqId", "00151100146N"),
@@ -606,7 +611,11 @@ async fn the_example_payment_notification_in_every_language_pays_its_bill() {
             &[
                 replace("billNo", id.clone(), BLANK),
                 replace("billQRCode", order["billQRCode"].as_str().unwrap(), BLANK),
-                replace("billDate", time::format_date(Utc::now()), BLANK),
+                replace(
+                    "billDate",
+                    time::format_date(umsgate::clock::Clock::system().now()),
+                    BLANK,
+                ),
                 replace("billStatus", "PAID", BLANK),
                 replace("totalAmount", "100", BLANK),
                 replace("notifyId", uuid::Uuid::new_v4().to_string(), BLANK),
