@@ -137,7 +137,26 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
     let notify = format!("http://127.0.0.1:{}", app.notify_port());
     let sandbox = app.sandbox_url().unwrap_or_default().to_owned();
     let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
+    let stamp = app.clock().now().format("%H%M%S").to_string();
+    let running = actix_web::rt::spawn(app.run_until_stopped());
+    let played = play(&api, &notify, &sandbox, &stamp, &inbox).await;
+    // Everything stops before the throw-away database goes: the listeners, then (awaited)
+    // the reconciler, the webhook worker and the sandbox, and with them the pool. A file
+    // removed under a gateway still writing is "deleted or replaced while serving" (ERROR).
+    handle.stop(true).await;
+    running.await??;
+    dir.close()?;
+    played
+}
+
+/// Plays the four scenarios against a running gateway; one row each.
+async fn play(
+    api: &str,
+    notify: &str,
+    sandbox: &str,
+    stamp: &str,
+    inbox: &Inbox,
+) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let http = awc::Client::default();
     let call = |method: &'static str, url: String, body: Value| {
         let http = &http;
@@ -155,7 +174,6 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
             ))
         }
     };
-    let stamp = chrono::Utc::now().format("%H%M%S").to_string();
     let id = |n: u8| format!("1017DEMO{stamp}{n}");
     let settle = |order: String, want: &'static [&'static str]| {
         let call = &call;
@@ -328,6 +346,5 @@ pub async fn run(config_dir: Option<&Path>) -> Result<Vec<Row>, Box<dyn std::err
             .join(", ");
     }
 
-    handle.stop(true).await;
     Ok(rows)
 }

@@ -7,6 +7,11 @@ use std::io::Write;
 use crate::config::LogFormat;
 
 /// Installs the process's logger: `RUST_LOG` sets the level (else `default_level`).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a log line is stamped with the system's time, as env_logger stamps text lines, \
+              not with a clock a test moved forward"
+)]
 pub fn init(format: LogFormat, default_level: &str) {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
@@ -56,7 +61,7 @@ mod tests {
             .key_values(&kvs)
             .build();
 
-        let line = json_line(&record, chrono::Utc::now());
+        let line = json_line(&record, crate::clock::Clock::system().now());
 
         let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON object");
         assert_eq!(v["level"], "WARN");

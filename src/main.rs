@@ -213,7 +213,8 @@ fn prune(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
     let store = settings.store.clone();
     actix_web::rt::System::new().block_on(async move {
         let db = Db::open(&store)?;
-        let pruned = umsgate::retention::prune(&db, max_age, chrono::Utc::now()).await?;
+        let pruned =
+            umsgate::retention::prune(&db, max_age, umsgate::clock::Clock::system().now()).await?;
         println!(
             "pruned {} notifications and {} provider calls older than {}",
             pruned.notifications,

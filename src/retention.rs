@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+use crate::clock::Clock;
 use crate::store::retention::{prune_batch, Pruned};
 use crate::store::{Db, StoreError};
 
@@ -32,17 +33,19 @@ pub async fn prune(db: &Db, max_age: Duration, now: DateTime<Utc>) -> Result<Pru
     }
 }
 
-/// Starts the scheduled prune on `tick` (validated with the configuration).
+/// Starts the scheduled prune on `tick` (validated with the configuration); each prune
+/// takes its "now" from `clock`.
 pub async fn schedule(
     db: Db,
     max_age: Duration,
     tick: &str,
+    clock: Clock,
 ) -> Result<JobScheduler, JobSchedulerError> {
     let cron = JobScheduler::new().await?;
     cron.add(Job::new_async(tick, move |_, _| {
-        let db = db.clone();
+        let (db, now) = (db.clone(), clock.now());
         Box::pin(async move {
-            match prune(&db, max_age, Utc::now()).await {
+            match prune(&db, max_age, now).await {
                 Ok(p) => log::info!(
                     "prune: {} journal rows and {} provider calls deleted",
                     p.notifications,

@@ -157,7 +157,7 @@ impl Application {
         let (notify_socket, notify_addr) = sockets.notify;
         let notify = start_notify(&settings, notify_socket, caps.notify, &state)?;
         let scheduler = start_scheduler(&settings, &reconciler).await?;
-        let pruner = start_pruner(&settings, &db).await?;
+        let pruner = start_pruner(&settings, &db, &clock).await?;
         Ok(Application {
             pruner,
             api,
@@ -220,7 +220,7 @@ impl Application {
 
     /// Serves until both listeners are stopped (through an [`AppHandle`]), then stops the
     /// scheduler, letting a pass in flight finish, and last the embedded sandbox (which
-    /// that pass may still be calling).
+    /// that pass may still be calling); it returns once the store's last write has ended.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let sandbox = self.sandbox.map(|(server, _)| {
             let handle = server.handle();
@@ -242,6 +242,8 @@ impl Application {
         if let Some(sandbox) = sandbox {
             sandbox.stop(true).await;
         }
+        // A loop stopped mid-pass may have left a write running in the blocking pool.
+        self.db.settle().await;
         a.and(n)
     }
 
@@ -463,12 +465,14 @@ async fn start_scheduler(
 async fn start_pruner(
     settings: &Settings,
     db: &Db,
+    clock: &Clock,
 ) -> Result<Option<tokio_cron_scheduler::JobScheduler>, StartupError> {
     let Some(tick) = &settings.retention.prune_tick else {
         return Ok(None);
     };
     Ok(Some(
-        crate::retention::schedule(db.clone(), settings.retention.max_age, tick).await?,
+        crate::retention::schedule(db.clone(), settings.retention.max_age, tick, clock.clone())
+            .await?,
     ))
 }
 

@@ -76,7 +76,7 @@ pub fn seed_orders(
     n: usize,
     first_check: DateTime<Utc>,
 ) -> Vec<String> {
-    let now = Utc::now();
+    let now = umsgate::clock::Clock::system().now();
     let ids: Vec<String> = (0..n).map(|i| order_id(settings, tag, i)).collect();
     let mut conn = db.conn().expect("connection");
     conn.immediate_transaction(|c| {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use awc::http::Method;
-use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::json;
 use umsgate::config::Settings;
@@ -115,7 +114,7 @@ fn examined(settings: &Settings, ids: &[String]) -> Vec<(Received, Verdict)> {
     ids.iter()
         .map(|id| {
             let received = Received {
-                at: Utc::now(),
+                at: umsgate::clock::Clock::system().now(),
                 body: fixtures::paid_notification(settings, id, &key),
                 read: BodyRead::Whole,
                 content_type: Some(FORM_CONTENT_TYPE.into()),
@@ -151,7 +150,13 @@ fn limit_loop(
         let t = Instant::now();
         conn.immediate_transaction(|c| {
             for (received, verdict) in chunk {
-                let r = payment::record(c, received, verdict, &timing, Utc::now())?;
+                let r = payment::record(
+                    c,
+                    received,
+                    verdict,
+                    &timing,
+                    umsgate::clock::Clock::system().now(),
+                )?;
                 assert_eq!(r.outcome, Outcome::Applied, "limit loop: {r:?}");
             }
             Ok::<_, StoreError>(())
@@ -174,7 +179,7 @@ fn limit_loop(
 /// ratio alike: the limit loop for `LIMIT_SLICE` on its own database, then the gateway
 /// (running all along, idle in between) for `PHASE`.
 pub async fn ingest(settings: &Settings, work: &Path) -> Ingest {
-    let later = Utc::now() + chrono::Duration::hours(1);
+    let later = umsgate::clock::Clock::system().now() + chrono::Duration::hours(1);
     let limit_db = open_db(settings, &fresh(work, "ingest-limit"));
     let mut limit_notices = Vec::new();
     for tag in ["LA", "LB", "LC"] {
@@ -272,7 +277,7 @@ pub async fn reads(settings: &Settings, work: &Path) -> Reads {
         &db,
         "R",
         READ_ORDERS,
-        Utc::now() + chrono::Duration::hours(1),
+        umsgate::clock::Clock::system().now() + chrono::Duration::hours(1),
     );
     drop(db);
     let gw = Server::gateway(&path, &[]).await;
@@ -354,7 +359,7 @@ pub async fn reconcile(
         &db,
         "Q",
         n,
-        Utc::now() + chrono::Duration::hours(1),
+        umsgate::clock::Clock::system().now() + chrono::Duration::hours(1),
     );
     let gw = Server::gateway(
         &path,
@@ -396,7 +401,7 @@ pub async fn reconcile(
     assert_eq!((created, paid), (n, n.div_ceil(2)), "sandbox set-up");
 
     // Due now: a fixture write of the schedule column alone (the status is untouched).
-    let now_ms = Utc::now().timestamp_millis();
+    let now_ms = umsgate::clock::Clock::system().now().timestamp_millis();
     diesel::update(schema::orders::table)
         .filter(schema::orders::mer_order_id.eq_any(ids.iter()))
         .set(schema::orders::next_check_at.eq(Some(now_ms)))
@@ -524,7 +529,7 @@ pub async fn resolution(
             {
                 return false;
             }
-            pa.borrow_mut()[i] = Utc::now().timestamp_millis();
+            pa.borrow_mut()[i] = umsgate::clock::Clock::system().now().timestamp_millis();
             load::json(
                 &client,
                 Method::POST,
@@ -609,7 +614,7 @@ pub async fn memory(settings: &Settings, work: &Path) -> Memory {
         &db,
         "M",
         MEMORY_ORDERS,
-        Utc::now() + chrono::Duration::hours(1),
+        umsgate::clock::Clock::system().now() + chrono::Duration::hours(1),
     );
     let seed_secs = t.elapsed().as_secs_f64();
     drop(db);
@@ -698,7 +703,7 @@ async fn genuine(url: &str, bodies: Vec<Bytes>) -> Run {
 }
 
 pub async fn slow_clients(settings: &Settings, work: &Path) -> SlowClients {
-    let later = Utc::now() + chrono::Duration::hours(1);
+    let later = umsgate::clock::Clock::system().now() + chrono::Duration::hours(1);
     let path = fresh(work, "slow-clients");
     let db = open_db(settings, &path);
     let key = first_key(settings);
@@ -911,7 +916,7 @@ async fn long_poll_level(
 }
 
 pub async fn pushes(settings: &Settings, work: &Path) -> Pushes {
-    let later = Utc::now() + chrono::Duration::hours(1);
+    let later = umsgate::clock::Clock::system().now() + chrono::Duration::hours(1);
     let path = fresh(work, "pushes");
     let db = open_db(settings, &path);
     let key = first_key(settings);

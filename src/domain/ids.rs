@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn generated_ids_are_unique_under_concurrency() {
-        let now = Utc::now();
+        let now = crate::clock::Clock::system().now();
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 std::thread::spawn(move || {

@@ -597,7 +597,7 @@ mod tests {
                 if parsed.qr_code_id.is_none() && parsed.first_given().is_some() {
                     return Ok(());
                 }
-                let now = Utc::now();
+                let now = crate::clock::Clock::system().now();
                 let Ok(new) = new_order(&parsed, request_digest(&value), &settings, now) else {
                     return Ok(());
                 };

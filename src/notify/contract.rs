@@ -5,8 +5,8 @@
 //! must not let an older notice overwrite a newer one (`store::contracts::upsert_if_newer`
 //! decides, under the write lock).
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
-use diesel::sqlite::SqliteConnection;
 
 use super::{
     entry, insert_row, journal_refusal, same_merchant, verified_form, Outcome, Received, Refused,
@@ -107,7 +107,7 @@ pub struct Recorded {
 /// row and the contract are kept together and two copies take turns: the later one sees
 /// the earlier one's state and is a duplicate. `now` stamps the stored state.
 pub fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     received: &Received,
     verdict: &Verdict,
     now: DateTime<Utc>,

@@ -14,8 +14,8 @@ pub mod contract;
 pub mod payment;
 pub mod refused;
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
-use diesel::sqlite::SqliteConnection;
 
 use crate::chinaums::form::{Form, FormError};
 use crate::chinaums::notify_sign::{self, SignTypeField, VerifyError, SIGN_TYPE_FIELD};
@@ -421,7 +421,7 @@ fn entry<'a>(received: &'a Received, kind: &'static str) -> NewEntry<'a> {
 
 /// Journals a refused `kind` notice; nothing else is written. Returns its outcome and row.
 fn journal_refusal(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     received: &Received,
     kind: &'static str,
     refused: &Refused,
@@ -456,7 +456,7 @@ fn journal_refusal(
 }
 
 /// Journals a row that does not compete for a `notifyId` (`first_verified_copy` unset).
-fn insert_row(conn: &mut SqliteConnection, e: &NewEntry<'_>) -> Result<i64, StoreError> {
+fn insert_row(conn: &mut Connection, e: &NewEntry<'_>) -> Result<i64, StoreError> {
     match notifications::insert(conn, e)? {
         Journaled::Row(id) => Ok(id),
         // Only a first verified copy has a dedup key the unique index can turn away.
@@ -483,7 +483,7 @@ pub(crate) mod testing {
     /// `pairs`, form-encoded and read whole.
     pub fn received(pairs: &[(String, String)]) -> Received {
         Received {
-            at: Utc::now(),
+            at: crate::clock::Clock::system().now(),
             body: Form::encode(pairs).into_bytes(),
             read: BodyRead::Whole,
             content_type: Some("application/x-www-form-urlencoded".into()),
@@ -600,8 +600,9 @@ mod tests {
     /// transaction that is rolled back): nothing panics, a verified notice is never a
     /// store error, and what is accepted is what the journal can key on.
     mod arbitrary {
-        use chrono::{Duration as Gap, Utc};
-        use diesel::{Connection, SqliteConnection};
+        use crate::store::Connection;
+        use chrono::Duration as Gap;
+        use diesel::Connection as _;
         use proptest::prelude::*;
         use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -910,7 +911,7 @@ mod tests {
 
         fn received(body: Vec<u8>, content_type: Option<String>, read: BodyRead) -> Received {
             Received {
-                at: Utc::now(),
+                at: crate::clock::Clock::system().now(),
                 body,
                 read,
                 content_type,
@@ -920,10 +921,7 @@ mod tests {
         }
 
         /// Runs `f` in a transaction that is always rolled back.
-        fn rolled_back<T>(
-            conn: &mut SqliteConnection,
-            f: impl FnOnce(&mut SqliteConnection) -> T,
-        ) -> T {
+        fn rolled_back<T>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> T) -> T {
             let mut out = None;
             let _ = conn.transaction::<(), diesel::result::Error, _>(|c| {
                 out = Some(f(c));
@@ -943,7 +941,7 @@ mod tests {
         fn any_sequence_of_arbitrary_payment_notices_is_examined_and_recorded_without_fault() {
             let (db, _dir) = temp_db();
             let mut conn = db.conn().unwrap();
-            let now = Utc::now();
+            let now = crate::clock::Clock::system().now();
             for (i, id) in ORDERS.iter().enumerate() {
                 let expire_at = if i == 2 {
                     now - Gap::days(1)
@@ -985,7 +983,7 @@ mod tests {
                                 backoff: vec![std::time::Duration::from_secs(30)],
                                 settled_backoff: vec![std::time::Duration::from_secs(60)],
                             },
-                            Utc::now(),
+                            crate::clock::Clock::system().now(),
                         );
                         prop_assert!(recorded.is_ok(), "{recorded:?} for {verdict:?}");
                     }
@@ -1007,7 +1005,12 @@ mod tests {
                 rolled_back(&mut conn.borrow_mut(), |c| {
                     for notice in &notices {
                         let verdict = contract::examine(notice, &[KEY], MID);
-                        let recorded = contract::record(c, notice, &verdict, Utc::now());
+                        let recorded = contract::record(
+                            c,
+                            notice,
+                            &verdict,
+                            crate::clock::Clock::system().now(),
+                        );
                         prop_assert!(recorded.is_ok(), "{recorded:?} for {verdict:?}");
                     }
                     Ok::<(), TestCaseError>(())

@@ -6,8 +6,8 @@
 //! an order except through `store::orders::apply`, nor decide a duplicate by reading: the
 //! journal's unique index on the first verified copy's `notifyId` does.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
-use diesel::sqlite::SqliteConnection;
 
 use super::{
     entry, insert_row, journal_refusal, verified_form, Outcome, Received, Refused, RejectReason,
@@ -166,7 +166,7 @@ pub struct Recorded {
 /// merchant's own and unique, so an id named as `billNo` is that order whether or not it
 /// was bound.
 fn matched_order(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     names: &[String],
 ) -> Result<Option<MerOrderId>, StoreError> {
     for name in names {
@@ -185,7 +185,7 @@ fn matched_order(
 /// says whether its readings disagree with the refunds before it (`domain::refund`): then
 /// the order is flagged with both instead of applying the notice's total.
 fn counted_refund(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     order: &MerOrderId,
     notice: &PaymentNotice,
     evidence_ref: &str,
@@ -236,7 +236,7 @@ fn decision_detail(applied: &Applied, decision: &Decision) -> String {
 /// together or not at all. `now` stamps the order's change; `timing` comes from the
 /// reconcile settings.
 pub fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     received: &Received,
     verdict: &Verdict,
     timing: &Timing,
@@ -325,7 +325,7 @@ pub fn record(
 }
 
 fn record_verified(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     received: &Received,
     notice: &PaymentNotice,
     timing: &Timing,

@@ -96,7 +96,7 @@ mod tests {
                     path: path.into(),
                     ..Call::default()
                 },
-                Utc::now(),
+                crate::clock::Clock::system().now(),
             );
         }
 

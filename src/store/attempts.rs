@@ -3,9 +3,9 @@
 //! attempts have ids of their own (the bill number plus a suffix), and the reconciler asks
 //! the provider about each. It must not decide anything about the order.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::payment_attempts;
 use super::{to_ms, StoreError};
@@ -16,7 +16,7 @@ use crate::domain::order::Source;
 /// sighting changes nothing. Returns whether it was new. An attempt id equal to the order's
 /// own id is not recorded (the order is asked about anyway).
 pub fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     order: &MerOrderId,
     attempt: &str,
     source: Source,
@@ -38,7 +38,7 @@ pub fn record(
 }
 
 /// The attempt ids recorded for `order`, in the order they were first seen.
-pub fn of(conn: &mut SqliteConnection, order: &MerOrderId) -> Result<Vec<String>, StoreError> {
+pub fn of(conn: &mut Connection, order: &MerOrderId) -> Result<Vec<String>, StoreError> {
     Ok(payment_attempts::table
         .filter(payment_attempts::mer_order_id.eq(order.as_str()))
         .order((
@@ -62,7 +62,7 @@ mod tests {
         let order = new_order("d");
         orders::create(&mut conn, &order).unwrap();
         let attempt = format!("{}0", order.id.as_str());
-        let now = Utc::now();
+        let now = crate::clock::Clock::system().now();
 
         let first = record(&mut conn, &order.id, &attempt, Source::Notify, now).unwrap();
         let again = record(&mut conn, &order.id, &attempt, Source::Query, now).unwrap();

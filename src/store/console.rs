@@ -4,9 +4,9 @@
 //! anything, nor hold a figure the other store modules already answer (orders by status,
 //! pending by age, the webhook backlog are theirs).
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use diesel::sql_types::BigInt;
 
@@ -56,12 +56,12 @@ struct Value {
 /// queries read only the window's rows, without an index on the time columns (which every
 /// write would pay for). The window queries still filter on the time itself.
 fn first_id_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     t: Timed,
     since: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     let (table, column) = (t.table(), t.column());
-    let bound = |sql: String, conn: &mut SqliteConnection| -> Result<Option<i64>, StoreError> {
+    let bound = |sql: String, conn: &mut Connection| -> Result<Option<i64>, StoreError> {
         Ok(diesel::sql_query(sql).get_result::<Value>(conn)?.v)
     };
     let (Some(mut lo), Some(mut hi)) = (
@@ -91,7 +91,7 @@ fn first_id_since(
 
 /// How many journal rows of each outcome arrived at or after `since`, most first.
 pub fn journal_outcomes(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     since: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let first = first_id_since(conn, Timed::Notifications, since)?;
@@ -134,7 +134,7 @@ fn rank(p: i64, n: i64) -> i64 {
 /// The percentiles are read by rank (`ORDER BY latency_ms LIMIT 1 OFFSET k`), so no row
 /// is loaded but the two answers.
 pub fn provider_calls_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     since: DateTime<Utc>,
 ) -> Result<CallStats, StoreError> {
     let first = first_id_since(conn, Timed::ProviderCalls, since)?;
@@ -182,7 +182,7 @@ pub struct PaidMove {
 /// Every move into PAID at or after `since`, oldest first (the history's entries that only
 /// flag or re-confirm a PAID order are not moves).
 pub fn paid_moves_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     since: DateTime<Utc>,
 ) -> Result<Vec<PaidMove>, StoreError> {
     let paid = OrderStatus::Paid.as_str();
@@ -297,7 +297,7 @@ mod tests {
         // Arrange: 20 recent calls (latency 1..=20 ms, one in four transient) and one old.
         let (db, _dir) = temp_db();
         let mut conn = db.conn().unwrap();
-        let now = Utc::now();
+        let now = crate::clock::Clock::system().now();
         for i in 1..=20 {
             let outcome = if i % 4 == 0 { "transient" } else { "ok" };
             provider_calls::insert(&mut conn, &call(now, outcome, i)).unwrap();
@@ -324,7 +324,7 @@ mod tests {
         // pruned.
         let (db, _dir) = temp_db();
         let mut conn = db.conn().unwrap();
-        let t0 = Utc::now() - chrono::Duration::hours(48);
+        let t0 = crate::clock::Clock::system().now() - chrono::Duration::hours(48);
         for h in 0..48 {
             let at = t0 + chrono::Duration::hours(h);
             provider_calls::insert(&mut conn, &call(at, "ok", 1)).unwrap();
@@ -380,7 +380,7 @@ mod tests {
         let (db, _dir) = temp_db();
         let mut conn = db.conn().unwrap();
 
-        let stats = provider_calls_since(&mut conn, Utc::now()).unwrap();
+        let stats = provider_calls_since(&mut conn, crate::clock::Clock::system().now()).unwrap();
 
         assert_eq!(stats, CallStats::default());
     }
@@ -389,7 +389,7 @@ mod tests {
     fn journal_outcomes_count_the_window_most_first() {
         let (db, _dir) = temp_db();
         let mut conn = db.conn().unwrap();
-        let now = Utc::now();
+        let now = crate::clock::Clock::system().now();
         let entry = |at, outcome| NewEntry {
             received_at: at,
             kind: "payment",

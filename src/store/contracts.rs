@@ -1,8 +1,8 @@
 //! The `contracts` table: one row per `contractNo`, holding the newest notice's state. It
 //! must not let an older notice overwrite a newer one.
 
+use crate::store::Connection;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::contracts;
 use super::{from_ms, outbox, to_ms, StoreError};
@@ -70,10 +70,7 @@ impl TryFrom<ContractRow> for Contract {
 }
 
 /// The stored state of one contract.
-pub fn find(
-    conn: &mut SqliteConnection,
-    contract_no: &str,
-) -> Result<Option<Contract>, StoreError> {
+pub fn find(conn: &mut Connection, contract_no: &str) -> Result<Option<Contract>, StoreError> {
     // `get_result`, not `first`: see `orders::find` (a bound LIMIT defeats the statement cache).
     contracts::table
         .find(contract_no)
@@ -88,7 +85,7 @@ pub fn find(
 /// event (`domain::outbox::contract_event_type`; stamped with `notice.updated_at`). Run
 /// inside a write transaction, with the notice's journal row.
 pub fn upsert_if_newer(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     notice: &Contract,
 ) -> Result<NoticeOrder, StoreError> {
     let stored = find(conn, &notice.contract_no)?;

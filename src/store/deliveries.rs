@@ -3,10 +3,10 @@
 //! Synchronous queries; it must not decide when to retry or give up (the `webhooks`
 //! worker does), nor send anything.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::{deliveries, delivery_attempts, events, webhook_cursors};
 use super::{from_ms, to_ms, StoreError};
@@ -75,7 +75,7 @@ impl AttemptOutcome {
 /// past them. A new endpoint starts at the first event: it misses nothing. Run in a write
 /// transaction. Returns how many deliveries were added.
 pub fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     endpoint: &str,
     kinds: &[EventType],
     now: DateTime<Utc>,
@@ -152,7 +152,7 @@ struct DueRow {
 /// it while this one does. An order's later event waits while an earlier one to the same
 /// endpoint is pending. Run in a write transaction.
 pub fn claim_due(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
@@ -220,7 +220,7 @@ pub struct Attempt<'a> {
 /// Records an attempt of delivery `id` and where the delivery stands after it: delivered,
 /// pending again at `next` (`Some`), or failed (`None` and not delivered).
 pub fn record_attempt(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: i64,
     attempt: &Attempt<'_>,
     next: Option<DateTime<Utc>>,
@@ -311,7 +311,7 @@ type ListRow = (
 
 /// Deliveries (of `status`, or all), newest first, at most `limit`, with their attempts.
 pub fn list(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     status: Option<DeliveryStatus>,
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
@@ -328,7 +328,7 @@ pub fn list(
 /// endpoint that has a delivery has a cursor (both are written in one transaction), and
 /// the order's events come from their own index, so no other order's row is read.
 pub fn of_order(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     order: &str,
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
@@ -351,7 +351,7 @@ pub fn of_order(
 /// One delivery's event id (what [`redeliver_event`] takes) and order, if there is such a
 /// delivery.
 pub fn event_of(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     delivery: i64,
 ) -> Result<Option<(String, Option<String>)>, StoreError> {
     Ok(deliveries::table
@@ -391,10 +391,7 @@ fn listed() -> diesel::dsl::Select<
 }
 
 /// Listed rows with their attempts, parsed.
-fn with_history(
-    conn: &mut SqliteConnection,
-    rows: Vec<ListRow>,
-) -> Result<Vec<Delivery>, StoreError> {
+fn with_history(conn: &mut Connection, rows: Vec<ListRow>) -> Result<Vec<Delivery>, StoreError> {
     rows.into_iter()
         .map(
             |(id, endpoint, event_id, kind, order, status, attempts, next, done)| {
@@ -443,7 +440,7 @@ fn with_history(
 /// Makes every delivery of event `event_id` pending again, due at `now`, with a fresh
 /// back-off (its attempts so far stay in the history). Returns how many.
 pub fn redeliver_event(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     event_id: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
@@ -460,7 +457,7 @@ pub fn redeliver_event(
 /// Makes every failed delivery of an event committed at or after `since` pending again,
 /// due at `now`. Returns how many.
 pub fn redeliver_failed_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
@@ -495,9 +492,7 @@ fn again(
 
 /// Per endpoint: how many deliveries are not delivered yet (pending or failed), and when
 /// the oldest of their events committed.
-pub fn undelivered(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<(String, i64, DateTime<Utc>)>, StoreError> {
+pub fn undelivered(conn: &mut Connection) -> Result<Vec<(String, i64, DateTime<Utc>)>, StoreError> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Text)]

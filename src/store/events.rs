@@ -1,9 +1,9 @@
 //! The `order_events` table: each order's transition history. Append-only; it must not be
 //! written except alongside the change it records.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::order_events;
 use super::{from_ms, to_ms, StoreError};
@@ -74,7 +74,7 @@ impl TryFrom<EventRow> for OrderEvent {
 }
 
 /// Appends an entry.
-pub fn insert(conn: &mut SqliteConnection, e: &NewEvent<'_>) -> Result<(), StoreError> {
+pub fn insert(conn: &mut Connection, e: &NewEvent<'_>) -> Result<(), StoreError> {
     diesel::insert_into(order_events::table)
         .values((
             order_events::mer_order_id.eq(e.order.as_str()),
@@ -92,10 +92,7 @@ pub fn insert(conn: &mut SqliteConnection, e: &NewEvent<'_>) -> Result<(), Store
 }
 
 /// An order's history, oldest first.
-pub fn list_for(
-    conn: &mut SqliteConnection,
-    order: &MerOrderId,
-) -> Result<Vec<OrderEvent>, StoreError> {
+pub fn list_for(conn: &mut Connection, order: &MerOrderId) -> Result<Vec<OrderEvent>, StoreError> {
     order_events::table
         .filter(order_events::mer_order_id.eq(order.as_str()))
         .order(order_events::id.asc())

@@ -1,5 +1,6 @@
-//! SQLite storage (docs/architecture.md §5): the pool, embedded migrations, and synchronous queries
-//! that take `&mut SqliteConnection` so that callers compose them in one transaction.
+//! The store (docs/architecture.md §5): the pool, embedded migrations, and synchronous
+//! queries that take `&mut Connection` so that callers compose them in one transaction.
+//! What only SQLite has is in `sqlite`; [`Connection`] is the seam a second backend joins.
 //! Rows are re-parsed into domain types on the way out. It must not decide transitions
 //! (it applies `domain::order::decide`) nor run on the async executor (`Db::run` moves the
 //! work to the blocking pool).
@@ -16,18 +17,16 @@ pub mod provider_calls;
 pub mod refunds;
 pub mod retention;
 pub mod schema;
+mod sqlite;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
-use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
+use diesel::r2d2::{ConnectionManager, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::StoreSettings;
@@ -35,10 +34,14 @@ use crate::config::StoreSettings;
 /// The migrations in `migrations/`, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// A pool of SQLite connections.
-pub type Pool = diesel::r2d2::Pool<ConnectionManager<SqliteConnection>>;
+/// The connection every store function takes, and the one name the rest of the crate
+/// uses for it: the seam for a second backend. Today SQLite's; the next issue makes it a
+/// diesel `MultiConnection` over SQLite and PostgreSQL here, and nowhere else.
+pub type Connection = diesel::sqlite::SqliteConnection;
+/// A pool of connections.
+pub type Pool = diesel::r2d2::Pool<ConnectionManager<Connection>>;
 /// One pooled connection.
-pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+pub type Conn = PooledConnection<ConnectionManager<Connection>>;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,32 +100,6 @@ impl StoreError {
     }
 }
 
-/// PRAGMAs set on every connection the pool opens.
-///
-/// `synchronous = FULL`: WAL with `NORMAL` survives a process crash but can lose the last
-/// commits on power loss, and a notification answered `SUCCESS` must never be lost, so
-/// every commit is synced. The cost is measured in BENCHMARKS.md.
-#[derive(Debug)]
-struct Pragmas {
-    busy_timeout: Duration,
-}
-
-impl Pragmas {
-    fn apply(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-             PRAGMA foreign_keys = ON;",
-            self.busy_timeout.as_millis()
-        ))
-    }
-}
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
 /// Milliseconds since the Unix epoch, as stored.
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -143,7 +120,7 @@ pub(crate) fn from_ms(
 pub struct Db {
     pool: Pool,
     /// The file as it was opened, to notice it being deleted or replaced.
-    file: Arc<FileWatch>,
+    file: Arc<sqlite::FileWatch>,
     /// Write transactions of this process take turns here before they ask SQLite for its
     /// write lock. SQLite's own wait (`busy_timeout`) polls with sleeps that grow to 100 ms,
     /// so under many concurrent writers a waiter keeps missing the lock: with 16 or 64
@@ -151,44 +128,27 @@ pub struct Db {
     /// answered 500 (BENCHMARKS.md). Blocked on this mutex instead, a writer is woken as
     /// soon as the lock is free; the slowest waits under 200 ms, for the same throughput.
     writer: Arc<Mutex<()>>,
+    /// Blocking tasks of this database queued or running. A stopped loop drops its future,
+    /// not the task it handed to the blocking pool: [`Db::settle`] waits for those.
+    tasks: Arc<AtomicUsize>,
 }
 
-/// Which file the database path named when it was opened: a path that later names
-/// another file (deleted, or replaced by a restore or a stray `rm`) means that every
-/// commit from then on lands in a file no one will open again.
-struct FileWatch {
-    path: PathBuf,
-    /// (device, inode) at open.
-    identity: Option<(u64, u64)>,
-    /// Set once the file is found gone; stays set (a restart opens the new file).
-    lost: AtomicBool,
-}
+/// How often [`Db::settle`] looks again: a write takes milliseconds.
+const SETTLE_POLL: Duration = Duration::from_millis(10);
 
-/// (device, inode) of the file at `path`, if there is one.
-fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::metadata(path).ok().map(|_| (0, 0))
+/// One blocking task counted in [`Db::tasks`] from its spawn to its end (a panic included).
+struct Task(Arc<AtomicUsize>);
+
+impl Task {
+    fn start(tasks: &Arc<AtomicUsize>) -> Self {
+        tasks.fetch_add(1, Ordering::AcqRel);
+        Task(tasks.clone())
     }
 }
 
-impl FileWatch {
-    fn check(&self) -> Result<(), StoreError> {
-        if !self.lost.load(Ordering::Acquire) && file_identity(&self.path) == self.identity {
-            return Ok(());
-        }
-        if !self.lost.swap(true, Ordering::AcqRel) {
-            log::error!(
-                "store: database file {} was deleted or replaced while serving: refusing every write (answered 503) until restart; restore the file from a backup if it was deleted",
-                self.path.display()
-            );
-        }
-        Err(StoreError::FileLost(self.path.clone()))
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -210,75 +170,25 @@ impl Db {
         if !settings.create_if_missing && !settings.path.exists() {
             return Err(StoreError::Missing(settings.path.clone()));
         }
-        let (builder, manager) = Self::prepare(settings)?;
+        let (builder, manager) = sqlite::prepare(settings)?;
         let pool = builder.build(manager)?;
         Ok(Db {
             pool,
-            file: Arc::new(FileWatch {
-                path: settings.path.clone(),
-                identity: file_identity(&settings.path),
-                lost: AtomicBool::new(false),
-            }),
+            file: Arc::new(sqlite::FileWatch::open(&settings.path)),
             writer: Default::default(),
+            tasks: Default::default(),
         })
     }
 
     /// Copies the database at `settings.path` to `target` (which must not exist) while
     /// others may be writing: `VACUUM INTO` reads one consistent snapshot.
     pub fn backup(settings: &StoreSettings, target: &Path) -> Result<(), StoreError> {
-        if !settings.path.exists() {
-            return Err(StoreError::Missing(settings.path.clone()));
-        }
-        if target.exists() {
-            return Err(StoreError::Io(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("{} exists: a backup never overwrites", target.display()),
-            )));
-        }
-        let mut conn = SqliteConnection::establish(&path_str(&settings.path))?;
-        Pragmas {
-            busy_timeout: settings.busy_timeout,
-        }
-        .apply(&mut conn)?;
-        diesel::RunQueryDsl::execute(
-            diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(path_str(target)),
-            &mut conn,
-        )?;
-        Ok(())
+        sqlite::backup(settings, target)
     }
 
     /// Whether the file this database was opened on is still the file at its path.
     pub fn check_file(&self) -> Result<(), StoreError> {
         self.file.check()
-    }
-
-    /// Creates the file and its directory and puts the file in WAL mode; returns the pool
-    /// to build.
-    fn prepare(
-        settings: &StoreSettings,
-    ) -> Result<
-        (
-            diesel::r2d2::Builder<ConnectionManager<SqliteConnection>>,
-            ConnectionManager<SqliteConnection>,
-        ),
-        StoreError,
-    > {
-        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let path = path_str(&settings.path);
-        let pragmas = Pragmas {
-            busy_timeout: settings.busy_timeout,
-        };
-        // One connection turns a new file to WAL before the pool opens its own: the switch
-        // takes an exclusive lock that SQLite does not wait for (busy_timeout does not
-        // apply), so pooled connections racing to switch a new file now and then failed
-        // with "database is locked". On a file already in WAL the PRAGMA is a no-op.
-        pragmas.apply(&mut SqliteConnection::establish(&path)?)?;
-        let builder = diesel::r2d2::Pool::builder()
-            .max_size(settings.pool_size)
-            .connection_customizer(Box::new(pragmas));
-        Ok((builder, ConnectionManager::new(path)))
     }
 
     /// Runs pending migrations; returns the versions applied.
@@ -295,16 +205,26 @@ impl Db {
     /// Runs `f` on a pooled connection in the blocking pool, off the async executor.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, task) = (self.pool.clone(), Task::start(&self.tasks));
         off_executor(move || {
+            let _task = task;
             let mut conn = pool.get().map_err(StoreError::from)?;
             f(&mut conn)
         })
         .await
+    }
+
+    /// Waits until no task of this database is queued or running in the blocking pool.
+    /// After a stop, the last write has then ended: its file may be moved or removed
+    /// without the guard taking it for a file lost under a running gateway.
+    pub async fn settle(&self) {
+        while self.tasks.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, off the async executor, after the
@@ -317,19 +237,21 @@ impl Db {
     /// operator sees.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
     {
         let (writer, pool, file) = (self.writer.clone(), self.pool.clone(), self.file.clone());
+        let task = Task::start(&self.tasks);
         off_executor(move || {
+            let _task = task;
             // The turn first, then a connection: writers waiting for their turn must not
             // hold pooled connections that readers need. The mutex guards no data:
             // poisoned by a write that panicked, it is still sound.
             let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
             file.check()?;
             let mut conn = pool.get().map_err(StoreError::from)?;
-            let done = conn.immediate_transaction(|c| {
+            let done = sqlite::write_transaction(&mut conn, |c| {
                 let done = f(c)?;
                 file.check()?;
                 Ok::<T, E>(done)
@@ -353,12 +275,8 @@ where
         .map_err(|e| E::from(StoreError::Blocking(e.to_string())))?
 }
 
-fn path_str(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
 /// Runs pending migrations on one connection; returns their names (as in `migrations/`).
-pub fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
+pub fn run_migrations(conn: &mut Connection) -> Result<Vec<String>, StoreError> {
     let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     let names: Vec<String> = conn
         .pending_migrations(MIGRATIONS)
@@ -392,6 +310,7 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::connection::SimpleConnection;
     use diesel::sql_query;
     use diesel::RunQueryDsl;
 
@@ -401,7 +320,7 @@ mod tests {
         name: String,
     }
 
-    fn tables(conn: &mut SqliteConnection) -> Vec<String> {
+    fn tables(conn: &mut Connection) -> Vec<String> {
         sql_query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' ORDER BY name")
             .load::<Name>(conn)
             .unwrap()
@@ -483,68 +402,5 @@ mod tests {
         .unwrap();
         let after = events::list_for(&mut conn, &id).unwrap();
         assert_eq!(after.last().map(|e| e.id), Some(10), "ids are never reused");
-    }
-
-    #[derive(diesel::QueryableByName)]
-    struct Pragma {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        v: String,
-    }
-
-    #[test]
-    fn a_new_pool_on_a_new_file_opens_every_connection_at_the_first_try() {
-        // Arrange: fresh files, and a pool that counts the connections it failed to open
-        // (r2d2 retries them, logging "database is locked" at ERROR).
-        #[derive(Debug, Clone, Default)]
-        struct Count(Arc<std::sync::atomic::AtomicUsize>);
-        impl diesel::r2d2::HandleError<diesel::r2d2::Error> for Count {
-            fn handle_error(&self, _: diesel::r2d2::Error) {
-                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        let failed = Count::default();
-        let dir = tempfile::tempdir().unwrap();
-
-        // Act: 100 pools of 16 connections, each on a new file. (Without the WAL switch
-        // first, 2 to 5 of the 100 had a connection fail.)
-        for i in 0..100 {
-            let settings = StoreSettings {
-                path: dir.path().join(format!("{i}.db")),
-                pool_size: 16,
-                busy_timeout: Duration::from_secs(5),
-                create_if_missing: true,
-            };
-            let (builder, manager) = Db::prepare(&settings).unwrap();
-            let pool = builder
-                .error_handler(Box::new(failed.clone()))
-                .build(manager)
-                .unwrap();
-            assert_eq!(pool.state().connections, 16);
-        }
-
-        // Assert
-        assert_eq!(failed.0.load(std::sync::atomic::Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn every_pooled_connection_has_wal_busy_timeout_foreign_keys_and_full_sync() {
-        let (db, _dir) = testing::temp_db();
-        // Hold several connections at once so that more than one is opened.
-        let mut conns: Vec<_> = (0..3).map(|_| db.conn().unwrap()).collect();
-        for conn in &mut conns {
-            let q = |c: &mut SqliteConnection, p: &str| {
-                let column = if p == "busy_timeout" { "timeout" } else { p };
-                sql_query(format!(
-                    "SELECT CAST({column} AS TEXT) AS v FROM pragma_{p}"
-                ))
-                .get_result::<Pragma>(c)
-                .unwrap()
-                .v
-            };
-            assert_eq!(q(conn, "journal_mode"), "wal");
-            assert_eq!(q(conn, "foreign_keys"), "1");
-            assert_eq!(q(conn, "busy_timeout"), "5000");
-            assert_eq!(q(conn, "synchronous"), "2", "FULL");
-        }
     }
 }

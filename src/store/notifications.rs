@@ -1,9 +1,9 @@
 //! The `notifications` table: the journal of every inbound notice, verified or not. Rows
 //! are only ever inserted; it must not be used to decide anything but duplicates.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::notifications;
 use super::{from_ms, to_ms, StoreError};
@@ -51,7 +51,7 @@ pub enum Journaled {
 /// Journals a notice. When `first_verified_copy` is set, the database's unique index on
 /// the `notifyId` decides whether this copy is the first: if it is not, nothing is
 /// inserted and [`Journaled::DuplicateNotifyId`] is returned.
-pub fn insert(conn: &mut SqliteConnection, e: &NewEntry<'_>) -> Result<Journaled, StoreError> {
+pub fn insert(conn: &mut Connection, e: &NewEntry<'_>) -> Result<Journaled, StoreError> {
     let dedup_key = e.first_verified_copy.then_some(e.notify_id).flatten();
     let inserted: Option<i64> = diesel::insert_into(notifications::table)
         .values((
@@ -77,7 +77,7 @@ pub fn insert(conn: &mut SqliteConnection, e: &NewEntry<'_>) -> Result<Journaled
 
 /// Rewrites a journal row's outcome once the notice has been applied.
 pub fn set_outcome(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: i64,
     outcome: &str,
     detail: Option<&str>,
@@ -177,7 +177,7 @@ pub struct Filter {
 }
 
 /// A page of the journal, oldest first (newest first when the filter says so).
-pub fn list(conn: &mut SqliteConnection, f: &Filter) -> Result<Vec<Entry>, StoreError> {
+pub fn list(conn: &mut Connection, f: &Filter) -> Result<Vec<Entry>, StoreError> {
     let mut q = notifications::table.select(ENTRY_COLUMNS).into_boxed();
     if let Some(k) = &f.kind {
         q = q.filter(notifications::kind.eq(k.clone()));
@@ -222,7 +222,7 @@ pub fn list(conn: &mut SqliteConnection, f: &Filter) -> Result<Vec<Entry>, Store
 }
 
 /// The body of one journal row, exactly as received.
-pub fn raw_body(conn: &mut SqliteConnection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn raw_body(conn: &mut Connection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(notifications::table
         .find(id)
         .select(notifications::raw_body)

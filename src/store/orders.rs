@@ -2,9 +2,9 @@
 //! [`apply`], which runs the state machine and stores its decision with a compare-and-set on
 //! `version`. It must not change a status any other way.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::orders;
 use super::{events, from_ms, outbox, to_ms, StoreError};
@@ -174,7 +174,7 @@ pub enum Created {
 /// Creates `order` (version 1, with its history entry and its `order.created` event)
 /// unless its id exists. Run inside a write transaction so that the check and the insert
 /// are one step.
-pub fn create(conn: &mut SqliteConnection, order: &Order) -> Result<Created, StoreError> {
+pub fn create(conn: &mut Connection, order: &Order) -> Result<Created, StoreError> {
     if let Some(existing) = find(conn, &order.id)? {
         return Ok(if existing.request_digest == order.request_digest {
             Created::Existing(existing)
@@ -209,7 +209,7 @@ pub fn create(conn: &mut SqliteConnection, order: &Order) -> Result<Created, Sto
 /// `LIMIT` as a parameter, which SQLite (3.47+) plans by value and so re-prepares on every
 /// bind: diesel's statement cache would never hit, on the hottest query there is
 /// (BENCHMARKS.md, *Where the time goes*).
-pub fn find(conn: &mut SqliteConnection, id: &MerOrderId) -> Result<Option<Order>, StoreError> {
+pub fn find(conn: &mut Connection, id: &MerOrderId) -> Result<Option<Order>, StoreError> {
     orders::table
         .find(id.as_str())
         .select(OrderRow::as_select())
@@ -235,7 +235,7 @@ pub struct ListFilter {
 }
 
 /// A page of orders in id order.
-pub fn list(conn: &mut SqliteConnection, f: &ListFilter) -> Result<Vec<Order>, StoreError> {
+pub fn list(conn: &mut Connection, f: &ListFilter) -> Result<Vec<Order>, StoreError> {
     let mut q = orders::table.select(OrderRow::as_select()).into_boxed();
     if !f.statuses.is_empty() {
         q = q.filter(orders::status.eq_any(f.statuses.iter().map(|s| s.as_str())));
@@ -259,7 +259,7 @@ pub fn list(conn: &mut SqliteConnection, f: &ListFilter) -> Result<Vec<Order>, S
 }
 
 /// How many orders there are in each status (every status listed, zeros included).
-pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(OrderStatus, i64)>, StoreError> {
+pub fn count_by_status(conn: &mut Connection) -> Result<Vec<(OrderStatus, i64)>, StoreError> {
     let rows: Vec<(String, i64)> = orders::table
         .group_by(orders::status)
         .select((orders::status, diesel::dsl::count_star()))
@@ -280,7 +280,7 @@ pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(OrderStatus, 
 /// most `limit`. Settled orders have no `next_check_at`, so the partial index `orders_due`
 /// holds only the orders that can be due: the cost grows with them, not with the table.
 pub fn due(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
@@ -308,7 +308,7 @@ pub const AGE_BUCKETS: [(&str, i64); 6] = [
 
 /// How many orders awaiting the provider fall in each of [`AGE_BUCKETS`] at `now`.
 pub fn awaiting_by_age(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     now: DateTime<Utc>,
 ) -> Result<Vec<(&'static str, i64)>, StoreError> {
     let awaiting = OrderStatus::ALL
@@ -333,7 +333,7 @@ pub fn awaiting_by_age(
 
 /// The orders flagged for review, longest waiting first (by the time they were flagged),
 /// at most `limit`.
-pub fn review_queue(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<Order>, StoreError> {
+pub fn review_queue(conn: &mut Connection, limit: i64) -> Result<Vec<Order>, StoreError> {
     parse_rows(
         orders::table
             .select(OrderRow::as_select())
@@ -345,7 +345,7 @@ pub fn review_queue(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<Order
 }
 
 /// How many orders are flagged for review.
-pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+pub fn count_needing_review(conn: &mut Connection) -> Result<i64, StoreError> {
     Ok(orders::table
         .filter(orders::review_flagged_at.is_not_null())
         .count()
@@ -355,7 +355,7 @@ pub fn count_needing_review(conn: &mut SqliteConnection) -> Result<i64, StoreErr
 /// Writes `after` over the row if it still has version `expected`. The one place an order
 /// row is rewritten; private, so that outside this module a row changes only through
 /// [`apply`].
-fn save(conn: &mut SqliteConnection, expected: i64, after: &Order) -> Result<(), StoreError> {
+fn save(conn: &mut Connection, expected: i64, after: &Order) -> Result<(), StoreError> {
     let n = diesel::update(
         orders::table
             .filter(orders::mer_order_id.eq(after.id.as_str()))
@@ -394,7 +394,7 @@ impl Applied {
 /// (`domain::outbox::event_type`), one outbox event. `None` if there is no such order. Run inside a
 /// write transaction with the observation's journal row, so that both or neither are kept.
 pub fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: &MerOrderId,
     obs: &Observation,
     timing: &Timing,
@@ -488,7 +488,7 @@ pub(crate) mod tests {
 
     /// Applies `obs` to `order` with a two-minute expiry grace and no settled checks.
     fn put(
-        conn: &mut SqliteConnection,
+        conn: &mut Connection,
         order: &Order,
         obs: &Observation,
         now: DateTime<Utc>,

@@ -4,9 +4,9 @@
 //! exists if and only if its change committed. Its `id` is the feed's cursor. It must not
 //! decide which change makes which event (`domain::outbox` does), nor be written on its own.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::events;
 use super::{from_ms, refunds, to_ms, StoreError};
@@ -26,7 +26,7 @@ fn new_id() -> String {
 /// recorded so far in this transaction). Inside the change's transaction. Returns the
 /// event's id.
 pub fn record_order(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     kind: EventType,
     order: &Order,
     at: DateTime<Utc>,
@@ -49,7 +49,7 @@ pub fn record_order(
 /// Writes the event `kind` about `contract` (its newest state). Inside the notice's
 /// transaction. Returns the event's id.
 pub fn record_contract(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     kind: EventType,
     contract: &Contract,
     at: DateTime<Utc>,
@@ -130,7 +130,7 @@ pub struct FeedFilter {
 }
 
 /// A page of events in commit order.
-pub fn page(conn: &mut SqliteConnection, f: &FeedFilter) -> Result<Vec<StoredEvent>, StoreError> {
+pub fn page(conn: &mut Connection, f: &FeedFilter) -> Result<Vec<StoredEvent>, StoreError> {
     let mut q = events::table
         .filter(events::id.gt(f.after))
         .select(Row::as_select())
@@ -150,7 +150,7 @@ pub fn page(conn: &mut SqliteConnection, f: &FeedFilter) -> Result<Vec<StoredEve
 }
 
 /// The event with this id.
-pub fn find(conn: &mut SqliteConnection, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+pub fn find(conn: &mut Connection, id: &str) -> Result<Option<StoredEvent>, StoreError> {
     events::table
         .filter(events::event_id.eq(id))
         .select(Row::as_select())
@@ -171,9 +171,9 @@ mod tests {
     use crate::store::orders::tests::new_order;
     use crate::store::orders::{apply, create};
     use crate::store::testing::temp_db;
-    use diesel::connection::Connection;
+    use diesel::connection::Connection as _;
 
-    fn all(conn: &mut SqliteConnection) -> Vec<StoredEvent> {
+    fn all(conn: &mut Connection) -> Vec<StoredEvent> {
         page(
             conn,
             &FeedFilter {

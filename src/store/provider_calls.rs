@@ -2,9 +2,9 @@
 //! a secret, a token, a signature or a buyer's personal field: only what the call log
 //! needs (operation, order, status, errCode, latency, outcome).
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::provider_calls;
 use super::{to_ms, StoreError};
@@ -31,7 +31,7 @@ pub struct NewCall<'a> {
 }
 
 /// Records a call; returns its id (evidence reference `call:<id>`).
-pub fn insert(conn: &mut SqliteConnection, c: &NewCall<'_>) -> Result<i64, StoreError> {
+pub fn insert(conn: &mut Connection, c: &NewCall<'_>) -> Result<i64, StoreError> {
     Ok(diesel::insert_into(provider_calls::table)
         .values((
             provider_calls::at.eq(to_ms(c.at)),
@@ -71,7 +71,7 @@ pub struct Call {
 }
 
 /// Every recorded call, oldest first (optionally for one order).
-pub fn list(conn: &mut SqliteConnection, order: Option<&str>) -> Result<Vec<Call>, StoreError> {
+pub fn list(conn: &mut Connection, order: Option<&str>) -> Result<Vec<Call>, StoreError> {
     let mut q = provider_calls::table.into_boxed();
     if let Some(o) = order {
         q = q.filter(provider_calls::mer_order_id.eq(o.to_owned()));

@@ -2,8 +2,8 @@
 //! key, amount and time), so that refund totals are counted, not guessed. It must not
 //! decide what the refunds add up to (that is `domain::refund`).
 
+use crate::store::Connection;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::refunds;
 use super::{from_ms, to_ms, StoreError};
@@ -14,7 +14,7 @@ use crate::domain::refund::Refund;
 /// Records a refund; a second report with the same key changes nothing. Returns whether it
 /// was new.
 pub fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     order: &MerOrderId,
     refund: &Refund,
     evidence: Option<&str>,
@@ -33,7 +33,7 @@ pub fn record(
 }
 
 /// The refunds recorded for `order`, oldest first.
-pub fn of(conn: &mut SqliteConnection, order: &MerOrderId) -> Result<Vec<Refund>, StoreError> {
+pub fn of(conn: &mut Connection, order: &MerOrderId) -> Result<Vec<Refund>, StoreError> {
     let rows: Vec<(i64, String, i64, i64)> = refunds::table
         .filter(refunds::mer_order_id.eq(order.as_str()))
         .order(refunds::id.asc())

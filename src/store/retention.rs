@@ -5,11 +5,8 @@
 //! anything else: orders, events, applied notices and contracts are kept for good.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use diesel::sqlite::SqliteConnection;
 
-use super::{to_ms, StoreError};
+use super::{sqlite, to_ms, Connection, StoreError};
 
 /// An order is final when nothing can change it any more: closed, or refunded in full,
 /// with no check scheduled and no review pending. A paid order is not final: a refund may
@@ -37,40 +34,13 @@ impl Pruned {
 /// Deletes at most `batch` rows of each table older than `cutoff`, in the caller's
 /// transaction. Run it again until it deletes nothing.
 pub fn prune_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     cutoff: DateTime<Utc>,
     batch: i64,
 ) -> Result<Pruned, StoreError> {
-    let notifications = diesel::sql_query(format!(
-        "DELETE FROM notifications WHERE id IN (
-           SELECT n.id FROM notifications n
-           WHERE n.received_at < ?1 AND n.outcome IN ('rejected', 'duplicate')
-             AND n.id NOT IN (SELECT CAST(substr(evidence, 14) AS INTEGER) FROM order_events
-                              WHERE evidence LIKE 'notification:%')
-             AND n.id NOT IN (SELECT CAST(substr(evidence, 14) AS INTEGER) FROM refunds
-                              WHERE evidence LIKE 'notification:%')
-             AND n.id NOT IN (SELECT notification_id FROM contracts
-                              WHERE notification_id IS NOT NULL)
-             AND (n.order_ref IS NULL OR n.order_ref NOT IN ({NOT_FINAL}))
-           ORDER BY n.id LIMIT ?2)"
-    ))
-    .bind::<BigInt, _>(to_ms(cutoff))
-    .bind::<BigInt, _>(batch)
-    .execute(conn)?;
-    let provider_calls = diesel::sql_query(format!(
-        "DELETE FROM provider_calls WHERE id IN (
-           SELECT p.id FROM provider_calls p
-           WHERE p.at < ?1
-             AND p.id NOT IN (SELECT CAST(substr(evidence, 6) AS INTEGER) FROM order_events
-                              WHERE evidence LIKE 'call:%')
-             AND (p.mer_order_id IS NULL OR p.mer_order_id NOT IN ({NOT_FINAL}))
-           ORDER BY p.id LIMIT ?2)"
-    ))
-    .bind::<BigInt, _>(to_ms(cutoff))
-    .bind::<BigInt, _>(batch)
-    .execute(conn)?;
+    let cutoff = to_ms(cutoff);
     Ok(Pruned {
-        notifications,
-        provider_calls,
+        notifications: sqlite::prune_journal(conn, cutoff, batch, NOT_FINAL)?,
+        provider_calls: sqlite::prune_provider_calls(conn, cutoff, batch, NOT_FINAL)?,
     })
 }

@@ -3,10 +3,8 @@
 //! the gateway itself must never call it.
 
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
-use diesel::sqlite::SqliteConnection;
 
-use super::{to_ms, StoreError};
+use super::{sqlite, to_ms, Connection, StoreError};
 use crate::domain::order::OrderStatus;
 
 /// When synthetic orders are next due for a check.
@@ -24,7 +22,7 @@ pub enum NextCheck {
 /// expiring at `expire_at`, in one statement (100,000 rows take well under a second).
 /// Panics unless `prefix` is `[0-9A-Za-z]` only (it is spliced into the SQL).
 pub fn insert_orders(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     status: OrderStatus,
     prefix: &str,
     n: u32,
@@ -35,20 +33,21 @@ pub fn insert_orders(
         prefix.bytes().all(|b| b.is_ascii_alphanumeric()),
         "synthetic order prefix {prefix:?} must be alphanumeric"
     );
-    let now = to_ms(Utc::now());
-    let expire = to_ms(expire_at);
     let next = match next_check {
         NextCheck::Never => "NULL".to_owned(),
         NextCheck::CountingDownFrom(at) => format!("{} - i", to_ms(at)),
         NextCheck::CountingUpFrom(at) => format!("{} + i", to_ms(at)),
     };
-    let status = status.as_str();
-    conn.batch_execute(&format!(
-        "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n}) \
-         INSERT INTO orders (mer_order_id, mid, tid, inst_mid, binding, amount_fen, status, \
-           preauth, expire_at, next_check_at, request_digest, created_at, updated_at, version) \
-         SELECT '{prefix}' || printf('%010d', i), '898340149000005', '88880001', 'MINIDEFAULT', \
-           'none', 100, '{status}', 0, {expire}, {next}, 'synthetic', {now}, {now}, 1 FROM seq"
-    ))?;
+    sqlite::insert_numbered_orders(
+        conn,
+        &sqlite::Numbered {
+            prefix,
+            n,
+            status: status.as_str(),
+            expire_ms: to_ms(expire_at),
+            next,
+            now_ms: to_ms(crate::clock::Clock::system().now()),
+        },
+    )?;
     Ok(())
 }

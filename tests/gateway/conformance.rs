@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use awc::http::StatusCode;
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use serde_json::{json, Map, Value};
 use umsgate::chinaums::notify_sign;
 use umsgate::chinaums::status::{ErrClass, TradeStatus};
@@ -227,7 +227,7 @@ const MERCHANT: &str = "the page's example names another merchant or terminal; t
 const BLANK: &str = "the page leaves the value blank: a placeholder";
 
 fn now() -> String {
-    time::format_body(Utc::now())
+    time::format_body(umsgate::clock::Clock::system().now())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -282,7 +282,9 @@ async fn every_update_qrcode_example_binds_its_bill_at_the_sandbox() {
                 replace("requestTimestamp", now(), RESTAMPED),
                 replace(
                     "expireTime",
-                    time::format_body(Utc::now() + Duration::minutes(30)),
+                    time::format_body(
+                        umsgate::clock::Clock::system().now() + Duration::minutes(30),
+                    ),
                     "the page's expiry (2022) has passed: a bill cannot be bound expired",
                 ),
                 replace("tid", sandbox.creds.tid.clone(), MERCHANT),
@@ -545,7 +547,10 @@ async fn the_example_answers_lead_the_gateway_to_the_outcomes_their_pages_descri
             "/notify/payment",
             PaidBill::new(id)
                 .amount(1)
-                .field("billDate", &time::format_date(Utc::now()))
+                .field(
+                    "billDate",
+                    &time::format_date(umsgate::clock::Clock::system().now()),
+                )
                 .field("authIdRespCd", "384822")
                 .form(),
             Some("application/x-www-form-urlencoded"),
@@ -588,7 +593,11 @@ async fn the_example_payment_notification_in_every_language_pays_its_bill() {
             &[
                 replace("billNo", id.clone(), BLANK),
                 replace("billQRCode", order["billQRCode"].as_str().unwrap(), BLANK),
-                replace("billDate", time::format_date(Utc::now()), BLANK),
+                replace(
+                    "billDate",
+                    time::format_date(umsgate::clock::Clock::system().now()),
+                    BLANK,
+                ),
                 replace("billStatus", "PAID", BLANK),
                 replace("totalAmount", "100", BLANK),
                 replace("notifyId", uuid::Uuid::new_v4().to_string(), BLANK),

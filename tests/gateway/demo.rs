@@ -39,3 +39,28 @@ async fn the_demo_pays_recovers_closes_and_refuses_as_it_says() {
         "{hooks:?}"
     );
 }
+
+#[test]
+fn the_demo_ends_without_an_error_line_run_after_run() {
+    // Three runs of the real binary: the throw-away database used to be removed while the
+    // gateway was still stopping, and one run in three ended with the store's ERROR line
+    // ("database file … was deleted or replaced while serving").
+    for run in 1..=3 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_umsgate"))
+            .arg("demo")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the demo starts");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "run {run}: {text}");
+        assert!(
+            text.contains("forged paid notification"),
+            "run {run}: {text}"
+        );
+        assert!(!text.contains("ERROR"), "run {run}: {text}");
+    }
+}

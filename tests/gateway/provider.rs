@@ -5,7 +5,6 @@
 use std::net::TcpListener;
 
 use awc::http::StatusCode;
-use chrono::Utc;
 use serde_json::{json, Value};
 use umsgate::chinaums::sign::new_nonce;
 use umsgate::chinaums::time;
@@ -174,7 +173,7 @@ async fn a_token_the_provider_expired_is_refreshed_once_and_the_call_succeeds() 
     let req = TokenRequest::new(
         APP_ID,
         APP_KEY,
-        &time::format_compact(Utc::now()),
+        &time::format_compact(umsgate::clock::Clock::system().now()),
         &new_nonce(),
     );
     let (status, _) = app

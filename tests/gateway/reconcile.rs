@@ -118,7 +118,7 @@ async fn with_every_notification_lost_two_hundred_paid_orders_reach_paid_through
     let next =
         chrono::DateTime::parse_from_rfc3339(order["reconcile"]["nextCheckAt"].as_str().unwrap())
             .unwrap();
-    let wait = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    let wait = next.with_timezone(&chrono::Utc) - umsgate::clock::Clock::system().now();
     assert!(
         wait > chrono::Duration::minutes(50) && wait < chrono::Duration::minutes(70),
         "{wait}"
@@ -278,7 +278,7 @@ async fn a_pass_over_a_hundred_thousand_settled_orders_selects_only_the_hundred_
     use umsgate::domain::order::OrderStatus;
     use umsgate::store::synthetic::{insert_orders, NextCheck};
     let app = TestApp::spawn_with(fast(&["30s"])).await;
-    let now = chrono::Utc::now();
+    let now = umsgate::clock::Clock::system().now();
     let far = now + chrono::Duration::days(1);
     let mut conn = app.db.conn().unwrap();
     insert_orders(

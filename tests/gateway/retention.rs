@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use awc::http::StatusCode;
-use chrono::Utc;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::json;
 use umsgate::store::notifications;
@@ -134,7 +133,7 @@ async fn prune_keeps_every_row_an_event_cites_and_removes_the_old_rejected_ones(
     );
 
     // Act
-    let later = Utc::now() + chrono::Duration::days(2);
+    let later = umsgate::clock::Clock::system().now() + chrono::Duration::days(2);
     let pruned = umsgate::retention::prune(&app.db, Duration::from_secs(24 * 3600), later)
         .await
         .unwrap();

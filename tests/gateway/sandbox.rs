@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use awc::http::StatusCode;
-use chrono::Utc;
 use serde_json::{json, Value};
 use umsgate::chinaums::form::Form;
 use umsgate::chinaums::notify_sign;
@@ -32,7 +31,7 @@ async fn control(sandbox: &TestSandbox, path: &str, body: Value) -> (StatusCode,
 }
 
 fn now_body() -> String {
-    time::format_body(Utc::now())
+    time::format_body(umsgate::clock::Clock::system().now())
 }
 
 fn bind_request(qr: &str, bill_no: &str, amount: i64, notify_url: Option<&str>) -> Value {
@@ -45,7 +44,7 @@ fn bind_request(qr: &str, bill_no: &str, amount: i64, notify_url: Option<&str>) 
         "msgId": "msg-001",
         "srcReserve": "echo me",
         "billNo": bill_no,
-        "billDate": time::format_date(Utc::now()),
+        "billDate": time::format_date(umsgate::clock::Clock::system().now()),
         "billDesc": "绿茶 green tea",
         "totalAmount": amount,
         "memberId": "M001",
@@ -148,7 +147,7 @@ async fn token(sandbox: &TestSandbox) -> (StatusCode, Value) {
     let request = TokenRequest::new(
         &c.app_id,
         c.app_key.expose(),
-        &time::format_compact(Utc::now()),
+        &time::format_compact(umsgate::clock::Clock::system().now()),
         &new_nonce(),
     );
     let body = serde_json::to_vec(&request).expect("serialises");
@@ -293,7 +292,7 @@ async fn a_token_lives_token_ttl_and_is_refused_with_1005_after() {
 async fn a_token_request_with_a_bad_signature_or_field_is_refused_by_the_auth_layer() {
     let sandbox = TestSandbox::spawn().await;
     let c = &sandbox.creds;
-    let ts = time::format_compact(Utc::now());
+    let ts = time::format_compact(umsgate::clock::Clock::system().now());
     let forged = TokenRequest::new(&c.app_id, "not-the-app-key", &ts, &new_nonce());
     let mut wrong_method = TokenRequest::new(&c.app_id, c.app_key.expose(), &ts, &new_nonce());
     wrong_method.sign_method = "MD5".into();
@@ -328,7 +327,11 @@ async fn each_auth_failure_answers_401_with_its_own_numeric_code_and_is_journale
     let sandbox = TestSandbox::spawn().await;
     let c = &sandbox.creds;
     let body = query_request("1017NOSUCHORDER").to_string().into_bytes();
-    let at = |minutes: i64| time::format_compact(Utc::now() + chrono::Duration::minutes(minutes));
+    let at = |minutes: i64| {
+        time::format_compact(
+            umsgate::clock::Clock::system().now() + chrono::Duration::minutes(minutes),
+        )
+    };
     let sign = |app: &str, key: &str, ts: &str, nonce: &str, b: &[u8]| {
         BodySig::sign(app, key, ts, nonce, b).header()
     };
@@ -725,7 +728,9 @@ async fn mini_pre_query_answers_no_order_for_an_unknown_id_and_closed_for_an_exp
 async fn an_unpaid_bill_reads_closed_once_its_expire_time_has_passed() {
     let sandbox = TestSandbox::spawn().await;
     let mut request = bind_request("QRCODE0011", "1017EXPI0001", 100, None);
-    request["expireTime"] = json!(time::format_body(Utc::now() + chrono::Duration::seconds(2)));
+    request["expireTime"] = json!(time::format_body(
+        umsgate::clock::Clock::system().now() + chrono::Duration::seconds(2)
+    ));
     let bound = call(&sandbox, UPDATE_QRCODE, &request).await;
 
     let closed = eventually_some("the bill to expire", || async {

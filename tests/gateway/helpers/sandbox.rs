@@ -88,7 +88,7 @@ pub fn body_sig(sandbox: &TestSandbox, body: &[u8]) -> String {
     BodySig::sign(
         &c.app_id,
         c.app_key.expose(),
-        &umsgate::chinaums::time::format_compact(chrono::Utc::now()),
+        &umsgate::chinaums::time::format_compact(umsgate::clock::Clock::system().now()),
         &new_nonce(),
         body,
     )
