@@ -30,6 +30,7 @@ use super::{
     cookie, html, lang_cookie, lang_of, Console, ConsoleError, Who, MAX_FORM_BYTES, PREFIX,
     SESSION_COOKIE,
 };
+use crate::domain::money::Amount;
 use crate::http::body::read_limited;
 use crate::http::AppState;
 use crate::store::StoreError;
@@ -53,6 +54,24 @@ const JOURNAL_OUTCOMES: [&str; 4] = ["rejected", "orphan", "review", "misrouted"
 /// A time as the console shows it.
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// An amount as the pages show it: yuan as people read them, with the exact fen beside or
+/// on hover (the JSON API keeps integer fen).
+pub struct Money {
+    /// `¥123.45`.
+    pub yuan: String,
+    /// `12345`.
+    pub fen: i64,
+}
+
+impl From<Amount> for Money {
+    fn from(a: Amount) -> Self {
+        Money {
+            yuan: a.yuan(),
+            fen: a.fen(),
+        }
+    }
 }
 
 /// What every signed-in page shows around its content.

@@ -8,7 +8,7 @@ use askama::Template;
 use super::calls::CallRow;
 use super::deliveries::DeliveryRow;
 use super::journal::JournalRow;
-use super::{chrome, order_href, page, store_error, when, who, Chrome, ROWS};
+use super::{chrome, order_href, page, store_error, when, who, Chrome, Money, ROWS};
 use crate::console::{Console, ConsoleError};
 use crate::domain::record::{Order, OrderEvent};
 use crate::http::AppState;
@@ -65,9 +65,9 @@ struct OrderPage {
     id: String,
     href: String,
     status: &'static str,
-    amount: String,
-    paid_amount: String,
-    refunded: String,
+    amount: Money,
+    paid_amount: Option<Money>,
+    refunded: Money,
     binding: &'static str,
     created: String,
     updated: String,
@@ -132,9 +132,9 @@ pub async fn order(
         href: order_href(&id),
         id,
         status: o.status.as_str(),
-        amount: o.amount.to_string(),
-        paid_amount: o.paid_amount.map(|a| a.to_string()).unwrap_or_default(),
-        refunded: o.refunded.to_string(),
+        amount: Money::from(o.amount),
+        paid_amount: o.paid_amount.map(Money::from),
+        refunded: Money::from(o.refunded),
         binding: o.binding.as_str(),
         created: when(o.created_at),
         updated: when(o.updated_at),

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{chrome, order_href, page, see_other, store_error, when, who, Chrome, PAGE};
+use super::{chrome, order_href, page, see_other, store_error, when, who, Chrome, Money, PAGE};
 use crate::console::{query_param, Console, ConsoleError};
 use crate::domain::ids::MerOrderId;
 use crate::domain::order::OrderStatus;
@@ -16,7 +16,7 @@ use crate::store::orders::{self, ListFilter};
 pub struct OrderRow {
     id: String,
     status: &'static str,
-    amount: String,
+    amount: Money,
     created: String,
     review: Option<String>,
 }
@@ -26,7 +26,7 @@ impl From<&Order> for OrderRow {
         OrderRow {
             id: o.id.to_string(),
             status: o.status.as_str(),
-            amount: o.amount.to_string(),
+            amount: Money::from(o.amount),
             created: when(o.created_at),
             review: o.review_reason().map(str::to_owned),
         }

@@ -6,7 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 
-use super::{chrome, page, see_other, store_error, when, who, Chrome, JOURNAL_OUTCOMES, PAGE};
+use super::{
+    chrome, page, see_other, store_error, when, who, Chrome, Money, JOURNAL_OUTCOMES, PAGE,
+};
 use crate::console::i18n::Labels;
 use crate::console::{charts, Console, ConsoleError, PREFIX};
 use crate::domain::order::OrderStatus;
@@ -24,7 +26,7 @@ const WINDOW_HOURS: i64 = 24;
 pub struct QueueRow {
     id: String,
     status: &'static str,
-    amount: String,
+    amount: Money,
     reason: String,
     flagged_at: String,
 }
@@ -34,7 +36,7 @@ impl From<&Order> for QueueRow {
         QueueRow {
             id: o.id.to_string(),
             status: o.status.as_str(),
-            amount: o.amount.to_string(),
+            amount: Money::from(o.amount),
             reason: o.review_reason().unwrap_or_default().to_owned(),
             flagged_at: o.review.as_ref().map(|r| when(r.since)).unwrap_or_default(),
         }
