@@ -122,6 +122,26 @@ impl Amount {
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }
+
+    /// The amount as people read it: yuan with two decimals (`¥123.45` for 12345 fen).
+    pub fn yuan(self) -> String {
+        yuan(self.0)
+    }
+}
+
+/// Fen in one yuan.
+const FEN_PER_YUAN: u64 = 100;
+
+/// `fen` as yuan (`¥123.45`, `-¥0.01`) by integer division of its magnitude, so that no
+/// value of `i64` (`i64::MIN` included) can overflow or round.
+fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let magnitude = fen.unsigned_abs();
+    format!(
+        "{sign}¥{}.{:02}",
+        magnitude / FEN_PER_YUAN,
+        magnitude % FEN_PER_YUAN
+    )
 }
 
 impl TryFrom<i64> for Amount {
@@ -209,6 +229,24 @@ mod tests {
         assert_eq!(b.checked_sub(a), None);
         let max = Amount::from_fen(i64::MAX).unwrap();
         assert_eq!(max.checked_add(b), None);
+    }
+
+    #[test]
+    fn an_amount_reads_as_yuan_with_its_fen_as_two_decimals() {
+        let shown = |fen| Amount::from_fen(fen).unwrap().yuan();
+        assert_eq!(shown(0), "¥0.00");
+        assert_eq!(shown(1), "¥0.01");
+        assert_eq!(shown(10), "¥0.10");
+        assert_eq!(shown(100), "¥1.00");
+        assert_eq!(shown(12345), "¥123.45");
+        assert_eq!(shown(i64::MAX), "¥92233720368547758.07");
+    }
+
+    #[test]
+    fn negative_fen_read_as_yuan_with_a_minus_and_the_smallest_does_not_overflow() {
+        assert_eq!(yuan(-1), "-¥0.01");
+        assert_eq!(yuan(-12345), "-¥123.45");
+        assert_eq!(yuan(i64::MIN), "-¥92233720368547758.08");
     }
 
     #[test]

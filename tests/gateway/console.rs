@@ -632,6 +632,39 @@ async fn the_order_page_shows_its_timeline_journal_rows_and_provider_calls() {
 }
 
 #[actix_web::test]
+async fn an_orders_amount_reads_as_yuan_on_the_console_with_its_fen_while_the_api_keeps_fen() {
+    let app = TestApp::spawn().await;
+    let id = "1017CONSYUAN01";
+    bound_bill(&app, id, 12345).await;
+    let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
+
+    let order = b.get(&format!("/admin/console/orders/{id}")).await;
+    let list = b.get("/admin/console/orders").await;
+    let zh = b.get(&format!("/admin/console/orders/{id}?lang=zh")).await;
+
+    assert_eq!(order.status, StatusCode::OK);
+    assert!(
+        order.body.contains(
+            "<dd id=\"order-amount\"><span class=\"amount\" title=\"12345 fen\">¥123.45</span> \
+             <span class=\"muted\">12345 fen</span></dd>"
+        ),
+        "{}",
+        order.body
+    );
+    assert!(order
+        .body
+        .contains("<dd id=\"order-refunded\"><span class=\"amount\" title=\"0 fen\">¥0.00</span>"));
+    assert!(list
+        .body
+        .contains("<span class=\"amount\" title=\"12345 fen\">¥123.45</span>"));
+    assert!(zh
+        .body
+        .contains("<span class=\"amount\" title=\"12345 分\">¥123.45</span>"));
+    assert!(zh.body.contains("<span class=\"muted\">12345 分</span>"));
+    assert_eq!(app.order(id).await["amount"], 12345, "the API stays in fen");
+}
+
+#[actix_web::test]
 async fn the_journal_shows_who_sent_what_and_why_but_never_the_body_or_a_buyers_mobile() {
     // Arrange: a notice with a bad signature that carries a buyer's mobile and name.
     let app = TestApp::spawn().await;
