@@ -4,24 +4,24 @@
 
 use super::answer::About;
 use super::outcome::Called;
-use super::{Operation, ProviderClient};
+use super::{Merchant, Operation, ProviderClient};
 use crate::chinaums::wire::{MiniPreQueryRequest, MiniPreQueryResponse};
 
 impl ProviderClient {
-    /// `mini-pre-query` for `mer_order_id` (on behalf of `order`). Read-only, so made up to
-    /// `attempts` times while the outcome is unknown or transient.
+    /// `mini-pre-query` for `mer_order_id` (on behalf of `order`), asked as `merchant` (the
+    /// order's own). Read-only, so made up to `attempts` times while the outcome is unknown
+    /// or transient.
     pub async fn mini_pre_query(
         &self,
         order: &str,
         mer_order_id: &str,
-        inst_mid: Option<&str>,
+        merchant: &Merchant,
         attempts: u32,
     ) -> Called<MiniPreQueryResponse> {
-        let s = &self.shared.settings;
         let about = About {
             id: Some(("merOrderId", mer_order_id)),
-            mid: Some(&s.mid),
-            tid: Some(&s.tid),
+            mid: Some(&merchant.mid),
+            tid: Some(&merchant.tid),
         };
         self.read_only(
             Operation::MiniPreQuery,
@@ -31,9 +31,9 @@ impl ProviderClient {
             |timestamp| {
                 let req = MiniPreQueryRequest {
                     request_timestamp: timestamp,
-                    mid: s.mid.clone(),
-                    tid: s.tid.clone(),
-                    inst_mid: inst_mid.map(str::to_owned),
+                    mid: merchant.mid.clone(),
+                    tid: merchant.tid.clone(),
+                    inst_mid: Some(merchant.inst_mid.clone()),
                     mer_order_id: Some(mer_order_id.to_owned()),
                     ..MiniPreQueryRequest::default()
                 };
