@@ -61,7 +61,7 @@ const CALL_BUCKETS: &[f64] = &[
 /// The provider's operations and call outcomes come from their enums
 /// (`chinaums::Operation::ALL`, `chinaums::CallOutcome::ALL`), so none can be missing.
 const NOTICE_KINDS: [&str; 2] = ["payment", "contract"];
-const NOTICE_OUTCOMES: [&str; 15] = [
+const NOTICE_OUTCOMES: [&str; 17] = [
     "applied",
     "confirmed",
     "duplicate",
@@ -69,6 +69,8 @@ const NOTICE_OUTCOMES: [&str; 15] = [
     "ignored",
     "orphan",
     "review",
+    "unapplied",
+    "misrouted",
     "rejected_bad_signature",
     "rejected_unsigned",
     "rejected_unknown_sign_type",
