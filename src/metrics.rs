@@ -7,6 +7,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::chinaums::{CallOutcome, Operation};
+
 /// Every metric family the gateway exports.
 pub struct Metrics {
     registry: Registry,
@@ -56,8 +58,10 @@ const CALL_BUCKETS: &[f64] = &[
 /// The label values each labelled family starts with at zero, so that every family (and
 /// the series alerts divide by) exists from the first scrape after a restart. They are the
 /// values the counting code uses; a value missing here still counts, from its first event.
+/// The provider's operations and call outcomes come from their enums
+/// (`chinaums::Operation::ALL`, `chinaums::CallOutcome::ALL`), so none can be missing.
 const NOTICE_KINDS: [&str; 2] = ["payment", "contract"];
-const NOTICE_OUTCOMES: [&str; 15] = [
+const NOTICE_OUTCOMES: [&str; 17] = [
     "applied",
     "confirmed",
     "duplicate",
@@ -65,6 +69,8 @@ const NOTICE_OUTCOMES: [&str; 15] = [
     "ignored",
     "orphan",
     "review",
+    "unapplied",
+    "misrouted",
     "rejected_bad_signature",
     "rejected_unsigned",
     "rejected_unknown_sign_type",
@@ -73,16 +79,6 @@ const NOTICE_OUTCOMES: [&str; 15] = [
     "rejected_wrong_merchant",
     "rejected_bad_token",
     "store_error",
-];
-const OPERATIONS: [&str; 4] = ["update-qrcode", "mini-pre-query", "preauthed", "token"];
-const CALL_OUTCOMES: [&str; 7] = [
-    "ok",
-    "no_order",
-    "transient",
-    "refused",
-    "config",
-    "unknown",
-    "invalid_request",
 ];
 const CHECK_OUTCOMES: [&str; 10] = [
     "moved",
@@ -224,10 +220,11 @@ impl Metrics {
                 self.notifications.with_label_values(&[kind, outcome]);
             }
         }
-        for op in OPERATIONS {
-            self.provider_call_seconds.with_label_values(&[op]);
-            for outcome in CALL_OUTCOMES {
-                self.provider_calls.with_label_values(&[op, outcome]);
+        for op in Operation::ALL {
+            self.provider_call_seconds.with_label_values(&[op.as_str()]);
+            for outcome in CallOutcome::ALL {
+                self.provider_calls
+                    .with_label_values(&[op.as_str(), outcome.as_str()]);
             }
         }
         for outcome in CHECK_OUTCOMES {
@@ -286,5 +283,33 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_and_call_outcome_has_a_series_from_the_start() {
+        let text = Metrics::new().render();
+        for op in Operation::ALL {
+            let op = op.as_str();
+            assert!(
+                text.contains(&format!(
+                    "umsgate_provider_call_seconds_count{{operation=\"{op}\"}} 0"
+                )),
+                "latency of {op} missing"
+            );
+            for outcome in CallOutcome::ALL {
+                let outcome = outcome.as_str();
+                assert!(
+                    text.contains(&format!(
+                        "umsgate_provider_calls_total{{operation=\"{op}\",outcome=\"{outcome}\"}} 0"
+                    )),
+                    "{op} {outcome} missing:\n{text}"
+                );
+            }
+        }
     }
 }

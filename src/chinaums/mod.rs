@@ -4,9 +4,12 @@
 
 pub mod form;
 pub mod notify_sign;
+pub mod operation;
 pub mod sign;
 pub mod status;
 pub mod time;
 #[cfg(test)]
 mod vectors;
 pub mod wire;
+
+pub use operation::{CallOutcome, Merchant, Operation, INST_MID_BILL, INST_MID_MINI};

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::chinaums::Merchant;
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 use crate::domain::order::{OrderState, OrderStatus, Source};
@@ -187,6 +188,16 @@ pub struct NewOrder {
 }
 
 impl Order {
+    /// The merchant the order was created for (`mid`, `tid`, `instMid`): every call about
+    /// it is asked as this merchant.
+    pub fn merchant(&self) -> Merchant {
+        Merchant {
+            mid: self.mid.clone(),
+            tid: self.tid.clone(),
+            inst_mid: self.inst_mid.clone(),
+        }
+    }
+
     /// A new PENDING order, version 1, first checked at `first_check`. One with a QR code
     /// starts with its binding unknown: if the process dies before the provider answers,
     /// the reconciler's query settles it.

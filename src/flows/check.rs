@@ -120,7 +120,7 @@ pub async fn check(
     let mut outcome = CheckOutcome::Unchanged;
     if let (OrderStatus::Authorized, Some(cid)) = (order.status, &order.completion_order_id) {
         let called = client
-            .mini_pre_query(order.id.as_str(), cid, Some(&order.inst_mid), attempts)
+            .mini_pre_query(order.id.as_str(), cid, &order.merchant(), attempts)
             .await;
         match &called.outcome {
             Outcome::Answer(a) if a.status == Some(TradeStatus::TradeSuccess) => {
@@ -137,7 +137,7 @@ pub async fn check(
             .mini_pre_query(
                 order.id.as_str(),
                 order.id.as_str(),
-                Some(&order.inst_mid),
+                &order.merchant(),
                 attempts,
             )
             .await;
@@ -279,7 +279,9 @@ async fn ask_about_bill(
         return Ok((None, CheckOutcome::Unchanged));
     };
     let id = order.id.as_str();
-    let called = client.bill_query(id, bill_no, &bill_date, attempts).await;
+    let called = client
+        .bill_query(id, &order.merchant(), bill_no, &bill_date, attempts)
+        .await;
     let evidence_ref = called.evidence_ref();
     let mut outcome = CheckOutcome::Unchanged;
     let mut bills_word = None;
@@ -309,7 +311,7 @@ async fn ask_about_bill(
     let known = db.run(move |c| attempts::of(c, &oid)).await?;
     for attempt in known {
         let called = client
-            .mini_pre_query(id, &attempt, Some(&order.inst_mid), attempts)
+            .mini_pre_query(id, &attempt, &order.merchant(), attempts)
             .await;
         match &called.outcome {
             Outcome::Answer(a) if paid_or_refunded(a) => {
@@ -325,7 +327,7 @@ async fn ask_about_bill(
     }
     // A second opinion by the bill number; its NO_ORDER says nothing about a bill.
     let called = client
-        .mini_pre_query(id, id, Some(&order.inst_mid), attempts)
+        .mini_pre_query(id, id, &order.merchant(), attempts)
         .await;
     match &called.outcome {
         Outcome::Answer(a) => {

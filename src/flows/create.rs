@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::chinaums::time;
 use crate::chinaums::wire::{Base64Secret, Goods, RetCommParams, UpdateQrcodeRequest};
+use crate::chinaums::{INST_MID_BILL, INST_MID_MINI};
 use crate::config::Settings;
 use crate::domain::ids::{MerOrderId, MsgSrcId};
 use crate::domain::money::Amount;
@@ -21,10 +22,6 @@ use crate::provider::{Outcome, ProviderClient};
 use crate::secret::Secret;
 use crate::store::orders;
 
-/// Business type of a bill bound to a QR code.
-pub const INST_MID_BILL: &str = "QRPAYDEFAULT";
-/// Business type of a tracked (mini-program) order.
-pub const INST_MID_MINI: &str = "MINIDEFAULT";
 /// Longest expiry the provider allows for a one-time code (seed 002: "最长为90天").
 const MAX_EXPIRY: chrono::Duration = chrono::Duration::days(90);
 /// `billDesc` limit of seed 002, in bytes.

@@ -80,6 +80,7 @@ pub async fn contract(gw: &Gateway, received: Received) -> Result<Taken, StoreEr
     let verdict = contract::examine(&received, &keys(gw), &gw.settings.provider.mid);
     let subject = match &verdict {
         contract::Verdict::Accepted(n) => Some(n.contract.contract_no.clone()),
+        contract::Verdict::Misrouted { contract_no, .. } => Some(contract_no.clone()),
         contract::Verdict::Rejected(refused) => refused.subject.clone(),
     };
     let now = gw.now();

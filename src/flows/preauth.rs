@@ -120,12 +120,7 @@ pub async fn complete(
     let completion_id = match order.completion_order_id.clone() {
         Some(previous) => {
             let called = client
-                .mini_pre_query(
-                    id.as_str(),
-                    &previous,
-                    Some(&order.inst_mid),
-                    QUERY_ATTEMPTS,
-                )
+                .mini_pre_query(id.as_str(), &previous, &order.merchant(), QUERY_ATTEMPTS)
                 .await;
             let evidence_ref = called.evidence_ref();
             match called.outcome {

@@ -9,8 +9,8 @@ use crate::store::Connection;
 use chrono::{DateTime, Utc};
 
 use super::{
-    entry, insert_row, journal_refusal, same_merchant, verified_form, Outcome, Received, Refused,
-    RejectReason, Rejection, Signature, KIND_CONTRACT,
+    entry, insert_row, journal_refusal, verified_form, Outcome, Received, Refused, RejectReason,
+    Rejection, Signature, KIND_CONTRACT,
 };
 use crate::chinaums::form::Form;
 use crate::chinaums::time;
@@ -35,6 +35,15 @@ pub struct AcceptedNotice {
 pub enum Verdict {
     /// Admitted: verified when signed.
     Accepted(Box<AcceptedNotice>),
+    /// Verified (or admitted by the token), but for another merchant than `provider.mid`:
+    /// journaled in the misrouted queue (`outcome=misrouted`) for an operator, stored
+    /// nowhere else, and answered `SUCCESS` like a payment for another merchant.
+    Misrouted {
+        /// Its `contractNo`.
+        contract_no: String,
+        /// The merchant it names.
+        mid: String,
+    },
     /// Refused: journaled, nothing else.
     Rejected(Refused),
 }
@@ -45,7 +54,7 @@ const SUBJECT_FIELDS: [&str; 1] = ["contractNo"];
 /// Reads a received notice: size, syntax, then the signature if it carries a `sign`
 /// (against every key in `keys`; verified like a payment notification, docs/protocol.md
 /// §6, assumed), then its fields and merchant. `mid` is `provider.mid`: a notice without
-/// one is taken as ours, since only our URL was given it.
+/// one is taken as ours, since only our URL was given it; one naming another is misrouted.
 pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
     let (form, signed) = match verified_form(received, keys, Signature::IfPresent, &SUBJECT_FIELDS)
     {
@@ -53,6 +62,10 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
         Err(refused) => return Verdict::Rejected(refused),
     };
     match read(&form, mid) {
+        Ok((contract, _)) if contract.mid != mid => Verdict::Misrouted {
+            contract_no: contract.contract_no,
+            mid: contract.mid,
+        },
         Ok((contract, request_timestamp)) => Verdict::Accepted(Box::new(AcceptedNotice {
             contract,
             signed,
@@ -71,7 +84,6 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
 fn read(form: &Form, mid: &str) -> Result<(Contract, String), Rejection> {
     let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
     let n = ContractNotice::from_form(form).map_err(|e| malformed(e.to_string()))?;
-    same_merchant(n.mid.as_deref(), mid)?;
     let request_ts = time::parse_body(&n.request_timestamp).ok_or_else(|| {
         malformed("requestTimestamp: must be yyyy-MM-dd HH:mm:ss in Beijing time".into())
     })?;
@@ -117,6 +129,25 @@ pub fn record(
             let (outcome, journal_id) = journal_refusal(conn, received, KIND_CONTRACT, refused)?;
             Ok(Recorded {
                 outcome,
+                journal_id,
+            })
+        }
+        Verdict::Misrouted { contract_no, mid } => {
+            let detail = format!(
+                "mid {mid} is not this gateway's merchant: kept in the misrouted queue, applied to nothing"
+            );
+            let journal_id = insert_row(
+                conn,
+                &NewEntry {
+                    order_ref: Some(contract_no),
+                    verified: true,
+                    outcome: Outcome::Misrouted.journal(),
+                    detail: Some(&detail),
+                    ..entry(received, KIND_CONTRACT)
+                },
+            )?;
+            Ok(Recorded {
+                outcome: Outcome::Misrouted,
                 journal_id,
             })
         }
@@ -225,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn a_notice_without_its_identity_or_for_another_merchant_is_refused() {
+    fn a_notice_without_its_identity_is_refused_and_one_for_another_merchant_misrouted() {
         let mut no_state = notice();
         no_state.retain(|(n, _)| n != "contractState");
         let mut other = notice();
@@ -233,7 +264,7 @@ mod tests {
 
         let reason = |v: Verdict| match v {
             Verdict::Rejected(r) => r.rejection.reason,
-            Verdict::Accepted(_) => panic!("accepted"),
+            other => panic!("not refused: {other:?}"),
         };
 
         assert_eq!(
@@ -241,8 +272,11 @@ mod tests {
             RejectReason::Malformed
         );
         assert_eq!(
-            reason(examine(&received(&other), &[KEY], MID)),
-            RejectReason::WrongMerchant
+            examine(&received(&other), &[KEY], MID),
+            Verdict::Misrouted {
+                contract_no: "1017C0000001".into(),
+                mid: "898340149000006".into(),
+            }
         );
     }
 }

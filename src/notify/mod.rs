@@ -389,17 +389,6 @@ fn verified_form(
     Ok((form, signed))
 }
 
-/// Refuses a verified notice for another merchant than `mid` (when it names one).
-fn same_merchant(theirs: Option<&str>, mid: &str) -> Result<(), Rejection> {
-    match theirs.filter(|m| *m != mid) {
-        Some(other) => Err(Rejection::new(
-            RejectReason::WrongMerchant,
-            format!("mid {other} is not this gateway's merchant"),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// The journal row every copy of a `kind` notice starts from: as received, nothing
 /// concluded.
 fn entry<'a>(received: &'a Received, kind: &'static str) -> NewEntry<'a> {

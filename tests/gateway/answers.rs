@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 use umsgate::chinaums::notify_sign::SignType;
 use umsgate::store::provider_calls;
@@ -144,6 +145,28 @@ async fn an_answer_about_another_order_merchant_or_terminal_is_unknown_and_count
             "{field}: {metrics}"
         );
     }
+}
+
+#[actix_web::test]
+async fn an_order_stored_for_another_merchant_is_queried_with_its_own_mid_tid_and_inst_mid() {
+    let provider = provider(&[]);
+    let app = provider.gateway(json!({})).await;
+    create(&app, "1017MRCH0001", 100).await;
+    diesel::sql_query(
+        "UPDATE orders SET mid = '898340149000099', tid = '88880099', inst_mid = 'OTHERDEFAULT' \
+         WHERE mer_order_id = '1017MRCH0001'",
+    )
+    .execute(&mut app.db.conn().expect("connection"))
+    .expect("update");
+
+    resync(&app, "1017MRCH0001").await;
+
+    let asked = provider.requests(MINI_PRE_QUERY);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["mid"], "898340149000099");
+    assert_eq!(asked[0]["tid"], "88880099");
+    assert_eq!(asked[0]["instMid"], "OTHERDEFAULT");
+    assert_ne!(app.settings.provider.mid, "898340149000099");
 }
 
 #[actix_web::test]

@@ -36,6 +36,15 @@ pub(crate) async fn set_bill_lookup(app: &TestApp, lookup: &str) {
     assert_eq!(faults["miniPreQueryBills"], lookup);
 }
 
+/// The settings' merchant with the bills' business type, as the bills here were created.
+fn merchant(app: &TestApp) -> umsgate::chinaums::Merchant {
+    umsgate::chinaums::Merchant {
+        mid: app.settings.provider.mid.clone(),
+        tid: app.settings.provider.tid.clone(),
+        inst_mid: umsgate::chinaums::INST_MID_BILL.to_owned(),
+    }
+}
+
 #[actix_web::test]
 async fn the_bill_query_finds_a_paid_bill_by_number_and_date_with_its_attempts_own_id() {
     let app = TestApp::spawn().await;
@@ -44,10 +53,16 @@ async fn the_bill_query_finds_a_paid_bill_by_number_and_date_with_its_attempts_o
     let date = truth["billDate"].as_str().unwrap();
 
     let found = client
-        .bill_query("1017BQRY0001", "1017BQRY0001", date, 1)
+        .bill_query("1017BQRY0001", &merchant(&app), "1017BQRY0001", date, 1)
         .await;
     let other_day = client
-        .bill_query("1017BQRY0001", "1017BQRY0001", "2001-01-01", 1)
+        .bill_query(
+            "1017BQRY0001",
+            &merchant(&app),
+            "1017BQRY0001",
+            "2001-01-01",
+            1,
+        )
         .await;
 
     let Outcome::Answer(answer) = found.outcome else {
@@ -77,11 +92,12 @@ async fn each_mini_pre_query_bill_setting_treats_the_bill_number_as_it_says() {
     let truth = paid_silently(&app, "1017BSET0001", "QRBSET01", 300).await;
     let attempt = truth["payment"]["merOrderId"].as_str().unwrap().to_owned();
     let client = app.reconciler.client();
+    let merchant = merchant(&app);
     let ask = |id: String| {
-        let client = &client;
+        let (client, merchant) = (&client, &merchant);
         async move {
             client
-                .mini_pre_query("1017BSET0001", &id, None, 1)
+                .mini_pre_query("1017BSET0001", &id, merchant, 1)
                 .await
                 .outcome
         }
@@ -121,6 +137,7 @@ async fn the_bill_query_is_recorded_in_the_call_log_like_every_call() {
     let called = client
         .bill_query(
             "1017BLOG0001",
+            &merchant(&app),
             "1017BLOG0001",
             truth["billDate"].as_str().unwrap(),
             1,

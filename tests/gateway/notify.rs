@@ -903,6 +903,38 @@ async fn a_signed_contract_notice_must_verify_and_bad_input_is_a_400() {
 }
 
 #[actix_web::test]
+async fn a_contract_notice_for_another_merchant_is_kept_as_misrouted_and_answered_success() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let mut other = contract_notice("2026-11-21 12:00:00", "RESCISSION");
+    for (name, value) in other.iter_mut() {
+        if name == "mid" {
+            *value = "898340149000006".into();
+        }
+    }
+
+    // Act
+    let (status, reply) = post_contract(&app, CONTRACT_TOKEN, &other).await;
+
+    // Assert
+    assert_eq!(
+        (status, reply.as_str()),
+        (StatusCode::OK, "SUCCESS"),
+        "the provider stops resending, as for a payment for another merchant"
+    );
+    let (stored, _) = app.get(&format!("/contracts/{CONTRACT_NO}")).await;
+    assert_eq!(stored, StatusCode::NOT_FOUND, "applied to nothing");
+    let rows = journal(&app, "outcome=misrouted").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["kind"], "contract");
+    assert_eq!(rows[0]["verified"], true);
+    assert!(rows[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("898340149000006"));
+}
+
+#[actix_web::test]
 async fn an_unknown_contract_is_a_404_and_a_malformed_number_a_400() {
     let app = TestApp::spawn().await;
 

@@ -1,7 +1,7 @@
-//! The provider's wire types: the four operations, the token endpoint, the auth-layer error,
-//! payment notifications and contract notices, with the seed pages' validation. Owns field
-//! names, types and limits; it must not sign, send or decide anything, and no type here may
-//! print a secret or a buyer's personal field.
+//! The provider's wire types: the four operations (one file each), the token endpoint, the
+//! auth-layer error, payment notifications and contract notices, with the seed pages'
+//! validation. Owns field names, types and limits; it must not sign, send or decide
+//! anything, and no type here may print a secret or a buyer's personal field.
 //!
 //! Conventions, for every type here:
 //! - JSON names are camelCase as on the seed pages; unknown fields are tolerated.
@@ -22,10 +22,32 @@
 //!   than 128 汉字": that rules out UTF-8 bytes (3 per 汉字, 85 汉字) and characters (255
 //!   汉字), and matches this count to within one (127 汉字 fit; the 255 limit wins).
 
+/// The `errCode` helpers every business answer shares.
+macro_rules! business_answer {
+    ($($answer:ty),+) => {$(
+        impl $answer {
+            /// What `errCode` tells the caller to do.
+            pub fn err_class(&self) -> $crate::chinaums::status::ErrClass {
+                $crate::chinaums::status::ErrClass::of(&self.err_code)
+            }
+
+            /// The error's text: `errMsg`, or `errInfo` when that is absent or empty.
+            pub fn err_text(&self) -> Option<&str> {
+                [&self.err_msg, &self.err_info]
+                    .into_iter()
+                    .find_map(|t| t.as_deref().filter(|t| !t.is_empty()))
+            }
+        }
+    )+};
+}
+
 mod auth;
+mod bill_query;
 mod lenient;
+mod mini_pre_query;
 mod notice;
-mod operations;
+mod preauthed;
+mod update_qrcode;
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -40,11 +62,12 @@ use super::time;
 use crate::secret::Secret;
 
 pub use auth::{AuthError, TokenRequest, TokenResponse, TOKEN_SUCCESS};
+pub use bill_query::{BillQueryRequest, BillQueryResponse};
+pub use mini_pre_query::{MiniPreQueryRequest, MiniPreQueryResponse};
 pub use notice::{BillPayment, ContractNotice, PaymentNotification};
-pub use operations::{
-    BillQueryRequest, BillQueryResponse, Goods, MiniPreQueryRequest, MiniPreQueryResponse,
-    PreauthedRequest, PreauthedResponse, RetCommParams, UpdateQrcodeRequest, UpdateQrcodeResponse,
-    BILL_QUERY_INST_MID, PREAUTHED_AMOUNT_FEN, UPDATE_QRCODE_AMOUNT_FEN,
+pub use preauthed::{PreauthedRequest, PreauthedResponse, PREAUTHED_AMOUNT_FEN};
+pub use update_qrcode::{
+    Goods, RetCommParams, UpdateQrcodeRequest, UpdateQrcodeResponse, UPDATE_QRCODE_AMOUNT_FEN,
 };
 
 /// A field that is missing, malformed or out of range. Shown as `"{field}: {reason}"`; the
@@ -463,6 +486,12 @@ fn one_of(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), Fiel
 /// A validation test case: the field that must be named, and how to break a valid value.
 #[cfg(test)]
 type Breakage<T> = (&'static str, fn(&mut T));
+
+/// The field a validation names, or `<valid>`.
+#[cfg(test)]
+fn field_of(result: Result<(), FieldError>) -> String {
+    result.map_or_else(|e| e.field, |()| "<valid>".into())
+}
 
 #[cfg(test)]
 mod tests {

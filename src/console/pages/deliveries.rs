@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{form, may_act, order_href, see_other, store_error, when, who};
 use crate::console::session::Flash;
 use crate::console::{Console, ConsoleError, PREFIX};
-use crate::http::AppState;
 use crate::flows::FlowError;
+use crate::http::AppState;
 use crate::store::deliveries::{self, Delivery};
 
 /// A webhook delivery as the console shows it.
