@@ -146,14 +146,7 @@ impl Application {
         let webhook_loop = webhooks.start();
         let state = web::Data::from(gateway);
         let (api_socket, api_addr) = sockets.api;
-        let api = start_api(
-            &settings,
-            api_socket,
-            caps.api,
-            &state,
-            &reconciler,
-            provider,
-        )?;
+        let api = start_api(&settings, api_socket, caps.api, &state, provider)?;
         let (notify_socket, notify_addr) = sockets.notify;
         let notify = start_notify(&settings, notify_socket, caps.notify, &state)?;
         let scheduler = start_scheduler(&settings, &reconciler).await?;
@@ -361,16 +354,13 @@ fn start_api(
     socket: TcpListener,
     cap: usize,
     state: &web::Data<Gateway>,
-    reconciler: &Reconciler,
     provider: Arc<ProviderShared>,
 ) -> io::Result<Server> {
     let state = state.clone();
-    let reconciler = web::Data::new(reconciler.clone());
     // One console state for every worker: a session opened on one is valid on all.
     let console = web::Data::new(crate::console::Console::new(settings.admin.session_ttl));
     let routes = move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
-            .app_data(reconciler.clone())
             // awc is not Send: each worker gets its own client over the shared state.
             .app_data(web::Data::new(ProviderClient::new(provider.clone())))
             // Before the api routes: its scope is inside `/admin`, whose bearer guard it

@@ -61,10 +61,44 @@ pub async fn redeliver(gw: &Gateway, by: &Operator, ask: Redelivery) -> Result<u
     }
 }
 
+/// What redelivering one delivery's event came to (the console's action on a delivery row).
+#[derive(Debug)]
+pub struct Redelivered {
+    /// The event whose deliveries are pending again.
+    pub event_id: String,
+    /// The order the event is about, if any.
+    pub order: Option<String>,
+    /// How many deliveries are pending again.
+    pub deliveries: usize,
+}
+
+/// Redelivers the event of delivery `delivery` (every endpoint's delivery of it), for the
+/// operator `by`. `None`: no such delivery. A viewer may not, whether or not it exists.
+pub async fn redeliver_delivery(
+    gw: &Gateway,
+    by: &Operator,
+    delivery: i64,
+) -> Result<Option<Redelivered>, FlowError> {
+    may_act(by)?;
+    let Some((event_id, order)) = gw
+        .db
+        .run(move |c| deliveries::event_of(c, delivery))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let deliveries = redeliver_event(gw, by, event_id.clone()).await?;
+    Ok(Some(Redelivered {
+        event_id,
+        order,
+        deliveries,
+    }))
+}
+
 /// Makes every delivery of event `event_id` pending again, due now with a fresh back-off,
 /// for the operator `by`, and wakes the webhook worker. Returns how many deliveries (0: no
 /// such event). A viewer may not.
-pub async fn redeliver_event(
+async fn redeliver_event(
     gw: &Gateway,
     by: &Operator,
     event_id: String,

@@ -4,12 +4,13 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{form, may_act, order_href, see_other, store_error, when, who};
+use super::{csrf_checked, form, order_href, see_other, when, who};
 use crate::console::session::Flash;
 use crate::console::{Console, ConsoleError, PREFIX};
+use crate::flows::redeliver::Redelivered;
 use crate::flows::FlowError;
 use crate::http::AppState;
-use crate::store::deliveries::{self, Delivery};
+use crate::store::deliveries::Delivery;
 
 /// A webhook delivery as the console shows it.
 pub struct DeliveryRow {
@@ -46,30 +47,30 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, ConsoleError> {
     let who = who(&req, &gw, &console)?;
     let fields = form(&req, payload, who.lang).await?;
-    may_act(&who, &fields)?;
+    csrf_checked(&who, &fields)?;
     let delivery: i64 = req
         .match_info()
         .get("id")
         .and_then(|v| v.parse().ok())
         .ok_or(ConsoleError::NotFound(who.lang))?;
-    let found = gw
-        .db
-        .run(move |c| deliveries::event_of(c, delivery))
-        .await
-        .map_err(store_error(who.lang))?;
-    let Some((event, order)) = found else {
-        return Err(ConsoleError::NotFound(who.lang));
-    };
     let by = &who.session.operator;
-    let n = crate::flows::redeliver::redeliver_event(&gw, by, event.clone())
+    let done = crate::flows::redeliver::redeliver_delivery(&gw, by, delivery)
         .await
         .map_err(|e| match e {
             FlowError::Store(e) => ConsoleError::Store(who.lang, e),
             _ => ConsoleError::Forbidden(who.lang),
         })?;
+    let Some(Redelivered {
+        event_id,
+        order,
+        deliveries: n,
+    }) = done
+    else {
+        return Err(ConsoleError::NotFound(who.lang));
+    };
     log::info!(
-        "console: {} redelivered event {event} ({n} deliveries)",
-        who.session.operator.name
+        "console: {} redelivered event {event_id} ({n} deliveries)",
+        by.name
     );
     console.sessions.flash(&who.id, Flash::Redelivered(n));
     Ok(see_other(

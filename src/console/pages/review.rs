@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{form, may_act, order_href, see_other, who};
+use super::{csrf_checked, form, order_href, see_other, who};
 use crate::console::session::Flash;
 use crate::console::{Console, ConsoleError};
 use crate::flows::review::{review, ReviewAction, ReviewOutcome};
@@ -46,7 +46,7 @@ async fn review_action(
 ) -> Result<HttpResponse, ConsoleError> {
     let who = who(&req, &gw, &console)?;
     let fields = form(&req, payload, who.lang).await?;
-    may_act(&who, &fields)?;
+    csrf_checked(&who, &fields)?;
     let id = crate::http::orders::path_id(&req).map_err(|_| ConsoleError::NotFound(who.lang))?;
     let href = order_href(id.as_str());
     let note = fields.get("note").map_or("", String::as_str);
