@@ -59,8 +59,8 @@ pub fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, Flo
     }
 }
 
-/// Creates the zero-valued series whose vocabularies live here or in `notify` (above
-/// `metrics`, which cannot import them): every notice kind × outcome
+/// Creates the zero-valued series whose vocabularies live here or in `notify`, which
+/// `metrics` does not import (`flows` imports `metrics`): every notice kind × outcome
 /// ([`crate::notify::metric_labels`]) and every check outcome ([`check::CheckOutcome::ALL`]),
 /// so that they exist from the first scrape. [`Gateway::new`] calls it.
 pub fn start_series(metrics: &Metrics) {

@@ -211,8 +211,8 @@ fn from_form_fields<T: DeserializeOwned>(form: &Form, required: &[&str]) -> Resu
 /// out.
 #[expect(
     clippy::expect_used,
-    reason = "notices are structs of strings, integers and vocabularies: serde_json writes \
-              each as an object without fail (every notice's round-trip test builds one)"
+    reason = "notices are structs of strings, integers and vocabularies, which serde_json \
+              always writes as an object (the notice tests turn each kind into fields)"
 )]
 fn to_form_fields<T: Serialize>(notice: &T) -> Vec<(String, String)> {
     let object = match serde_json::to_value(notice) {
