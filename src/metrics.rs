@@ -55,43 +55,16 @@ const CALL_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The label values each labelled family starts with at zero, so that every family (and
-/// the series alerts divide by) exists from the first scrape after a restart. They are the
-/// values the counting code uses; a value missing here still counts, from its first event.
-/// The provider's operations and call outcomes come from their enums
-/// (`chinaums::Operation::ALL`, `chinaums::CallOutcome::ALL`), so none can be missing.
-const NOTICE_KINDS: [&str; 2] = ["payment", "contract"];
-const NOTICE_OUTCOMES: [&str; 17] = [
-    "applied",
-    "confirmed",
-    "duplicate",
-    "stale",
-    "ignored",
-    "orphan",
-    "review",
-    "unapplied",
-    "misrouted",
-    "rejected_bad_signature",
-    "rejected_unsigned",
-    "rejected_unknown_sign_type",
-    "rejected_malformed",
-    "rejected_too_large",
-    "rejected_wrong_merchant",
-    "rejected_bad_token",
-    "store_error",
-];
-const CHECK_OUTCOMES: [&str; 10] = [
-    "moved",
-    "confirmed",
-    "unchanged",
-    "review",
-    "no_order",
-    "transient",
-    "refused",
-    "unknown",
-    "config",
-    "invalid_request",
-];
+// The label values each labelled family starts with at zero, so that every family (and the
+// series alerts divide by) exists from the first scrape after a restart, come from the
+// enums that own them: the provider's operations and call outcomes
+// (`chinaums::Operation::ALL`, `chinaums::CallOutcome::ALL`), the resolution sources and
+// order statuses (`domain::order::{Source, OrderStatus}::ALL`), the age buckets
+// (`store::orders::AGE_BUCKETS`). The notice and check outcomes belong to `notify` and
+// `flows::check`, which this module does not import (flows imports it): `flows` passes them
+// in at start (`flows::start_series`, through [`Metrics::start_notices`] and
+// [`Metrics::start_checks`]).
+
 /// One series per listener, on the route every probe calls: the family exists before
 /// the first request.
 const HTTP_START: [[&str; 4]; 2] = [
@@ -99,16 +72,26 @@ const HTTP_START: [[&str; 4]; 2] = [
     ["notify", "POST", "/notify/payment", "200"],
 ];
 
+/// A metric defined from constants: its name, help and label names are literals in the
+/// source, which prometheus accepts (the tests build every family at each run), so an error
+/// here is a typo in the source that every test would show, never a condition of the
+/// running gateway. Every static definition goes through it, `webhooks`' included.
+#[expect(
+    clippy::expect_used,
+    reason = "static metric definitions are valid; Metrics::new runs in every test"
+)]
+pub fn defined<T>(definition: prometheus::Result<T>) -> T {
+    definition.expect("a static metric definition is valid")
+}
+
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|_| unreachable!("static metric definition"))
+    defined(IntCounterVec::new(Opts::new(name, help), labels))
 }
 
 impl Metrics {
     /// A fresh registry with every family registered.
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("umsgate".into()), None)
-            .unwrap_or_else(|_| unreachable!("static prefix is valid"));
+        let registry = defined(Registry::new_custom(Some("umsgate".into()), None));
         let m = Metrics {
             http_requests: counter_vec(
                 "http_requests_total",
@@ -130,49 +113,43 @@ impl Metrics {
                 "Query answers naming another order, bill, merchant or terminal than asked",
                 &["operation", "field"],
             ),
-            provider_call_seconds: HistogramVec::new(
+            provider_call_seconds: defined(HistogramVec::new(
                 HistogramOpts::new("provider_call_seconds", "Provider call latency")
                     .buckets(CALL_BUCKETS.to_vec()),
                 &["operation"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
+            )),
             reconcile_checks: counter_vec(
                 "reconcile_checks_total",
                 "Reconciler checks by outcome",
                 &["outcome"],
             ),
-            resolution_seconds: HistogramVec::new(
+            resolution_seconds: defined(HistogramVec::new(
                 HistogramOpts::new(
                     "payment_resolution_seconds",
                     "From the provider's payment time to the order's state here",
                 )
                 .buckets(RESOLUTION_BUCKETS.to_vec()),
                 &["source"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
-            pending_by_age: IntGaugeVec::new(
+            )),
+            pending_by_age: defined(IntGaugeVec::new(
                 Opts::new(
                     "orders_pending_by_age",
                     "Orders awaiting the provider, by age",
                 ),
                 &["age"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
-            token_refreshes: IntCounter::new(
+            )),
+            token_refreshes: defined(IntCounter::new(
                 "provider_token_refreshes_total",
                 "Access tokens fetched",
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
-            orders_by_status: IntGaugeVec::new(
+            )),
+            orders_by_status: defined(IntGaugeVec::new(
                 Opts::new("orders", "Orders by local status"),
                 &["status"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
-            orders_needing_review: IntGauge::new(
+            )),
+            orders_needing_review: defined(IntGauge::new(
                 "orders_needing_review",
                 "Orders flagged for an operator",
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
+            )),
             registry,
             process: Registry::new(),
         };
@@ -182,14 +159,13 @@ impl Metrics {
         )) {
             log::error!("process metrics registration failed: {e}");
         }
-        let build_info = IntGaugeVec::new(
+        let build_info = defined(IntGaugeVec::new(
             Opts::new(
                 "build_info",
                 "The running build: version and git commit (value 1)",
             ),
             &["version", "commit"],
-        )
-        .unwrap_or_else(|_| unreachable!("static metric definition"));
+        ));
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("UMSGATE_GIT_COMMIT")])
             .set(1);
@@ -215,20 +191,12 @@ impl Metrics {
         for labels in HTTP_START {
             self.http_requests.with_label_values(&labels);
         }
-        for kind in NOTICE_KINDS {
-            for outcome in NOTICE_OUTCOMES {
-                self.notifications.with_label_values(&[kind, outcome]);
-            }
-        }
         for op in Operation::ALL {
             self.provider_call_seconds.with_label_values(&[op.as_str()]);
             for outcome in CallOutcome::ALL {
                 self.provider_calls
                     .with_label_values(&[op.as_str(), outcome.as_str()]);
             }
-        }
-        for outcome in CHECK_OUTCOMES {
-            self.reconcile_checks.with_label_values(&[outcome]);
         }
         for source in Source::ALL {
             self.resolution_seconds
@@ -239,6 +207,25 @@ impl Metrics {
         }
         for status in OrderStatus::ALL {
             self.orders_by_status.with_label_values(&[status.as_str()]);
+        }
+    }
+
+    /// Creates the zero-valued series of inbound notices, one per kind and outcome: the
+    /// vocabulary is `notify`'s, passed in at start by its owner (`flows::start_series`).
+    pub fn start_notices(&self, kinds: &[&str], outcomes: &[&str]) {
+        for kind in kinds {
+            for outcome in outcomes {
+                self.notifications.with_label_values(&[kind, outcome]);
+            }
+        }
+    }
+
+    /// Creates the zero-valued series of reconciler checks, one per outcome: the vocabulary
+    /// is `flows::check::CheckOutcome`'s, passed in at start by its owner
+    /// (`flows::start_series`).
+    pub fn start_checks(&self, outcomes: &[&str]) {
+        for outcome in outcomes {
+            self.reconcile_checks.with_label_values(&[outcome]);
         }
     }
 
@@ -310,6 +297,25 @@ mod tests {
                     "{op} {outcome} missing:\n{text}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_source_status_and_age_bucket_has_a_series_from_the_start() {
+        use crate::domain::order::{OrderStatus, Source};
+        let text = Metrics::new().render();
+        for source in Source::ALL.map(Source::as_str) {
+            let series =
+                format!("umsgate_payment_resolution_seconds_count{{source=\"{source}\"}} 0");
+            assert!(text.contains(&series), "{series} missing");
+        }
+        for status in OrderStatus::ALL.map(OrderStatus::as_str) {
+            let series = format!("umsgate_orders{{status=\"{status}\"}} 0");
+            assert!(text.contains(&series), "{series} missing");
+        }
+        for (age, _) in crate::store::orders::AGE_BUCKETS {
+            let series = format!("umsgate_orders_pending_by_age{{age=\"{age}\"}} 0");
+            assert!(text.contains(&series), "{series} missing");
         }
     }
 }

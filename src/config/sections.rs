@@ -235,9 +235,13 @@ pub struct ProviderSettings {
 
 impl ProviderSettings {
     /// The validated source id.
+    #[expect(
+        clippy::expect_used,
+        reason = "`validate::problems` refuses a settings tree whose msg_src_id does not parse \
+                  before `Settings::from_figment` builds one"
+    )]
     pub fn msg_src_id(&self) -> MsgSrcId {
-        // Checked by `validate::problems` before `Settings::from_figment` builds one.
-        MsgSrcId::parse(&self.msg_src_id_raw).unwrap_or_else(|_| unreachable!("validated"))
+        MsgSrcId::parse(&self.msg_src_id_raw).expect("provider.msg_src_id was validated")
     }
 
     /// The per-call timeout.

@@ -1033,4 +1033,37 @@ mod tests {
             }
         ));
     }
+
+    #[test]
+    fn all_holds_every_status_and_every_source_once() {
+        // A new variant fails to compile here until it is listed: add it to `ALL` as well.
+        for status in OrderStatus::ALL {
+            match status {
+                OrderStatus::Pending
+                | OrderStatus::Authorized
+                | OrderStatus::Paid
+                | OrderStatus::Refunded
+                | OrderStatus::Closed => {}
+            }
+        }
+        for source in Source::ALL {
+            match source {
+                Source::Api
+                | Source::Notify
+                | Source::Query
+                | Source::Admin
+                | Source::Preauth
+                | Source::Operator => {}
+            }
+        }
+        let statuses: std::collections::HashSet<_> = OrderStatus::ALL
+            .map(OrderStatus::as_str)
+            .into_iter()
+            .collect();
+        let sources: std::collections::HashSet<_> =
+            Source::ALL.map(Source::as_str).into_iter().collect();
+
+        assert_eq!(statuses.len(), OrderStatus::ALL.len());
+        assert_eq!(sources.len(), Source::ALL.len());
+    }
 }

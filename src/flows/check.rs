@@ -380,7 +380,9 @@ mod tests {
 
     #[test]
     fn every_check_outcome_is_exported_at_zero_from_the_start() {
-        let text = Metrics::new().render();
+        let metrics = Metrics::new();
+        crate::flows::start_series(&metrics);
+        let text = metrics.render();
         for outcome in CheckOutcome::ALL {
             let series = format!(
                 "umsgate_reconcile_checks_total{{outcome=\"{}\"}} 0",
@@ -388,5 +390,28 @@ mod tests {
             );
             assert!(text.contains(&series), "{series} missing");
         }
+    }
+
+    #[test]
+    fn all_holds_every_check_outcome_once() {
+        // A new variant fails to compile here until it is listed: add it to `ALL` as well.
+        for outcome in CheckOutcome::ALL {
+            match outcome {
+                CheckOutcome::Moved
+                | CheckOutcome::Confirmed
+                | CheckOutcome::Unchanged
+                | CheckOutcome::Review
+                | CheckOutcome::NoOrder
+                | CheckOutcome::Transient
+                | CheckOutcome::Refused
+                | CheckOutcome::Unknown
+                | CheckOutcome::Config
+                | CheckOutcome::InvalidRequest => {}
+            }
+        }
+        let names: std::collections::HashSet<_> =
+            CheckOutcome::ALL.iter().map(|o| o.as_str()).collect();
+
+        assert_eq!(names.len(), CheckOutcome::ALL.len());
     }
 }

@@ -59,6 +59,15 @@ pub fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, Flo
     }
 }
 
+/// Creates the zero-valued series whose vocabularies live here or in `notify`, which
+/// `metrics` does not import (`flows` imports `metrics`): every notice kind × outcome
+/// ([`crate::notify::metric_labels`]) and every check outcome ([`check::CheckOutcome::ALL`]),
+/// so that they exist from the first scrape. [`Gateway::new`] calls it.
+pub fn start_series(metrics: &Metrics) {
+    metrics.start_notices(&crate::notify::KINDS, &crate::notify::metric_labels());
+    metrics.start_checks(&check::CheckOutcome::ALL.map(check::CheckOutcome::as_str));
+}
+
 /// What every use case works with: the store, the settings, the metrics and the clock.
 pub struct Gateway {
     /// The database.
@@ -83,6 +92,7 @@ pub struct Gateway {
 impl Gateway {
     /// The use cases' context over these parts.
     pub fn new(db: Db, settings: Arc<Settings>, metrics: Arc<Metrics>, clock: Clock) -> Self {
+        start_series(&metrics);
         Gateway {
             timing: settings.reconcile.timing(),
             watchers: watch::Watchers::new(settings.api.long_poll_waiters),
@@ -133,5 +143,25 @@ impl Gateway {
     /// Wakes the webhook worker after a commit that may have written outbox events.
     pub fn events_written(&self) {
         self.outbox.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    #[test]
+    fn every_notice_kind_and_outcome_has_a_series_from_the_start() {
+        let metrics = Metrics::new();
+        start_series(&metrics);
+        let text = metrics.render();
+        for kind in crate::notify::KINDS {
+            for outcome in crate::notify::metric_labels() {
+                let series = format!(
+                    "umsgate_notifications_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} 0"
+                );
+                assert!(text.contains(&series), "{series} missing");
+            }
+        }
     }
 }

@@ -27,6 +27,8 @@ use crate::store::StoreError;
 pub const KIND_PAYMENT: &str = "payment";
 /// The journal's `kind` of a contract notice.
 pub const KIND_CONTRACT: &str = "contract";
+/// Every journal `kind`, and the metric's.
+pub const KINDS: [&str; 2] = [KIND_PAYMENT, KIND_CONTRACT];
 
 /// Longest `Content-Type` kept in the journal: real ones are a few dozen bytes, and the
 /// header is the sender's choice, so it is bounded like everything else it sends.
@@ -149,6 +151,26 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, each refusal reason its own.
+    pub const ALL: [Outcome; 16] = [
+        Outcome::Applied,
+        Outcome::Confirmed,
+        Outcome::Duplicate,
+        Outcome::Stale,
+        Outcome::Ignored,
+        Outcome::Orphan,
+        Outcome::Review,
+        Outcome::Unapplied,
+        Outcome::Misrouted,
+        Outcome::Rejected(RejectReason::BadSignature),
+        Outcome::Rejected(RejectReason::Unsigned),
+        Outcome::Rejected(RejectReason::UnknownSignType),
+        Outcome::Rejected(RejectReason::Malformed),
+        Outcome::Rejected(RejectReason::TooLarge),
+        Outcome::Rejected(RejectReason::WrongMerchant),
+        Outcome::Rejected(RejectReason::BadToken),
+    ];
+
     /// Every value of the journal's `outcome` column.
     pub const JOURNAL_VALUES: [&'static str; 10] = [
         "applied",
@@ -202,6 +224,17 @@ impl Outcome {
 
 /// The metric label of a notice that could not be stored (the provider is asked to resend).
 pub const METRIC_STORE_ERROR: &str = "store_error";
+
+/// Every metric outcome label a stored or refused notice can have: each [`Outcome`]'s,
+/// then [`METRIC_STORE_ERROR`]. (`flows` counts two more of its own, `over_budget` and
+/// `body_timeout`, from their first event.)
+pub fn metric_labels() -> Vec<&'static str> {
+    Outcome::ALL
+        .iter()
+        .map(|o| o.metric())
+        .chain([METRIC_STORE_ERROR])
+        .collect()
+}
 
 /// A notice as it arrived, before anything was read from it.
 #[derive(Clone, Debug)]
@@ -566,22 +599,47 @@ mod tests {
 
     #[test]
     fn every_outcome_is_one_of_the_listed_journal_values() {
-        let all = [
-            Outcome::Applied,
-            Outcome::Confirmed,
-            Outcome::Duplicate,
-            Outcome::Stale,
-            Outcome::Ignored,
-            Outcome::Orphan,
-            Outcome::Review,
-            Outcome::Unapplied,
-            Outcome::Misrouted,
-            Outcome::Rejected(RejectReason::Malformed),
-        ];
-
-        let values: Vec<_> = all.iter().map(|o| o.journal()).collect();
+        let mut values: Vec<_> = Outcome::ALL.iter().map(|o| o.journal()).collect();
+        values.dedup();
 
         assert_eq!(values, Outcome::JOURNAL_VALUES);
+    }
+
+    #[test]
+    fn all_holds_every_outcome_and_every_refusal_once() {
+        // A new variant fails to compile here until it is listed: add it to `ALL` as well.
+        for outcome in Outcome::ALL {
+            match outcome {
+                Outcome::Applied
+                | Outcome::Confirmed
+                | Outcome::Duplicate
+                | Outcome::Stale
+                | Outcome::Ignored
+                | Outcome::Orphan
+                | Outcome::Review
+                | Outcome::Unapplied
+                | Outcome::Misrouted => {}
+                Outcome::Rejected(
+                    RejectReason::BadSignature
+                    | RejectReason::Unsigned
+                    | RejectReason::UnknownSignType
+                    | RejectReason::Malformed
+                    | RejectReason::TooLarge
+                    | RejectReason::WrongMerchant
+                    | RejectReason::BadToken,
+                ) => {}
+            }
+        }
+        let labels: std::collections::HashSet<_> = metric_labels().into_iter().collect();
+
+        assert_eq!(
+            Outcome::JOURNAL_VALUES.len() - 1 + RejectReason::ALL.len(),
+            Outcome::ALL.len()
+        );
+        assert_eq!(labels.len(), Outcome::ALL.len() + 1);
+        for reason in RejectReason::ALL {
+            assert!(Outcome::ALL.contains(&Outcome::Rejected(reason)));
+        }
     }
 
     /// Notices built from arbitrary bytes and arbitrary field sets, correctly signed or

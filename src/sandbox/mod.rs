@@ -301,21 +301,22 @@ pub async fn start(
 
 /// Every route of the sandbox listener.
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(operations::TOKEN_PATH, web::post().to(operations::token))
+    use crate::chinaums::Operation;
+    cfg.route(Operation::Token.path(), web::post().to(operations::token))
         .route(
-            operations::UPDATE_QRCODE_PATH,
+            Operation::UpdateQrcode.path(),
             web::post().to(operations::update_qrcode),
         )
         .route(
-            operations::MINI_PRE_QUERY_PATH,
+            Operation::MiniPreQuery.path(),
             web::post().to(operations::mini_pre_query),
         )
         .route(
-            operations::BILL_QUERY_PATH,
+            Operation::BillQuery.path(),
             web::post().to(operations::bill_query),
         )
         .route(
-            operations::PREAUTHED_PATH,
+            Operation::Preauthed.path(),
             web::post().to(operations::preauthed),
         )
         .configure(control::routes)

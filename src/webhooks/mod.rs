@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::config::{EndpointSettings, WebhookSettings};
 use crate::domain::outbox::EventType;
 use crate::domain::schedule::jittered;
-use crate::metrics::Metrics;
+use crate::metrics::{defined, Metrics};
 use crate::store::deliveries::{self, Attempt, AttemptOutcome, Due};
 use crate::store::{Db, StoreError};
 
@@ -68,36 +68,32 @@ struct WebhookMetrics {
 impl WebhookMetrics {
     fn new(metrics: &Metrics) -> Self {
         let m = WebhookMetrics {
-            attempts: IntCounterVec::new(
+            attempts: defined(IntCounterVec::new(
                 Opts::new("webhook_attempts_total", "Webhook attempts by outcome"),
                 &["endpoint", "outcome"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
-            undelivered: IntGaugeVec::new(
+            )),
+            undelivered: defined(IntGaugeVec::new(
                 Opts::new(
                     "webhook_undelivered",
                     "Deliveries not delivered yet (pending or failed), by endpoint",
                 ),
                 &["endpoint"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
-            oldest_undelivered: IntGaugeVec::new(
+            )),
+            oldest_undelivered: defined(IntGaugeVec::new(
                 Opts::new(
                     "webhook_oldest_undelivered_seconds",
                     "Age of the oldest event not delivered yet, by endpoint",
                 ),
                 &["endpoint"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
-            latency: HistogramVec::new(
+            )),
+            latency: defined(HistogramVec::new(
                 HistogramOpts::new(
                     "webhook_delivery_seconds",
                     "From an event's commit to its endpoint's 2xx",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
                 &["endpoint"],
-            )
-            .unwrap_or_else(|_| unreachable!("static metric definition")),
+            )),
         };
         metrics.register(Box::new(m.attempts.clone()));
         metrics.register(Box::new(m.undelivered.clone()));

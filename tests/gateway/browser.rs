@@ -155,9 +155,8 @@ impl Browser {
                 ],
             },
         });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!("a JSON object literal")
-        };
+        let capabilities: serde_json::Map<String, Value> =
+            serde_json::from_value(capabilities).expect("the capabilities are a JSON object");
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&driver.url)

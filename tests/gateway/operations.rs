@@ -1,6 +1,7 @@
 //! What operators rely on while the gateway serves: it notices its database file deleted
 //! or replaced and acknowledges nothing more, every request carries an id from the access
-//! log to the journal, and `/metrics` has every family from the first scrape.
+//! log to the journal, and `/metrics` has every family from the first scrape, with a series
+//! for every notice outcome and check outcome.
 
 use awc::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl};
@@ -182,6 +183,20 @@ async fn metrics_have_process_build_info_and_every_family_from_the_first_scrape(
     assert!(text.contains(
         "umsgate_notifications_total{kind=\"payment\",outcome=\"rejected_bad_signature\"} 0"
     ));
+    for kind in umsgate::notify::KINDS {
+        for outcome in umsgate::notify::metric_labels() {
+            let series =
+                format!("umsgate_notifications_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} 0");
+            assert!(text.contains(&series), "{series} missing");
+        }
+    }
+    for outcome in umsgate::flows::check::CheckOutcome::ALL {
+        let series = format!(
+            "umsgate_reconcile_checks_total{{outcome=\"{}\"}} 0",
+            outcome.as_str()
+        );
+        assert!(text.contains(&series), "{series} missing");
+    }
     let build = text
         .lines()
         .find(|l| l.starts_with("umsgate_build_info{"))

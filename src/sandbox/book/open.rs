@@ -68,9 +68,9 @@ impl Book {
         Order {
             id,
             inst_mid: if bill.is_some() {
-                "QRPAYDEFAULT"
+                crate::chinaums::INST_MID_BILL
             } else {
-                "MINIDEFAULT"
+                crate::chinaums::INST_MID_MINI
             }
             .into(),
             bill,

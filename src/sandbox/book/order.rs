@@ -18,7 +18,8 @@ pub struct Order {
     pub id: String,
     /// The bill's particulars; `None` for a mini-program order.
     pub bill: Option<Bill>,
-    /// `QRPAYDEFAULT` for bills, `MINIDEFAULT` for mini-program orders.
+    /// [`INST_MID_BILL`](crate::chinaums::INST_MID_BILL) for bills,
+    /// [`INST_MID_MINI`](crate::chinaums::INST_MID_MINI) for mini-program orders.
     pub inst_mid: String,
     /// What the buyer is asked to pay.
     pub amount: Amount,

@@ -9,7 +9,8 @@ use crate::sandbox::book::Via;
 use crate::sandbox::notify::bill_payment;
 use crate::sandbox::Shared;
 
-use super::reply::{merchant, read, refuse, Answer, BAD_REQUEST, BILL_INST_MID, SUCCESS};
+use super::reply::{merchant, read, refuse, Answer, BAD_REQUEST, SUCCESS};
+use crate::chinaums::INST_MID_BILL;
 
 /// The bill query's "no such bill" (classified with `NO_ORDER`).
 const NO_BILL: &str = "NO_BILL";
@@ -36,11 +37,11 @@ pub(super) fn query_bill(shared: &Shared, body: &[u8], now: DateTime<Utc>) -> An
     if let Err((code, message)) = merchant(shared, ("mid", &req.mid), ("tid", &req.tid)) {
         return refuse(echo, code, message);
     }
-    if req.inst_mid != BILL_INST_MID {
+    if req.inst_mid != INST_MID_BILL {
         return refuse(
             echo,
             BAD_REQUEST,
-            format!("instMid: must be {BILL_INST_MID}"),
+            format!("instMid: must be {INST_MID_BILL}"),
         );
     }
     let mut book = shared.book();

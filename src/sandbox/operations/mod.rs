@@ -30,21 +30,11 @@ use crate::chinaums::wire::{
 use super::auth::{AuthFailure, Checked};
 use super::calls::Call;
 use super::{roll, Shared};
+use crate::chinaums::Operation;
 use reply::{refuse, Answer, Reply, BAD_REQUEST};
 
 pub use token::token;
 pub(crate) use update_qrcode::optional_url;
-
-/// The token endpoint.
-pub const TOKEN_PATH: &str = "/v1/token/access";
-/// Binds a bill to a QR code.
-pub const UPDATE_QRCODE_PATH: &str = "/v1/netpay/bills/update-qrcode";
-/// Queries an order.
-pub const MINI_PRE_QUERY_PATH: &str = "/v1/netpay/wx/mini-pre-query";
-/// Completes a pre-authorisation.
-pub const PREAUTHED_PATH: &str = "/v1/netpay/preauthed";
-/// Queries a bill by its own identity.
-pub const BILL_QUERY_PATH: &str = "/v1/netpay/bills/query";
 
 /// The non-JSON bodies the garbage fault answers with: an HTML error page from a proxy,
 /// and a JSON answer cut short.
@@ -87,10 +77,10 @@ enum Op {
 impl Op {
     fn path(self) -> &'static str {
         match self {
-            Op::UpdateQrcode => UPDATE_QRCODE_PATH,
-            Op::MiniPreQuery => MINI_PRE_QUERY_PATH,
-            Op::BillQuery => BILL_QUERY_PATH,
-            Op::Preauthed => PREAUTHED_PATH,
+            Op::UpdateQrcode => Operation::UpdateQrcode.path(),
+            Op::MiniPreQuery => Operation::MiniPreQuery.path(),
+            Op::BillQuery => Operation::BillQuery.path(),
+            Op::Preauthed => Operation::Preauthed.path(),
         }
     }
 }

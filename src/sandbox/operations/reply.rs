@@ -15,8 +15,6 @@ use crate::chinaums::wire::{
 
 use super::Shared;
 
-/// `instMid` of bills.
-pub(super) const BILL_INST_MID: &str = "QRPAYDEFAULT";
 pub(super) const SUCCESS: &str = "SUCCESS";
 pub(super) const BAD_REQUEST: &str = "BAD_REQUEST";
 pub(super) const NO_ORDER: &str = "NO_ORDER";

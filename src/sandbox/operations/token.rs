@@ -12,7 +12,8 @@ use crate::sandbox::auth::AuthFailure;
 use crate::sandbox::calls::Call;
 use crate::sandbox::Shared;
 
-use super::{auth_refusal, is_json, TOKEN_PATH};
+use super::{auth_refusal, is_json};
+use crate::chinaums::Operation;
 
 /// `POST /v1/token/access`.
 pub async fn token(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpResponse {
@@ -64,7 +65,7 @@ pub async fn token(req: HttpRequest, body: Bytes, shared: Data<Shared>) -> HttpR
     let (verified, status, code) = call;
     shared.calls().record(
         Call {
-            path: TOKEN_PATH.to_owned(),
+            path: Operation::Token.path().to_owned(),
             app_id,
             auth_scheme: None,
             auth_verified: verified,

@@ -11,9 +11,8 @@ use crate::domain::money::Amount;
 use crate::sandbox::book::{NewBill, Refusal};
 use crate::sandbox::Shared;
 
-use super::reply::{
-    merchant, read, refuse, Answer, BAD_REQUEST, BILL_INST_MID, DUP_ORDER, SUCCESS,
-};
+use super::reply::{merchant, read, refuse, Answer, BAD_REQUEST, DUP_ORDER, SUCCESS};
+use crate::chinaums::INST_MID_BILL;
 
 /// Where the QR codes the sandbox hands out point. `.invalid` is reserved (RFC 2606): it
 /// cannot be mistaken for the provider's own host, and the code id is in it as in the
@@ -69,8 +68,8 @@ fn bill_of(
     let bad = |message: String| (BAD_REQUEST, message);
     req.validate().map_err(|e| bad(e.to_string()))?;
     merchant(shared, ("mid", &req.mid), ("tid", &req.tid))?;
-    if req.inst_mid != BILL_INST_MID {
-        return Err(bad(format!("instMid: must be {BILL_INST_MID}")));
+    if req.inst_mid != INST_MID_BILL {
+        return Err(bad(format!("instMid: must be {INST_MID_BILL}")));
     }
     // The seed makes totalAmount optional (fixed-amount codes carry their own); the
     // sandbox has no such codes, so a bill without an amount could never be paid.
