@@ -1,5 +1,6 @@
 //! The gateway's client for the provider: signs every call (OPEN-BODY-SIG, or a cached
-//! OPEN-ACCESS-TOKEN), sends it with a timeout, classifies the answer, and records each
+//! OPEN-ACCESS-TOKEN), sends it within one deadline (`provider.timeout_ms` for the whole
+//! exchange, the answer's body included), classifies the answer, and records each
 //! call (a `provider_calls` row, a log line, metrics). It must not decide anything about
 //! orders, must not retry a call whose outcome is unknown except the read-only query, and
 //! must never log or store a secret, token, signature or buyer field.

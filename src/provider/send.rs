@@ -1,9 +1,12 @@
 //! Sending one call: sign it (OPEN-BODY-SIG, or the cached access token), POST it on a
-//! fresh connection with the client's timeout, make it again while no connection could be
-//! made, classify and record it; and the read-only retry of a query. It must not retry a
-//! call whose request may have been written, but for the read-only query.
+//! fresh connection, make it again while no connection could be made, all within one
+//! deadline (`provider.timeout_ms` from the first connect to the answer's last byte),
+//! classify and record it; and the read-only retry of a query. It must not retry a call
+//! whose request may have been written, but for the read-only query.
 
 use std::time::{Duration, Instant};
+
+use tokio::time::timeout_at;
 
 use serde::Serialize;
 
@@ -27,6 +30,9 @@ const QUERY_RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// a proxy recycling its sockets, gone by the next try; three bound a provider that is
 /// down to three quick failures.
 pub const SEND_ATTEMPTS: usize = 3;
+
+/// The reason a call that ran out of time is recorded with, whichever part was late.
+const TIMED_OUT: &str = "timed out";
 
 /// What one HTTP exchange gave, before classification.
 pub(super) enum Exchange {
@@ -141,18 +147,26 @@ impl ProviderClient {
     }
 
     /// One HTTP exchange: POST `body` as JSON on a fresh connection, made again at once
-    /// while no connection could be made, up to [`SEND_ATTEMPTS`] times.
+    /// while no connection could be made, up to [`SEND_ATTEMPTS`] times; connects, sends,
+    /// the answer's head and its body all within one deadline, `provider.timeout_ms` from
+    /// the start. (awc's own timeout covers only the head: a peer that trickles the body
+    /// would hold the call, and the pass waiting on it, for as long as it likes.) Past the
+    /// deadline the request may have been written, so the outcome is unknown: never
+    /// "not sent".
     pub(super) async fn exchange(
         &self,
         op: Operation,
         authorization: Option<String>,
         body: Vec<u8>,
     ) -> Sent {
+        let deadline = tokio::time::Instant::now() + self.shared.settings.timeout();
         let mut unsent = Vec::new();
         loop {
-            let exchange = self
-                .exchange_once(op, authorization.clone(), body.clone())
-                .await;
+            let once = self.exchange_once(op, authorization.clone(), body.clone());
+            let exchange = match timeout_at(deadline, once).await {
+                Ok(exchange) => exchange,
+                Err(_elapsed) => Exchange::Failed(TIMED_OUT.to_owned()),
+            };
             match exchange {
                 Exchange::NotSent(reason) if unsent.len() + 1 < SEND_ATTEMPTS => {
                     unsent.push(reason);
@@ -192,7 +206,7 @@ impl ProviderClient {
 /// peer and the failure, never the headers).
 fn transport_reason(e: &awc::error::SendRequestError) -> String {
     match e {
-        awc::error::SendRequestError::Timeout => "timed out".to_owned(),
+        awc::error::SendRequestError::Timeout => TIMED_OUT.to_owned(),
         other => format!("no answer: {other}"),
     }
 }

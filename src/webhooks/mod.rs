@@ -211,22 +211,27 @@ impl Webhooks {
         let timestamp = at.timestamp();
         let signature = sign::signature(&endpoint.keys, &d.event_id, timestamp, &d.body);
         let started = Instant::now();
-        let sent = client
-            .post(&endpoint.url)
-            .insert_header(("Content-Type", "application/json"))
-            .insert_header(("webhook-id", d.event_id.as_str()))
-            .insert_header(("webhook-timestamp", timestamp.to_string()))
-            .insert_header(("webhook-signature", signature))
-            .send_body(d.body.clone())
-            .await;
+        // One deadline for the whole exchange, the answer's body included: awc's own timeout
+        // covers only the head, and a receiver trickling its body would hold the worker.
+        let exchange = async {
+            let mut res = client
+                .post(&endpoint.url)
+                .insert_header(("Content-Type", "application/json"))
+                .insert_header(("webhook-id", d.event_id.as_str()))
+                .insert_header(("webhook-timestamp", timestamp.to_string()))
+                .insert_header(("webhook-signature", signature))
+                .send_body(d.body.clone())
+                .await?;
+            let body = res
+                .body()
+                .limit(EXCERPT_BYTES * 16)
+                .await
+                .unwrap_or_default();
+            Ok::<_, awc::error::SendRequestError>((res.status(), body))
+        };
+        let sent = actix_web::rt::time::timeout(self.settings.timeout, exchange).await;
         let (outcome, code, excerpt) = match sent {
-            Ok(mut res) => {
-                let status = res.status();
-                let body = res
-                    .body()
-                    .limit(EXCERPT_BYTES * 16)
-                    .await
-                    .unwrap_or_default();
+            Ok(Ok((status, body))) => {
                 let excerpt = excerpt(&body);
                 let outcome = if status.is_success() {
                     AttemptOutcome::Delivered
@@ -235,10 +240,15 @@ impl Webhooks {
                 };
                 (outcome, Some(status.as_u16()), excerpt)
             }
-            Err(e) => (
+            Ok(Err(e)) => (
                 AttemptOutcome::Unreachable,
                 None,
                 excerpt(e.to_string().as_bytes()),
+            ),
+            Err(_elapsed) => (
+                AttemptOutcome::Unreachable,
+                None,
+                excerpt(awc::error::SendRequestError::Timeout.to_string().as_bytes()),
             ),
         };
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);

@@ -19,6 +19,7 @@ mod closed_connections;
 mod conformance;
 mod console;
 mod crash;
+mod deadline;
 mod demo;
 mod docs;
 mod flows;
