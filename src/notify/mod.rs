@@ -51,21 +51,18 @@ pub enum RejectReason {
     Malformed,
     /// Larger than `notify.max_body_bytes`.
     TooLarge,
-    /// Verified, but for another merchant than `provider.mid`.
-    WrongMerchant,
     /// The contract route's path token is wrong or missing (counted, never journaled).
     BadToken,
 }
 
 impl RejectReason {
     /// Every reason.
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 6] = [
         RejectReason::BadSignature,
         RejectReason::Unsigned,
         RejectReason::UnknownSignType,
         RejectReason::Malformed,
         RejectReason::TooLarge,
-        RejectReason::WrongMerchant,
         RejectReason::BadToken,
     ];
 
@@ -77,7 +74,6 @@ impl RejectReason {
             RejectReason::UnknownSignType => "unknown_sign_type",
             RejectReason::Malformed => "malformed",
             RejectReason::TooLarge => "too_large",
-            RejectReason::WrongMerchant => "wrong_merchant",
             RejectReason::BadToken => "bad_token",
         }
     }
@@ -90,7 +86,6 @@ impl RejectReason {
             RejectReason::UnknownSignType => "rejected_unknown_sign_type",
             RejectReason::Malformed => "rejected_malformed",
             RejectReason::TooLarge => "rejected_too_large",
-            RejectReason::WrongMerchant => "rejected_wrong_merchant",
             RejectReason::BadToken => "rejected_bad_token",
         }
     }
@@ -152,7 +147,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, each refusal reason its own.
-    pub const ALL: [Outcome; 16] = [
+    pub const ALL: [Outcome; 15] = [
         Outcome::Applied,
         Outcome::Confirmed,
         Outcome::Duplicate,
@@ -167,7 +162,6 @@ impl Outcome {
         Outcome::Rejected(RejectReason::UnknownSignType),
         Outcome::Rejected(RejectReason::Malformed),
         Outcome::Rejected(RejectReason::TooLarge),
-        Outcome::Rejected(RejectReason::WrongMerchant),
         Outcome::Rejected(RejectReason::BadToken),
     ];
 
@@ -625,7 +619,6 @@ mod tests {
                     | RejectReason::UnknownSignType
                     | RejectReason::Malformed
                     | RejectReason::TooLarge
-                    | RejectReason::WrongMerchant
                     | RejectReason::BadToken,
                 ) => {}
             }
