@@ -127,7 +127,18 @@ fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Verdict> {
         let rejection = Rejection::new(RejectReason::Malformed, e.to_string());
         Verdict::Rejected(Refused::new(rejection, true, Some(form), &SUBJECT_FIELDS))
     })?;
-    if let Some(theirs) = n.mid.as_deref().filter(|m| *m != mid) {
+    // Whose notice it is, before anything is applied. The provider's page calls `mid`
+    // optional, but a signing string has no escaping: `mid` can be folded into its
+    // neighbour's value without changing the signature. Without it nothing says the notice
+    // is ours, so it is applied to nothing; its order is flagged and asked instead.
+    let Some(named) = n.mid.as_deref().filter(|m| !m.is_empty()) else {
+        return Err(Verdict::Unapplied {
+            notify_id: n.notify_id.clone(),
+            names: names_of(&n),
+            reason: "mid: missing, so nothing says whose notice it is".to_owned(),
+        });
+    };
+    if let Some(theirs) = Some(named).filter(|m| *m != mid) {
         return Err(Verdict::Misrouted {
             notify_id: n.notify_id.clone(),
             order_ref: names_of(&n).into_iter().next(),
@@ -507,6 +518,26 @@ mod tests {
     }
 
     #[test]
+    fn a_verified_notice_whose_mid_was_folded_into_its_neighbour_is_applied_to_nothing_naming_mid()
+    {
+        // Arrange: signed by the provider for another merchant, then re-split so that `mid`
+        // rides inside `instMid` (the signing string stays the same, so it still verifies).
+        let mut fields = paid_bill();
+        fields.retain(|(n, _)| *n != "mid");
+        fields.push(("instMid", "QRPAYDEFAULT&mid=898340149000099"));
+
+        // Act
+        let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+
+        // Assert
+        let Verdict::Unapplied { names, reason, .. } = verdict else {
+            panic!("not unapplied: {verdict:?}")
+        };
+        assert_eq!(names[0], "1017B000001");
+        assert!(reason.starts_with("mid: missing"), "{reason}");
+    }
+
+    #[test]
     fn a_verified_notice_for_another_merchant_is_misrouted_not_refused() {
         let mut fields = paid_bill();
         fields.retain(|(n, _)| *n != "mid");
@@ -549,6 +580,7 @@ mod tests {
         let notice = signed(
             &[
                 ("notifyId", "n-2"),
+                ("mid", MID),
                 ("merOrderId", "1017M000001"),
                 ("status", "TRADE_REFUND"),
                 ("totalAmount", "100"),

@@ -255,6 +255,7 @@ async fn a_mini_program_notification_names_its_order_and_status_at_the_top_level
     let body = Form::encode(&sign_with(
         &[
             ("notifyId", notify_id().as_str()),
+            ("mid", "898340149000005"),
             ("merOrderId", id),
             ("status", "TRADE_SUCCESS"),
             ("totalAmount", "100"),
