@@ -351,6 +351,20 @@ mod tests {
     use super::{ApiSettings, Environment, NotifySettings};
 
     #[test]
+    fn the_keys_listed_for_a_section_with_the_listeners_keys_are_those_of_the_default_file() {
+        use figment::providers::{Format, Toml};
+        let file = figment::Figment::from(Toml::string(include_str!("../../config/default.toml")));
+        for (section, keys) in [("api", ApiSettings::KEYS), ("notify", NotifySettings::KEYS)] {
+            let table: figment::value::Dict = file.extract_inner(section).unwrap();
+            let mut in_file: Vec<&str> = table.keys().map(String::as_str).collect();
+            let mut listed = keys.to_vec();
+            in_file.sort_unstable();
+            listed.sort_unstable();
+            assert_eq!(listed, in_file, "[{section}]");
+        }
+    }
+
+    #[test]
     fn every_key_listed_for_a_section_with_the_listeners_keys_is_one_it_takes() {
         for (section, keys) in [("api", ApiSettings::KEYS), ("notify", NotifySettings::KEYS)] {
             for key in keys {
