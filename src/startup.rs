@@ -15,7 +15,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::config::{ListenerSettings, ProviderMode, Settings};
-use crate::flows::Gateway;
+use crate::flows::{watch, Gateway};
 use crate::http::client_addr::TrustedProxies;
 use crate::http::limits::{self, BodyTimeout};
 use crate::http::{self, Listener};
@@ -73,6 +73,8 @@ pub struct Application {
     ),
     /// The scheduled prune (`retention.prune_tick`).
     pruner: Option<tokio_cron_scheduler::JobScheduler>,
+    /// The long-poll's look at other instances' commits (`flows::watch::follow`).
+    follower: actix_web::rt::task::JoinHandle<()>,
     sandbox: Option<(Server, String)>,
     clock: Clock,
 }
@@ -136,6 +138,7 @@ impl Application {
             clock.clone(),
         ));
         let reconciler = Reconciler::new(gateway.clone(), provider.clone());
+        let follower = actix_web::rt::spawn(watch::follow(Arc::downgrade(&gateway)));
         let webhooks = Webhooks::new(
             db.clone(),
             &settings.webhooks,
@@ -153,6 +156,7 @@ impl Application {
         let pruner = start_pruner(&settings, &db, &clock).await?;
         Ok(Application {
             pruner,
+            follower,
             api,
             notify,
             api_addr,
@@ -227,6 +231,8 @@ impl Application {
         let (stop, worker) = self.webhook_loop;
         let _ = stop.send(());
         let _ = worker.await;
+        // No request waits any more: the look for other instances' commits has no one to wake.
+        self.follower.abort();
         if let Some(mut p) = self.pruner {
             if let Err(e) = p.shutdown().await {
                 log::warn!("prune scheduler shutdown: {e}");

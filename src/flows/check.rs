@@ -206,30 +206,59 @@ pub struct PassReport {
     pub paused: bool,
 }
 
-/// Checks `orders` (each asked once) `reconcile.concurrency` at a time and no faster than
-/// `reconcile.max_qps`; stops launching checks at the first configuration error. Returns
-/// the report and every check made.
+impl PassReport {
+    /// Adds what another part of the same pass did.
+    pub fn add(&mut self, other: &PassReport) {
+        self.selected += other.selected;
+        self.checked += other.checked;
+        self.moved += other.moved;
+        self.flagged += other.flagged;
+        self.stopped_for_config |= other.stopped_for_config;
+        self.paused |= other.paused;
+    }
+}
+
+/// The provider's rate cap (`reconcile.max_qps`) for one pass, shared by the parts of the
+/// pass so that no part starts faster than the cap allows after the one before.
+#[derive(Clone)]
+pub struct Pace(Arc<tokio::sync::Mutex<actix_web::rt::time::Interval>>);
+
+impl Pace {
+    /// At most `max_qps` starts a second.
+    pub fn new(max_qps: u32) -> Self {
+        let period = Duration::from_secs_f64(1.0 / f64::from(max_qps.max(1)));
+        let mut pace = actix_web::rt::time::interval(period);
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Pace(Arc::new(tokio::sync::Mutex::new(pace)))
+    }
+
+    /// Waits for the next start; taken in order.
+    async fn tick(&self) {
+        self.0.lock().await.tick().await;
+    }
+}
+
+/// Checks `orders` (each asked once) `reconcile.concurrency` at a time, started no faster
+/// than `pace`; stops launching checks at the first configuration error. Returns the
+/// report and every check made.
 pub async fn check_many(
     gw: &Gateway,
     client: &ProviderClient,
     orders: Vec<Order>,
     source: Source,
     by: Option<&Actor>,
+    pace: &Pace,
 ) -> Result<(PassReport, Vec<Check>), StoreError> {
     let r = &gw.settings.reconcile;
     let selected = orders.len();
-    let period = Duration::from_secs_f64(1.0 / f64::from(r.max_qps));
-    let mut pace = actix_web::rt::time::interval(period);
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let pace = Arc::new(tokio::sync::Mutex::new(pace));
     let stop = Arc::new(AtomicBool::new(false));
     let concurrency = usize::try_from(r.concurrency).unwrap_or(1);
     let results: Vec<Result<Option<Check>, StoreError>> = stream::iter(orders)
         .map(|order| {
-            let (pace, stop) = (pace.clone(), stop.clone());
+            let (pace, stop) = (pace, stop.clone());
             async move {
                 // The pace is taken in order, so at most max_qps queries start per second.
-                pace.lock().await.tick().await;
+                pace.tick().await;
                 if stop.load(Ordering::SeqCst) {
                     return Ok(None);
                 }

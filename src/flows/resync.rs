@@ -133,8 +133,15 @@ pub async fn many(
         ));
     }
     let actor = by.actor(None);
-    let (report, checks) =
-        check::check_many(gw, client, selected, Source::Admin, Some(&actor)).await?;
+    let (report, checks) = check::check_many(
+        gw,
+        client,
+        selected,
+        Source::Admin,
+        Some(&actor),
+        &check::Pace::new(gw.settings.reconcile.max_qps),
+    )
+    .await?;
     Ok(Resynced::Done(report, checks))
 }
 

@@ -74,6 +74,13 @@ impl Reconciler {
 
     /// One pass: the due orders (at most `reconcile.batch`, earliest first), each queried
     /// once, `reconcile.concurrency` at a time and no faster than `reconcile.max_qps`.
+    ///
+    /// Several instances may run passes over one database at once: the pass claims the due
+    /// orders `reconcile.concurrency` at a time (`store::orders::claim_due`), each claim
+    /// leased for as long as its checks can take ([`claim_lease`]), so that an order is
+    /// asked about by one instance at a time and a dead instance's claims run out. Orders
+    /// are due as of the pass's start: an order a check reschedules for "at once" waits for
+    /// the next pass.
     pub async fn run_once(&self, client: &ProviderClient) -> Result<PassReport, StoreError> {
         if self.paused() {
             return Ok(PassReport {
@@ -81,15 +88,83 @@ impl Reconciler {
                 ..PassReport::default()
             });
         }
-        let batch = i64::from(self.gw.settings.reconcile.batch);
-        let now = self.gw.now();
-        let due = self.gw.db.run(move |c| orders::due(c, now, batch)).await?;
-        let report = check::check_many(&self.gw, client, due, Source::Query, None)
-            .await?
-            .0;
-        if report.stopped_for_config {
-            self.pause();
+        let r = &self.gw.settings.reconcile;
+        let chunk = i64::from(r.concurrency.max(1));
+        let lease = claim_lease(
+            r.concurrency,
+            r.max_qps,
+            self.gw.settings.provider.timeout(),
+        );
+        let pace = check::Pace::new(r.max_qps);
+        let due_at = self.gw.now();
+        let mut left = i64::from(r.batch);
+        let mut report = PassReport::default();
+        while left > 0 {
+            let lease_until = self.gw.now() + lease;
+            let limit = left.min(chunk);
+            let due = self
+                .gw
+                .db
+                .write(move |c| orders::claim_due(c, due_at, lease_until, limit))
+                .await?;
+            if due.is_empty() {
+                break;
+            }
+            left -= i64::try_from(due.len()).unwrap_or(i64::MAX);
+            let part = check::check_many(&self.gw, client, due, Source::Query, None, &pace)
+                .await?
+                .0;
+            report.add(&part);
+            if part.stopped_for_config {
+                self.pause();
+                break;
+            }
         }
         Ok(report)
+    }
+}
+
+/// Provider calls one check can make at most, each bounded by `provider.timeout_ms`: a
+/// bill's query, a query of each payment attempt it names (rarely more than one), the
+/// mini-pre-query second opinion, each asked once more on an unknown answer, and a token
+/// request before any of them.
+const CALLS_PER_CHECK: u32 = 8;
+
+/// Slack on a claim's lease beyond the checks' own bound: the pass's store writes, and the
+/// scheduler's tick, take milliseconds; an instance whose clock runs a little ahead of
+/// another's must not take the other's live claims.
+const LEASE_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// How long one claim of `concurrency` orders is held: its checks start within
+/// `concurrency / max_qps` seconds of the claim (the pace), and each ends within
+/// [`CALLS_PER_CHECK`] provider deadlines. With the shipped settings (8, 20 qps, 10 s) a
+/// dead instance's claimed orders are due again within 111 s.
+pub fn claim_lease(concurrency: u32, max_qps: u32, timeout: Duration) -> chrono::TimeDelta {
+    let pace = Duration::from_secs(u64::from(concurrency.div_ceil(max_qps.max(1))));
+    let checks = timeout.saturating_mul(CALLS_PER_CHECK);
+    chrono::TimeDelta::from_std(pace.saturating_add(checks))
+        .unwrap_or(chrono::TimeDelta::MAX)
+        .checked_add(&LEASE_SLACK)
+        .unwrap_or(chrono::TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_outlasts_the_checks_it_covers_with_the_shipped_settings() {
+        let lease = claim_lease(8, 20, Duration::from_secs(10));
+
+        assert_eq!(lease, chrono::TimeDelta::seconds(1 + 80 + 30));
+    }
+
+    #[test]
+    fn a_claim_covers_a_slow_pace_and_never_overflows() {
+        let slow = claim_lease(32, 1, Duration::from_secs(2));
+        let huge = claim_lease(u32::MAX, 1, Duration::MAX);
+
+        assert_eq!(slow, chrono::TimeDelta::seconds(32 + 16 + 30));
+        assert_eq!(huge, chrono::TimeDelta::MAX);
     }
 }

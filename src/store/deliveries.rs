@@ -148,8 +148,8 @@ struct DueRow {
 }
 
 /// Claims the pending deliveries due at `now`, earliest event first, at most `limit`: each
-/// one's `next_attempt_at` is moved to `lease_until`, so that another pass does not send
-/// it while this one does. An order's later event waits while an earlier one to the same
+/// one's `next_attempt_at` is moved to `lease_until`, so that another pass (of this
+/// instance or another on the same database) does not send it while this one does. An order's later event waits while an earlier one to the same
 /// endpoint is pending. Run in a write transaction.
 pub fn claim_due(
     conn: &mut Connection,
@@ -171,9 +171,18 @@ pub fn claim_due(
     .into_iter()
     .map(|r| r.id)
     .collect();
-    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-        .set(deliveries::next_attempt_at.eq(Some(to_ms(lease_until))))
-        .execute(conn)?;
+    // Only the rows still due are taken: an instance that selected the same rows at the
+    // same moment (on PostgreSQL, where writers do not queue behind one lock) finds them
+    // leased once this claim commits, and sends none of them.
+    let ids: Vec<i64> = diesel::update(
+        deliveries::table
+            .filter(deliveries::id.eq_any(&ids))
+            .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(deliveries::next_attempt_at.le(to_ms(now))),
+    )
+    .set(deliveries::next_attempt_at.eq(Some(to_ms(lease_until))))
+    .returning(deliveries::id)
+    .get_results(conn)?;
     let rows: Vec<(i64, String, i32, String, String, i64)> = deliveries::table
         .inner_join(events::table)
         .filter(deliveries::id.eq_any(&ids))

@@ -219,6 +219,15 @@ pub fn find(conn: &mut Connection, id: &MerOrderId) -> Result<Option<Order>, Sto
         .transpose()
 }
 
+/// The stored version of each of `ids` that exists (for the long-poll's look across
+/// instances: a version above the one a waiter saw is a change it must be woken for).
+pub fn versions(conn: &mut Connection, ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(orders::table
+        .filter(orders::mer_order_id.eq_any(ids))
+        .select((orders::mer_order_id, orders::version))
+        .load(conn)?)
+}
+
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -276,23 +285,42 @@ pub fn count_by_status(conn: &mut Connection) -> Result<Vec<(OrderStatus, i64)>,
         .collect()
 }
 
-/// Orders awaiting the provider whose next check is due at `now`, earliest first, at
-/// most `limit`. Settled orders have no `next_check_at`, so the partial index `orders_due`
-/// holds only the orders that can be due: the cost grows with them, not with the table.
-pub fn due(
+/// Claims the orders awaiting the provider whose next check is due at `now`, earliest
+/// first, at most `limit`, for one pass of this instance. Settled orders have no
+/// `next_check_at`, so the partial index `orders_due` holds only the orders that can be
+/// due: the cost grows with them, not with the table. Claimed: each one's `next_check_at` moves to `lease_until`, in one update that
+/// takes only the rows still due, so that another instance's pass over the same database
+/// skips them while this one asks the provider. The check that follows writes the order's
+/// real next check; an instance that dies mid-pass leaves `lease_until`, and the order is
+/// due again, for any instance, when the lease runs out. Run in a write transaction: on
+/// SQLite the writer lock orders claims; on PostgreSQL a concurrent claim of the same row
+/// waits for this one's commit and then finds the row no longer due.
+pub fn claim_due(
     conn: &mut Connection,
     now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
-    parse_rows(
-        orders::table
-            .filter(orders::next_check_at.is_not_null())
-            .filter(orders::next_check_at.le(to_ms(now)))
-            .order((orders::next_check_at.asc(), orders::mer_order_id.asc()))
-            .limit(limit)
-            .select(OrderRow::as_select())
-            .load(conn)?,
-    )
+    let due: Vec<String> = orders::table
+        .filter(orders::next_check_at.is_not_null())
+        .filter(orders::next_check_at.le(to_ms(now)))
+        .order((orders::next_check_at.asc(), orders::mer_order_id.asc()))
+        .limit(limit)
+        .select(orders::mer_order_id)
+        .load(conn)?;
+    let mut claimed = parse_rows(
+        diesel::update(
+            orders::table
+                .filter(orders::mer_order_id.eq_any(&due))
+                .filter(orders::next_check_at.le(to_ms(now))),
+        )
+        .set(orders::next_check_at.eq(to_ms(lease_until)))
+        .returning(OrderRow::as_returning())
+        .get_results(conn)?,
+    )?;
+    // Earliest due first, as `due` ordered them.
+    claimed.sort_by_key(|o| due.iter().position(|id| id == o.id.as_str()));
+    Ok(claimed)
 }
 
 /// Age buckets of orders awaiting the provider, with their upper bound in seconds: a
@@ -796,7 +824,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn only_due_orders_are_selected_however_many_are_settled() {
+    fn only_due_orders_are_claimed_however_many_are_settled_and_a_claim_holds_for_its_lease() {
         // Arrange: 100,000 settled orders (no next check) and 100 pending ones due, plus
         // 50 pending ones not due yet, written with one SQL statement each.
         let (db, _dir) = temp_db();
@@ -819,8 +847,17 @@ pub(crate) mod tests {
         insert_orders(&mut conn, OrderStatus::Pending, "1017L", 50, t0(), not_yet).unwrap();
 
         // Act
-        let selected = due(&mut conn, t0(), 1_000).unwrap();
-        let first_ten = due(&mut conn, t0(), 10).unwrap();
+        let lease = t0() + chrono::Duration::minutes(2);
+        let first_ten = claim_due(&mut conn, t0(), lease, 10).unwrap();
+        let rest = claim_due(&mut conn, t0(), lease, 1_000).unwrap();
+        let again = claim_due(&mut conn, t0(), lease, 1_000).unwrap();
+        let expired = claim_due(
+            &mut conn,
+            lease,
+            lease + chrono::Duration::minutes(2),
+            1_000,
+        )
+        .unwrap();
         let plan: Vec<String> = diesel::sql_query(format!(
             "EXPLAIN QUERY PLAN SELECT mer_order_id FROM orders WHERE next_check_at IS NOT NULL \
              AND next_check_at <= {now} ORDER BY next_check_at, mer_order_id LIMIT 100"
@@ -832,9 +869,20 @@ pub(crate) mod tests {
         .collect();
 
         // Assert
-        assert_eq!(selected.len(), 100);
-        assert!(selected.iter().all(|o| o.id.as_str().starts_with("1017D")));
-        assert!(selected.iter().all(|o| o.status == OrderStatus::Pending));
+        assert_eq!(first_ten.len() + rest.len(), 100);
+        let claimed = || first_ten.iter().chain(&rest);
+        assert!(claimed().all(|o| o.id.as_str().starts_with("1017D")));
+        assert!(claimed().all(|o| o.status == OrderStatus::Pending));
+        assert!(claimed().all(|o| o.schedule.next_check_at == Some(lease)));
+        assert!(
+            again.is_empty(),
+            "claimed orders are not due again within the lease"
+        );
+        assert_eq!(
+            expired.len(),
+            150,
+            "after the lease, the claimed and the later ones"
+        );
         assert_eq!(first_ten.len(), 10);
         assert_eq!(
             first_ten[0].id.as_str(),

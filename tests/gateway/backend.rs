@@ -4,38 +4,13 @@
 use awc::http::StatusCode;
 use serde_json::{json, Value};
 
-use std::time::Duration;
-
 use futures_util::future::join;
 
 use crate::helpers::{
-    bound_bill, child_gateway_env, delivered, delivered_to, eventually, eventually_some, feed,
-    paid_notices, receive, start_peer, umsgate, verifies, with_receiver, ChildGateway, Receiver,
-    TestApp, SECRET,
+    bound_bill, child_gateway_env, delivered, delivered_to, eventually, eventually_busy, feed,
+    long_poll, paid_notices, receive, start_peer, umsgate, verifies, with_receiver, ChildGateway,
+    Receiver, TestApp, SECRET, WOKEN_WITHIN,
 };
-
-/// Longest a test waits for a long-poll that should be woken: half of the `wait` it asks
-/// for, so that a poll that was not woken (and answered only at its end) fails the test.
-const WOKEN_WITHIN: Duration = Duration::from_secs(30);
-
-/// `GET /orders/{id}?<query>` as a long-poll (its own client: awc's default timeout is
-/// 5 s): the status, the `Retry-After` header and the body.
-async fn long_poll(app: &TestApp, id: &str, query: &str) -> (StatusCode, Option<String>, Value) {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(90))
-        .finish();
-    let mut res = client
-        .get(format!("{}/orders/{id}?{query}", app.api))
-        .send()
-        .await
-        .expect("request sent");
-    let retry_after = res
-        .headers()
-        .get("Retry-After")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = res.json::<Value>().await.expect("JSON body");
-    (res.status(), retry_after, body)
-}
 
 fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
@@ -106,7 +81,7 @@ async fn a_long_poll_waiting_on_an_order_is_answered_when_its_payment_notificati
     let query = format!("wait=60&after={before}");
     let poll = long_poll(&app, "1017POLL0001", &query);
     let pay = async {
-        let (status, retry_after) = eventually_some_busy(&app, "1017POLL0001").await;
+        let (status, retry_after) = eventually_busy(&app, "1017POLL0001").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(retry_after.as_deref(), Some("1"));
         app.sandbox_post("/_sandbox/orders/1017POLL0001/pay", &json!({}))
@@ -120,16 +95,6 @@ async fn a_long_poll_waiting_on_an_order_is_answered_when_its_payment_notificati
     assert_eq!(status, StatusCode::OK, "{order}");
     assert_eq!(order["status"], "PAID");
     assert!(order["version"].as_i64().unwrap() > before);
-}
-
-/// Waits until a second long-poll on `id` is refused for want of room (so the first one
-/// is waiting); its status and `Retry-After`.
-async fn eventually_some_busy(app: &TestApp, id: &str) -> (StatusCode, Option<String>) {
-    eventually_some("the first long-poll is waiting", || async {
-        let (status, retry_after, _) = long_poll(app, id, "wait=0").await;
-        (status == StatusCode::SERVICE_UNAVAILABLE).then_some((status, retry_after))
-    })
-    .await
 }
 
 #[actix_web::test]
@@ -146,7 +111,7 @@ async fn a_long_poll_is_woken_by_the_reconcilers_query_too() {
     // Act: without `after`, the poll waits for a final status.
     let poll = long_poll(&app, "1017POLL0002", "wait=60");
     let check = async {
-        eventually_some_busy(&app, "1017POLL0002").await;
+        eventually_busy(&app, "1017POLL0002").await;
         app.advance_ms(3_600_000);
         app.reconcile().await;
     };

@@ -25,6 +25,7 @@ mod docs;
 mod flows;
 mod health;
 mod hostile;
+mod instances;
 mod limits;
 mod notify;
 mod operations;
