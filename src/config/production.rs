@@ -155,7 +155,9 @@ fn notify(n: &NotifySettings) -> Vec<Problem> {
 /// The API in production: authenticated, unless waived for a loopback sidecar (which
 /// validation allows only on a loopback `api.bind`).
 fn api(a: &ApiSettings) -> Vec<Problem> {
-    if !a.tokens.is_empty() || a.allow_unauthenticated_loopback {
+    // Off loopback, validation already requires the tokens everywhere.
+    let loopback = a.listener.bind.ip().is_loopback();
+    if !a.tokens.is_empty() || a.allow_unauthenticated_loopback || !loopback {
         return Vec::new();
     }
     vec![Problem::new(
@@ -178,7 +180,8 @@ fn webhooks(w: &WebhookSettings) -> Vec<Problem> {
             let this_host = url
                 .host()
                 .is_some_and(|h| classify_host(&h) == HostClass::ThisHost);
-            if url.scheme() != "https" && !this_host {
+            // Any other scheme is validation's to refuse.
+            if url.scheme() == "http" && !this_host {
                 problems.push(
                     Problem::new(
                         &key("url"),
