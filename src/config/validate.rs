@@ -343,6 +343,25 @@ mod tests {
             ("[admin]\nsession_ttl = \"30s\"", "admin.session_ttl"),
             ("[admin]\nsession_ttl = \"2days\"", "admin.session_ttl"),
             ("[notify]\nrejected_budget = 0", "notify.rejected_budget"),
+            ("[api]\nbind = \"0.0.0.0:8080\"", "api.tokens"),
+            ("[api]\nbind = \"[::]:8080\"", "api.tokens"),
+            (
+                "[api]\nbind = \"0.0.0.0:8080\"\nallow_unauthenticated_loopback = true\n\
+                 tokens = [{ name = \"pos\", token = \"0123456789abcdef-pos\" }]",
+                "api.allow_unauthenticated_loopback",
+            ),
+            (
+                "[api]\ntokens = [{ name = \"a b\", token = \"0123456789abcdef-pos\" }]",
+                "api.tokens[0].name",
+            ),
+            (
+                "[notify]\npublic_url = \"http://u:p@127.0.0.1:8081\"",
+                "notify.public_url",
+            ),
+            (
+                "[notify]\npublic_url = \"http://127.0.0.1:8081/notify/payment\"",
+                "notify.public_url",
+            ),
             ("[api]\nbody_timeout = \"0s\"", "api.body_timeout"),
             (
                 "[retention]\nprune_tick = \"nightly\"",
