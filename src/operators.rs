@@ -1,5 +1,5 @@
 //! Who is at the operators' routes and console: named operators with a role, and the
-//! roster that recognises one by the token presented. It must not log or show a token, nor
+//! roster that recognises one (or one of the API's backends) by the token presented. It must not log or show a token, nor
 //! reveal which operator's token a refused one was close to.
 
 use std::fmt;
@@ -62,25 +62,33 @@ impl Operator {
 /// The name under which the single `admin.token` acts.
 pub const LEGACY_ADMIN_NAME: &str = "admin";
 
-/// Every operator with their token.
-#[derive(Clone, Debug, Default)]
-pub struct Roster(Vec<(Operator, Secret)>);
+/// Every holder of a bearer token with their token: the operators (`Roster<Operator>`, the
+/// default), or the backends of the API (`Roster<String>`, each by its configured name).
+#[derive(Clone, Debug)]
+pub struct Roster<Who = Operator>(Vec<(Who, Secret)>);
 
-impl Roster {
-    /// A roster of these operators and tokens (names and tokens are unique: the
+impl<Who> Default for Roster<Who> {
+    fn default() -> Self {
+        Roster(Vec::new())
+    }
+}
+
+impl<Who: Clone> Roster<Who> {
+    /// A roster of these holders and tokens (names and tokens are unique: the
     /// configuration refuses duplicates).
-    pub fn new(entries: Vec<(Operator, Secret)>) -> Self {
+    pub fn new(entries: Vec<(Who, Secret)>) -> Self {
         Roster(entries)
     }
 
-    /// Whether no operator is configured (the operators' routes are then disabled).
+    /// Whether no token is configured (the routes it guards are then disabled, or open
+    /// where the configuration allows that).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// The operator whose token `presented` is. Every token is compared, each in constant
-    /// time, so that the time taken tells nothing about which one (if any) matched.
-    pub fn authenticate(&self, presented: &[u8]) -> Option<Operator> {
+    /// Who holds the token `presented`. Every token is compared, each in constant time, so
+    /// that the time taken tells nothing about which one (if any) matched.
+    pub fn authenticate(&self, presented: &[u8]) -> Option<Who> {
         let mut found = None;
         for (operator, token) in &self.0 {
             if token.matches(presented) && found.is_none() {
@@ -131,6 +139,9 @@ mod tests {
 
         assert_eq!(r.authenticate(b"alice-token-012345678"), None);
         assert_eq!(r.authenticate(b""), None);
-        assert_eq!(Roster::default().authenticate(b"anything"), None);
+        assert_eq!(
+            Roster::<Operator>::default().authenticate(b"anything"),
+            None
+        );
     }
 }

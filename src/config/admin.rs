@@ -83,18 +83,8 @@ impl AdminSettings {
         }
         for (i, o) in self.tokens.iter().enumerate() {
             let key = |k: &str| format!("admin.tokens[{i}].{k}");
-            let sane = (1..=MAX_NAME_LEN).contains(&o.name.len())
-                && o.name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-            if !sane {
-                problems.push(
-                    Problem::new(
-                        &key("name"),
-                        format!("must be 1 to {MAX_NAME_LEN} letters, digits, '.', '_' or '-'"),
-                    )
-                    .showing(&o.name),
-                );
+            if let Some(p) = name_problem(&key("name"), &o.name) {
+                problems.push(p);
             }
             let taken = self.tokens[..i].iter().any(|p| p.name == o.name)
                 || (self.token.is_some() && o.name == LEGACY_ADMIN_NAME);
@@ -124,6 +114,22 @@ impl AdminSettings {
         }
         problems
     }
+}
+
+/// The problem of a holder's name (an operator's or a backend's), which is written to the
+/// events and the access log: 1 to 64 letters, digits, `.`, `_` or `-`.
+pub(super) fn name_problem(key: &str, name: &str) -> Option<Problem> {
+    let sane = (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    (!sane).then(|| {
+        Problem::new(
+            key,
+            format!("must be 1 to {MAX_NAME_LEN} letters, digits, '.', '_' or '-'"),
+        )
+        .showing(name)
+    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub(super) const ORIGIN_DEFAULT: &str = "default";
 
 /// Keys read from the environment as text exactly as written: figment would read an
 /// all-digit value as a number (dropping leading zeros, or rounding a long one).
-const TEXT_KEYS: [&str; 8] = [
+const TEXT_KEYS: [&str; 9] = [
     "provider.app_id",
     "provider.app_key",
     "provider.mid",
@@ -39,6 +39,7 @@ const TEXT_KEYS: [&str; 8] = [
     "notify.keys",
     "notify.contract_token",
     "admin.token",
+    "api.metrics_token",
 ];
 
 impl Settings {
@@ -91,11 +92,7 @@ impl Settings {
         let mut problems = sections.problems.clone();
         problems.extend(validate::problems(&sections));
         if env == Environment::Production {
-            problems.extend(production::problems(
-                &figment,
-                sections.provider.as_ref(),
-                sections.notify.as_ref(),
-            ));
+            problems.extend(production::problems(&figment, &sections));
         }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
@@ -353,10 +350,23 @@ mod tests {
     #[test]
     fn the_keys_listed_for_a_section_with_the_listeners_keys_are_those_of_the_default_file() {
         use figment::providers::{Format, Toml};
-        let file = figment::Figment::from(Toml::string(include_str!("../../config/default.toml")));
+        let text = include_str!("../../config/default.toml");
+        let file = figment::Figment::from(Toml::string(text));
         for (section, keys) in [("api", ApiSettings::KEYS), ("notify", NotifySettings::KEYS)] {
             let table: figment::value::Dict = file.extract_inner(section).unwrap();
             let mut in_file: Vec<&str> = table.keys().map(String::as_str).collect();
+            // A key with no default is shown commented out: `# metrics_token = "…"`.
+            let body = text
+                .split(&format!("[{section}]\n"))
+                .nth(1)
+                .and_then(|rest| rest.split("\n[").next())
+                .unwrap_or_default();
+            in_file.extend(body.lines().filter_map(|l| {
+                let (name, _) = l.strip_prefix("# ")?.split_once(" = ")?;
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+                    .then_some(name)
+            }));
             let mut listed = keys.to_vec();
             in_file.sort_unstable();
             listed.sort_unstable();

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::sandbox::{SandboxConfig, SandboxCredentials};
 use crate::secret::Secret;
 
+mod address;
 mod admin;
 mod describe;
 mod load;
@@ -23,11 +24,11 @@ mod webhooks;
 pub use admin::{AdminSettings, OperatorToken};
 pub use describe::describe;
 pub use sections::{
-    ApiSettings, AuthMode, ListenerSettings, LogFormat, LogSettings, NotifySettings, OrderSettings,
-    ProviderMode, ProviderSettings, ReconcileSettings, RetentionSettings, ShutdownSettings,
-    StoreSettings,
+    ApiSettings, AuthMode, BackendToken, ListenerSettings, LogFormat, LogSettings, NotifySettings,
+    OrderSettings, ProviderMode, ProviderSettings, ReconcileSettings, RetentionSettings,
+    ShutdownSettings, StoreSettings, METRICS_SCRAPER_NAME,
 };
-pub use webhooks::{decode_secret, EndpointSettings, WebhookSettings, SECRET_PREFIX};
+pub use webhooks::{decode_secret, url_label, EndpointSettings, WebhookSettings, SECRET_PREFIX};
 // For `admin` and `webhooks`, which name them through `super::`.
 use sections::durations;
 use validate::check_url;
@@ -179,7 +180,7 @@ pub struct Settings {
 
 /// Keys whose values are secrets: never printed, and in production only from the
 /// environment.
-const SECRET_KEYS: [&str; 6] = [
+const SECRET_KEYS: [&str; 8] = [
     "provider.app_key",
     "notify.keys",
     "notify.contract_token",
@@ -188,6 +189,9 @@ const SECRET_KEYS: [&str; 6] = [
     "admin.tokens",
     // Each endpoint's secrets; the list is shown whole, so all of it is redacted.
     "webhooks.endpoints",
+    // Each backend's token; the list is shown whole, so all of it is redacted.
+    "api.tokens",
+    "api.metrics_token",
 ];
 
 /// Shortest secret accepted (the admin token everywhere; in production also the appKey,

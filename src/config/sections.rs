@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::ids::MsgSrcId;
+use crate::operators::Roster;
 use crate::secret::Secret;
 
 /// Slow-header (slowloris) bound: a real client sends its head in one packet.
@@ -101,7 +102,62 @@ pub struct ApiSettings {
     /// Most long-polls (`GET /orders/{id}?wait=`) waiting at once; more are answered 503.
     #[serde(default = "default_long_poll_waiters")]
     pub long_poll_waiters: usize,
+    /// The backends allowed to call the API, each by name with its bearer token. Empty: the
+    /// API is open, which only a loopback `bind` allows (and production only with
+    /// `allow_unauthenticated_loopback`).
+    #[serde(default)]
+    pub tokens: Vec<BackendToken>,
+    /// A bearer token for `/metrics` alone (a scraper), besides the backends' tokens.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
+    /// Production's waiver of `tokens` for a sidecar whose `bind` is loopback.
+    #[serde(default)]
+    pub allow_unauthenticated_loopback: bool,
 }
+
+/// One backend allowed to call the API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendToken {
+    /// Who (letters, digits, `.`, `_`, `-`; at most 64): written to the access log of each
+    /// of its requests.
+    pub name: String,
+    /// Its bearer token.
+    pub token: Secret,
+}
+
+impl ApiSettings {
+    /// The backends' roster: each token with its backend's name.
+    pub fn backends(&self) -> Roster<String> {
+        Roster::new(
+            self.tokens
+                .iter()
+                .map(|b| (b.name.clone(), b.token.clone()))
+                .collect(),
+        )
+    }
+
+    /// Who may read `/metrics`: the backends, and the scraper named
+    /// [`METRICS_SCRAPER_NAME`] with `metrics_token`.
+    pub fn scrapers(&self) -> Roster<String> {
+        let scraper = self
+            .metrics_token
+            .iter()
+            .map(|t| (METRICS_SCRAPER_NAME.to_owned(), t.clone()));
+        Roster::new(
+            scraper
+                .chain(
+                    self.tokens
+                        .iter()
+                        .map(|b| (b.name.clone(), b.token.clone())),
+                )
+                .collect(),
+        )
+    }
+}
+
+/// The name the access log gives a request admitted with `api.metrics_token`.
+pub const METRICS_SCRAPER_NAME: &str = "metrics";
 
 impl ApiSettings {
     /// Every key of `[api]`, for the problem naming an unknown one (serde does not list the
@@ -116,6 +172,9 @@ impl ApiSettings {
         "max_connections",
         "trusted_proxies",
         "long_poll_waiters",
+        "tokens",
+        "metrics_token",
+        "allow_unauthenticated_loopback",
     ];
 }
 

@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
+use super::admin::name_problem;
 use super::load::Sections;
 use super::sections::{
     ApiSettings, ListenerSettings, NotifySettings, OrderSettings, ProviderMode, ProviderSettings,
     ReconcileSettings, RetentionSettings, ShutdownSettings, StoreSettings,
 };
-use super::{AdminSettings, Problem, WebhookSettings};
+use super::{url_label, AdminSettings, Problem, WebhookSettings, MIN_SECRET_LEN};
 use crate::domain::ids::MsgSrcId;
 use crate::sandbox::SandboxConfig;
 use crate::secret::Secret;
@@ -88,12 +89,60 @@ fn listener(section: &str, l: &ListenerSettings) -> Vec<Problem> {
 }
 
 fn api(s: &ApiSettings) -> Vec<Problem> {
-    listener("api", &s.listener)
+    let mut problems = listener("api", &s.listener);
+    let short = |t: &Secret| t.expose().chars().count() < MIN_SECRET_LEN;
+    for (i, b) in s.tokens.iter().enumerate() {
+        let key = |k: &str| format!("api.tokens[{i}].{k}");
+        problems.extend(name_problem(&key("name"), &b.name));
+        if s.tokens[..i].iter().any(|o| o.name == b.name) {
+            problems
+                .push(Problem::new(&key("name"), "is taken by an earlier entry").showing(&b.name));
+        }
+        if short(&b.token) {
+            problems.push(Problem::new(
+                &key("token"),
+                format!("must be at least {MIN_SECRET_LEN} characters"),
+            ));
+        }
+        if s.tokens[..i].iter().any(|o| o.token == b.token) {
+            problems.push(Problem::new(
+                &key("token"),
+                "is another backend's token (value not shown: secret)",
+            ));
+        }
+    }
+    if s.metrics_token.as_ref().is_some_and(short) {
+        problems.push(Problem::new(
+            "api.metrics_token",
+            format!("must be at least {MIN_SECRET_LEN} characters"),
+        ));
+    }
+    let loopback = s.listener.bind.ip().is_loopback();
+    if !loopback && s.tokens.is_empty() {
+        problems.push(
+            Problem::new(
+                "api.tokens",
+                "at least one backend token is required when api.bind is not loopback: \
+                 anyone who reaches the API could create bills and read every order",
+            )
+            .showing(&s.listener.bind.to_string()),
+        );
+    }
+    if !loopback && s.allow_unauthenticated_loopback {
+        problems.push(
+            Problem::new(
+                "api.allow_unauthenticated_loopback",
+                "waives api.tokens only for a sidecar whose api.bind is loopback",
+            )
+            .showing(&s.listener.bind.to_string()),
+        );
+    }
+    problems
 }
 
 fn notify(s: &NotifySettings) -> Vec<Problem> {
     let mut problems = listener("notify", &s.listener);
-    if let Err(p) = check_url("notify.public_url", &s.public_url) {
+    if let Err(p) = check_public_url(&s.public_url) {
         problems.push(p);
     }
     if s.keys.is_empty() || s.keys.iter().any(Secret::is_empty) {
@@ -230,20 +279,47 @@ fn shutdown(s: &ShutdownSettings, provider: &ProviderSettings) -> Vec<Problem> {
     .showing(&humantime::format_duration(s.grace).to_string())]
 }
 
-/// A URL with a scheme of http or https and a host, no trailing '/'.
-pub(super) fn check_url(key: &str, raw: &str) -> Result<(), Problem> {
-    let url = url::Url::parse(raw).map_err(|e| Problem::new(key, e.to_string()).showing(raw))?;
+/// A URL with a scheme of http or https and a host, no trailing '/'. A refused URL is shown
+/// through [`url_label`] (no user info, query or fragment: they may hold a password).
+pub(super) fn check_url(key: &str, raw: &str) -> Result<url::Url, Problem> {
+    let refuse = |why: String| Problem::new(key, why).showing(&url_label(raw));
+    let url = url::Url::parse(raw).map_err(|e| refuse(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(Problem::new(key, "must start with http:// or https://").showing(raw));
+        return Err(refuse("must start with http:// or https://".into()));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(Problem::new(key, "must name a host").showing(raw));
+        return Err(refuse("must name a host".into()));
     }
     if raw.ends_with('/') || url.query().is_some() || url.fragment().is_some() {
-        return Err(Problem::new(key, "must not end with '/' or carry a query").showing(raw));
+        return Err(refuse("must not end with '/' or carry a query".into()));
+    }
+    Ok(url)
+}
+
+/// `notify.public_url`'s own rules, everywhere: no user info (the provider would be given
+/// a password), and no path already ending in the route the gateway appends.
+fn check_public_url(raw: &str) -> Result<(), Problem> {
+    const KEY: &str = "notify.public_url";
+    let url = check_url(KEY, raw)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Problem::new(
+            KEY,
+            "must not carry user info (user:password@): it would be handed to the provider in every notifyUrl",
+        )
+        .showing(&url_label(raw)));
+    }
+    if url.path().trim_end_matches('/').ends_with(PAYMENT_ROUTE) {
+        return Err(Problem::new(
+            KEY,
+            format!("is the base the gateway appends {PAYMENT_ROUTE} to: drop the route from it (it would be doubled)"),
+        )
+        .showing(&url_label(raw)));
     }
     Ok(())
 }
+
+/// The route `notify.public_url` is the base of.
+const PAYMENT_ROUTE: &str = "/notify/payment";
 
 #[cfg(test)]
 mod tests {
@@ -267,6 +343,25 @@ mod tests {
             ("[admin]\nsession_ttl = \"30s\"", "admin.session_ttl"),
             ("[admin]\nsession_ttl = \"2days\"", "admin.session_ttl"),
             ("[notify]\nrejected_budget = 0", "notify.rejected_budget"),
+            ("[api]\nbind = \"0.0.0.0:8080\"", "api.tokens"),
+            ("[api]\nbind = \"[::]:8080\"", "api.tokens"),
+            (
+                "[api]\nbind = \"0.0.0.0:8080\"\nallow_unauthenticated_loopback = true\n\
+                 tokens = [{ name = \"pos\", token = \"0123456789abcdef-pos\" }]",
+                "api.allow_unauthenticated_loopback",
+            ),
+            (
+                "[api]\ntokens = [{ name = \"a b\", token = \"0123456789abcdef-pos\" }]",
+                "api.tokens[0].name",
+            ),
+            (
+                "[notify]\npublic_url = \"http://u:p@127.0.0.1:8081\"",
+                "notify.public_url",
+            ),
+            (
+                "[notify]\npublic_url = \"http://127.0.0.1:8081/notify/payment\"",
+                "notify.public_url",
+            ),
             ("[api]\nbody_timeout = \"0s\"", "api.body_timeout"),
             (
                 "[retention]\nprune_tick = \"nightly\"",

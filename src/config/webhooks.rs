@@ -77,6 +77,23 @@ impl EndpointSettings {
     }
 }
 
+/// `url` without user info, query or fragment (which may hold a password or a token): how
+/// an endpoint is named in the delivery log, the metrics and the console, and how any URL
+/// is shown in a configuration problem.
+pub fn url_label(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..cut];
+    let Some(scheme) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    // The user info is the authority's part before its last '@' (a password may hold one).
+    let authority_end = url[scheme..].find('/').map_or(url.len(), |i| scheme + i);
+    match url[scheme..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme], &url[scheme + at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The key of a `whsec_<base64>` secret.
 pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
     let key = base64::engine::general_purpose::STANDARD
@@ -182,6 +199,26 @@ mod tests {
     use crate::config::Environment;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn an_endpoint_is_labelled_without_user_info_query_or_fragment() {
+        assert_eq!(
+            url_label("https://u:p@backend.example:8443/hook?token=s3cret#x"),
+            "https://backend.example:8443/hook"
+        );
+        assert_eq!(
+            url_label("https://u:p@ss@backend.example/hook"),
+            "https://backend.example/hook"
+        );
+        assert_eq!(
+            url_label("https://backend.example/users/@me"),
+            "https://backend.example/users/@me"
+        );
+        assert_eq!(
+            url_label("http://127.0.0.1:9000/hook"),
+            "http://127.0.0.1:9000/hook"
+        );
+    }
 
     #[test]
     fn no_endpoint_is_configured_by_default_and_the_back_off_spans_about_three_days() {

@@ -5,6 +5,7 @@
 //! `flows`.
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod client_addr;
 pub mod contracts;
@@ -32,22 +33,16 @@ pub use crate::flows::Gateway as AppState;
 #[derive(Clone, Copy)]
 pub struct Listener(pub &'static str);
 
-/// Routes of the `api` listener.
+/// Routes of the `api` listener: `/healthz` and `/readyz` open, `/metrics` behind the
+/// scrapers' guard, `/admin` behind the operators' (`admin::require_token`), and every
+/// other route, an unknown one too, behind the backends' (`auth::require_backend`).
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz", "GET").get(health::healthz))
         .service(resource("/readyz", "GET").get(health::readyz))
-        .service(resource("/metrics", "GET").get(health::metrics))
         .service(
-            resource("/orders", "GET, POST")
-                .post(orders::create)
-                .get(orders::list),
-        )
-        .service(resource("/orders/{merOrderId}", "GET").get(orders::get))
-        .service(resource("/orders/{merOrderId}/events", "GET").get(orders::events))
-        .service(resource("/contracts/{contractNo}", "GET").get(contracts::get))
-        .service(resource("/events", "GET").get(feed::list))
-        .service(
-            resource("/orders/{merOrderId}/preauth-completion", "POST").post(preauth::complete),
+            resource("/metrics", "GET")
+                .wrap(from_fn(auth::require_scraper))
+                .get(health::metrics),
         )
         .service(
             web::scope("/admin")
@@ -58,6 +53,24 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/resync", "POST").post(admin::resync_many))
                 .service(resource("/webhooks/deliveries", "GET").get(webhooks::deliveries))
                 .service(resource("/webhooks/redeliver", "POST").post(webhooks::redeliver)),
+        )
+        // Last: an empty prefix takes every path the routes above did not.
+        .service(
+            web::scope("")
+                .wrap(from_fn(auth::require_backend))
+                .service(
+                    resource("/orders", "GET, POST")
+                        .post(orders::create)
+                        .get(orders::list),
+                )
+                .service(resource("/orders/{merOrderId}", "GET").get(orders::get))
+                .service(resource("/orders/{merOrderId}/events", "GET").get(orders::events))
+                .service(resource("/contracts/{contractNo}", "GET").get(contracts::get))
+                .service(resource("/events", "GET").get(feed::list))
+                .service(
+                    resource("/orders/{merOrderId}/preauth-completion", "POST")
+                        .post(preauth::complete),
+                ),
         )
         .default_service(web::to(not_found));
 }
@@ -136,10 +149,16 @@ pub async fn request_id(
 const SECRET_PATH_PREFIX: &str = "/notify/contract/";
 
 /// The access log: one line per request, with the client address (`client_addr`: the TCP
-/// peer unless it is a trusted proxy), its request id, the contract token masked and no
-/// request headers (so no Authorization), no query string and no body.
+/// peer unless it is a trusted proxy), its request id, the backend the API's guard admitted
+/// it for by name (`-`: none), the contract token masked and no request headers (so no
+/// Authorization), no query string and no body.
 pub fn access_log(trusted: client_addr::TrustedProxies) -> Logger {
-    Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms id=%{x-request-id}o")
+    Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms id=%{x-request-id}o backend=%{backend}xo")
+        .custom_response_replace("backend", |res| {
+            actix_web::HttpMessage::extensions(res.request())
+                .get::<auth::Backend>()
+                .map_or_else(|| "-".to_owned(), |b| b.0.clone())
+        })
         .custom_request_replace("client", move |req| {
             trusted
                 .client(req.peer_addr(), req.headers())

@@ -367,17 +367,9 @@ impl Webhooks {
     }
 }
 
-/// `url` without user info, query or fragment.
-pub fn label(url: &str) -> String {
-    let cut = url.find(['?', '#']).unwrap_or(url.len());
-    let url = &url[..cut];
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
+/// `url` without user info, query or fragment: the one redacting label of an endpoint, in
+/// the delivery log and the metrics as in a configuration error.
+pub use crate::config::url_label as label;
 
 /// The first bytes of an answer, as text.
 fn excerpt(body: &[u8]) -> String {
@@ -391,18 +383,6 @@ fn excerpt(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_endpoint_is_labelled_without_user_info_query_or_fragment() {
-        assert_eq!(
-            label("https://u:p@backend.example:8443/hook?token=s3cret#x"),
-            "https://backend.example:8443/hook"
-        );
-        assert_eq!(
-            label("http://127.0.0.1:9000/hook"),
-            "http://127.0.0.1:9000/hook"
-        );
-    }
 
     #[test]
     fn an_excerpt_is_bounded_and_cut_on_a_character() {

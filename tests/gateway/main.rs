@@ -11,6 +11,7 @@ mod helpers;
 
 mod admin;
 mod answers;
+mod auth;
 mod backend;
 mod bills;
 mod browser;

@@ -17,7 +17,7 @@ use crate::helpers::{child_gateway_env, paid_notices, umsgate, ChildGateway};
 
 /// A merchant's all-digit ids and real-looking secrets, as production is given them: every
 /// one from the environment, none of them published anywhere.
-const PRODUCTION: [(&str, &str); 13] = [
+const PRODUCTION: [(&str, &str); 14] = [
     ("UMSGATE_ENV", "production"),
     ("UMSGATE__PROVIDER__APP_ID", "20230512000012345"),
     (
@@ -35,8 +35,16 @@ const PRODUCTION: [(&str, &str); 13] = [
     ("UMSGATE__NOTIFY__CONTRACT_TOKEN", "ct-7Hq2Lz9Wm4Xr8Vb3Tn6"),
     ("UMSGATE__ADMIN__TOKEN", "0123456789012345678"),
     ("UMSGATE__NOTIFY__PUBLIC_URL", "https://pay.example.com"),
-    // Nothing listens on the discard port: no call can leave this machine.
-    ("UMSGATE__PROVIDER__BASE_URL", "http://127.0.0.1:9"),
+    // A `.invalid` name never resolves (RFC 6761): no call can leave this machine.
+    (
+        "UMSGATE__PROVIDER__BASE_URL",
+        "https://open.chinaums.invalid",
+    ),
+    // The backend that calls the API.
+    (
+        "UMSGATE__API__TOKENS",
+        r#"[{name="pos",token="pos-9Kq2Lm7Xv4Rt8Wz3"}]"#,
+    ),
     ("UMSGATE__API__BIND", "127.0.0.1:0"),
     ("UMSGATE__NOTIFY__BIND", "127.0.0.1:0"),
 ];
@@ -257,6 +265,265 @@ fn production_refuses_each_published_weak_or_unreachable_value_naming_its_key() 
     // And the base itself is accepted: each refusal above is its one change.
     let (out, stdout, stderr) = run(production(dir.path(), &[], &["check-config"]));
     assert!(out.status.success(), "{stdout}{stderr}");
+}
+
+/// One refusal: the variables set on top of the production base, the key the refusal
+/// names, and what its output must not contain.
+type Refusal<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a [&'a str]);
+
+/// Runs `check-config` in production with each case's `overrides` on top of the base and
+/// asserts that it is refused naming `key`, with none of the case's `hidden` strings in its
+/// output; then that each of `accepted` (overrides too) passes, so each refusal is its
+/// own change. A table of `(overrides, key, hidden)`.
+fn refused_in_production(cases: &[Refusal<'_>], accepted: &[&[(&str, &str)]]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (overrides, key, hidden) in cases {
+        let (out, stdout, stderr) = run(production(dir.path(), overrides, &["check-config"]));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{overrides:?} was accepted: {stdout}"
+        );
+        assert!(
+            stderr.contains(&format!("`{key}`")),
+            "{overrides:?}: {key} missing: {stderr}"
+        );
+        for h in *hidden {
+            assert!(
+                !stderr.contains(h),
+                "{overrides:?}: {h:?} printed: {stderr}"
+            );
+        }
+    }
+    for overrides in accepted {
+        let (out, stdout, stderr) = run(production(dir.path(), overrides, &["check-config"]));
+        assert!(out.status.success(), "{overrides:?}: {stdout}{stderr}");
+    }
+}
+
+#[test]
+fn production_refuses_an_api_without_backend_tokens_unless_waived_for_a_loopback_sidecar() {
+    const NO_TOKENS: (&str, &str) = ("UMSGATE__API__TOKENS", "");
+    const WAIVED: (&str, &str) = ("UMSGATE__API__ALLOW_UNAUTHENTICATED_LOOPBACK", "true");
+    refused_in_production(
+        &[
+            (&[NO_TOKENS], "api.tokens", &[]),
+            (
+                &[NO_TOKENS, ("UMSGATE__API__BIND", "0.0.0.0:0")],
+                "api.tokens",
+                &[],
+            ),
+            (
+                &[NO_TOKENS, WAIVED, ("UMSGATE__API__BIND", "[::]:0")],
+                "api.allow_unauthenticated_loopback",
+                &[],
+            ),
+            (
+                &[NO_TOKENS, WAIVED, ("UMSGATE__API__BIND", "10.0.0.5:0")],
+                "api.tokens",
+                &[],
+            ),
+            (
+                &[("UMSGATE__API__TOKENS", r#"[{name="pos",token="tiny-tok"}]"#)],
+                "api.tokens[0].token",
+                &["tiny-tok"],
+            ),
+            (
+                &[(
+                    "UMSGATE__API__TOKENS",
+                    r#"[{name="pos",token="pos-9Kq2Lm7Xv4Rt8Wz3"},{name="pos",token="erp-4Rt8Wz3pos-9Kq2L"}]"#,
+                )],
+                "api.tokens[1].name",
+                &["erp-4Rt8Wz3pos-9Kq2L"],
+            ),
+            (
+                &[(
+                    "UMSGATE__API__TOKENS",
+                    r#"[{name="pos",token="pos-9Kq2Lm7Xv4Rt8Wz3"},{name="erp",token="pos-9Kq2Lm7Xv4Rt8Wz3"}]"#,
+                )],
+                "api.tokens[1].token",
+                &["pos-9Kq2Lm7Xv4Rt8Wz3"],
+            ),
+            (
+                &[("UMSGATE__API__METRICS_TOKEN", "scrape-me")],
+                "api.metrics_token",
+                &["scrape-me"],
+            ),
+        ],
+        &[
+            &[NO_TOKENS, WAIVED],
+            &[NO_TOKENS, WAIVED, ("UMSGATE__API__BIND", "[::1]:0")],
+            &[("UMSGATE__API__METRICS_TOKEN", "scrape-4Rt8Wz3Kq2Lm7Xv")],
+        ],
+    );
+}
+
+/// A Standard Webhooks secret of 32 random bytes.
+const WEBHOOK_SECRET: &str = "whsec_CpH7KqZkLhEf2nh49FqUl1K4K67mBKMvIcT79vhNJLE=";
+
+/// The variable that lists the webhook endpoints.
+const ENDPOINTS: &str = "UMSGATE__WEBHOOKS__ENDPOINTS";
+
+/// `UMSGATE__WEBHOOKS__ENDPOINTS`'s value for one endpoint.
+fn endpoint(url: &str, secret: &str) -> String {
+    format!(r#"[{{url="{url}",secret="{secret}"}}]"#)
+}
+
+#[test]
+fn production_refuses_weak_webhook_secrets_and_cleartext_or_loopback_outbound_urls() {
+    let short = endpoint("https://backend.example/hook", "whsec_YWFh");
+    // 24 bytes, all of them 'a'.
+    let monotonous = endpoint(
+        "https://backend.example/hook",
+        "whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh",
+    );
+    let cleartext = endpoint("http://backend.example/hook", WEBHOOK_SECRET);
+    let sidecar = endpoint("http://127.0.0.1:9000/hook", WEBHOOK_SECRET);
+    let good = endpoint("https://backend.example/hook", WEBHOOK_SECRET);
+    let (short, monotonous, cleartext, sidecar, good) = (
+        [(ENDPOINTS, short.as_str())],
+        [(ENDPOINTS, monotonous.as_str())],
+        [(ENDPOINTS, cleartext.as_str())],
+        [(ENDPOINTS, sidecar.as_str())],
+        [(ENDPOINTS, good.as_str())],
+    );
+    const BASE_URL: &str = "UMSGATE__PROVIDER__BASE_URL";
+    refused_in_production(
+        &[
+            (&short, "webhooks.endpoints[0].secrets", &["YWFh"]),
+            (&monotonous, "webhooks.endpoints[0].secrets", &["YWFhYWFh"]),
+            (&cleartext, "webhooks.endpoints[0].url", &[WEBHOOK_SECRET]),
+            (
+                &[(BASE_URL, "http://open.chinaums.com")],
+                "provider.base_url",
+                &[],
+            ),
+            (
+                &[(BASE_URL, "https://127.0.0.1:9")],
+                "provider.base_url",
+                &[],
+            ),
+            (&[(BASE_URL, "https://[::1]:9")], "provider.base_url", &[]),
+            (
+                &[(BASE_URL, "https://LOCALHOST.")],
+                "provider.base_url",
+                &[],
+            ),
+        ],
+        &[
+            &good,
+            &sidecar,
+            &[(BASE_URL, "https://api-mop.chinaums.com")],
+        ],
+    );
+}
+
+#[test]
+fn production_refuses_every_special_purpose_localhost_userinfo_or_doubled_public_url_of_the_issue()
+{
+    const URL: &str = "UMSGATE__NOTIFY__PUBLIC_URL";
+    const KEY: &str = "notify.public_url";
+    let refused = [
+        "https://[::ffff:127.0.0.1]",
+        "https://[::ffff:7f00:1]",
+        "https://[::ffff:10.0.0.1]",
+        "https://[fd00::1]",
+        "https://[fe80::1]",
+        "https://[64:ff9b::7f00:1]",
+        "https://[2002:7f00:1::]",
+        "https://100.64.0.1",
+        "https://198.18.0.1",
+        "https://192.0.2.1",
+        "https://LOCALHOST.",
+        "https://localhost..",
+        "https://Api.LocalHost",
+        "https://pay.example.com/notify/payment",
+        "https://pay.example.com/base/notify/payment",
+        "https://gateway",
+        "https://pay.internal",
+        "https://[2001:db8::1]",
+    ];
+    let overrides: Vec<[(&str, &str); 1]> = refused.iter().map(|u| [(URL, *u)]).collect();
+    let mut cases: Vec<Refusal<'_>> = overrides.iter().map(|o| (&o[..], KEY, &[][..])).collect();
+    let userinfo = [(URL, "https://merchant:pw-Zq8Xv3@pay.example.com")];
+    cases.push((&userinfo, KEY, &["pw-Zq8Xv3", "merchant:"]));
+    refused_in_production(
+        &cases,
+        &[
+            &[(URL, "https://pay.example.com/umsgate")],
+            &[(URL, "https://[2001:4860:4860::8888]")],
+            &[(URL, "https://8.8.8.8:8443")],
+        ],
+    );
+}
+
+#[test]
+fn production_refuses_trivial_published_and_shared_secrets_and_never_prints_a_secret_in_a_url() {
+    const NOTIFY_KEY: &str = "Xq3Tz8Lw2Vb7Nm4Kp9Rs6Hd1Fg5Jc0Ya7Ue2Io8Pl3Mk6Nb";
+    let spaces = " ".repeat(48);
+    let leaky = endpoint(
+        "ftp://hook-user:hunter2-Pw9@backend.example/hook?token=s3cr3t-Qz7",
+        WEBHOOK_SECRET,
+    );
+    let leaky = [(ENDPOINTS, leaky.as_str())];
+    refused_in_production(
+        &[
+            (
+                &leaky,
+                "webhooks.endpoints[0].url",
+                &["hunter2-Pw9", "s3cr3t-Qz7", "hook-user"],
+            ),
+            (
+                &[("UMSGATE__ADMIN__TOKEN", "aaaaaaaaaaaaaaaaaaaa")],
+                "admin.token",
+                &["aaaaaaaaaaaa"],
+            ),
+            (&[("UMSGATE__NOTIFY__KEYS", &spaces)], "notify.keys", &[]),
+            (
+                &[("UMSGATE__NOTIFY__KEYS", "abababababababababababababababab")],
+                "notify.keys",
+                &["abababababab"],
+            ),
+            (
+                &[(
+                    "UMSGATE__NOTIFY__KEYS",
+                    "  IMPARTXRQCFWMRIJPDNCW6HPXAWCDDKEPYXJAKXDHCATCXJ6 ",
+                )],
+                "notify.keys",
+                &["IMPARTXRQCFWMRIJPDNCW6HPXAWCDDKEPYXJAKXDHCATCXJ6"],
+            ),
+            (
+                &[(
+                    "UMSGATE__PROVIDER__APP_KEY",
+                    "1C4E3B16066244AE9B236A09E5B312E8",
+                )],
+                "provider.app_key",
+                &["1C4E3B16066244AE9B236A09E5B312E8"],
+            ),
+            (
+                &[(
+                    "UMSGATE__NOTIFY__CONTRACT_TOKEN",
+                    "Sandbox-Contract-Token-Change-Me",
+                )],
+                "notify.contract_token",
+                &["Sandbox-Contract-Token-Change-Me"],
+            ),
+            (
+                &[("UMSGATE__ADMIN__TOKEN", NOTIFY_KEY)],
+                "admin.token",
+                &[NOTIFY_KEY],
+            ),
+            (
+                &[(
+                    "UMSGATE__API__TOKENS",
+                    r#"[{name="pos",token="0123456789012345678"}]"#,
+                )],
+                "api.tokens[0].token",
+                &["0123456789012345678"],
+            ),
+        ],
+        &[],
+    );
 }
 
 #[test]
