@@ -76,6 +76,8 @@ struct OrderPage {
     wallet: String,
     review_reason: Option<String>,
     flagged_at: String,
+    /// The order's version as shown: an acknowledgement clears only this version's flag.
+    version: i64,
     events: Vec<EventRow>,
     journal: Vec<JournalRow>,
     calls: Vec<CallRow>,
@@ -143,6 +145,7 @@ pub async fn order(
         wallet: o.facts.target_sys.clone().unwrap_or_default(),
         review_reason: o.review_reason().map(str::to_owned),
         flagged_at: o.review.as_ref().map(|r| when(r.since)).unwrap_or_default(),
+        version: o.version,
         events: d.events.iter().map(EventRow::from).collect(),
         journal: d.journal.into_iter().map(JournalRow::from).collect(),
         calls: d
