@@ -96,8 +96,9 @@ pub fn parse_note(note: &str) -> Result<String, FlowError> {
     Ok(note.to_owned())
 }
 
-/// Whether `c` is a format character (general category `Cf`).
-fn is_format(c: char) -> bool {
+/// Whether `c` is a format character (general category `Cf`): what [`parse_note`] refuses,
+/// and what the console shows by its code in a note kept from before it did.
+pub fn is_format(c: char) -> bool {
     get_general_category(c) == GeneralCategory::Format
 }
 

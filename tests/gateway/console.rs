@@ -958,3 +958,35 @@ async fn a_note_with_a_right_to_left_override_is_refused_on_the_page_and_the_fla
     assert!(!page.body.contains('\u{202E}'), "the note is shown nowhere");
     assert_eq!(app.order(id).await["needsReview"], true);
 }
+
+#[actix_web::test]
+async fn a_note_kept_from_before_with_a_right_to_left_override_shows_it_by_its_code() {
+    use diesel::connection::SimpleConnection;
+    // Arrange: an operator's note written before notes refused format characters.
+    let app = TestApp::spawn().await;
+    let id = "1017CONSOLDRLO";
+    bound_bill(&app, id, 100).await;
+    app.db
+        .conn()
+        .unwrap()
+        .batch_execute(&format!(
+            "INSERT INTO order_events (mer_order_id, from_status, to_status, source, reason, at, operator, note) \
+             VALUES ('{id}', 'PENDING', 'PENDING', 'operator', 'checked by an operator: nothing new', 0, 'alice', \
+                     'refunded \u{202E}dnah yb')"
+        ))
+        .unwrap();
+    let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
+
+    // Act
+    let page = b.get(&format!("/admin/console/orders/{id}")).await;
+
+    // Assert
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("<q class=\"event-note\">refunded &#60;U+202E&#62;dnah yb</q>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains('\u{202E}'));
+}
