@@ -67,9 +67,30 @@ pub enum Seen {
     /// cannot be read, no status): the order is flagged for review with this reason and
     /// made due for a check now.
     Unreadable(String),
-    /// An operator looked at the order's review and cleared it (money state stays as the
-    /// provider's word left it).
-    Acknowledged,
+    /// An operator looked at the order's review as it was at version `reviewed` and clears
+    /// it, if it is still the flag they saw ([`Order::acknowledgement`]); money state stays
+    /// as the provider's word left it.
+    Acknowledged {
+        /// The order's version on the page the operator reviewed.
+        reviewed: i64,
+    },
+}
+
+/// What an operator's acknowledgement does to the order as it is now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acknowledgement {
+    /// The order is still as the operator saw it: its flag is cleared.
+    Clears,
+    /// The order is not flagged (another operator cleared it, or it never was): nothing.
+    NotFlagged,
+    /// The order changed since the operator looked (a newer notice may have flagged it
+    /// again, for another reason): nothing is cleared, and they are shown what it is now.
+    Changed {
+        /// The order's version now.
+        version: i64,
+        /// Why it is flagged now.
+        reason: String,
+    },
 }
 
 /// The operator behind an observation, and what they wrote about it.
@@ -201,6 +222,22 @@ impl Order {
         plus(self.expire_at, grace).is_some_and(|t| now >= t)
     }
 
+    /// What an operator's acknowledgement of this order, reviewed at version `reviewed`,
+    /// does: it clears the flag only when the order is still at that version. Any change
+    /// since (a newer notice's flag, a check) may have changed what the flag means, so the
+    /// operator must look again; comparing the whole version, not only the reason, also
+    /// catches an order cleared and flagged again in between.
+    pub fn acknowledgement(&self, reviewed: i64) -> Acknowledgement {
+        match &self.review {
+            None => Acknowledgement::NotFlagged,
+            Some(r) if self.version != reviewed => Acknowledgement::Changed {
+                version: self.version,
+                reason: r.reason.clone(),
+            },
+            Some(_) => Acknowledgement::Clears,
+        }
+    }
+
     /// What this order becomes on `obs` at `now`. The one place that decides: status (by
     /// `decide`), paid and refunded amounts, provider facts, binding, review flag, the
     /// check schedule and the history entry.
@@ -244,9 +281,11 @@ impl Order {
                 None
             }
             Seen::Nothing => None,
-            Seen::Acknowledged => {
-                if let Some(review) = after.review.take() {
-                    reasons.push(format!("review acknowledged: {}", review.reason));
+            Seen::Acknowledged { reviewed } => {
+                if self.acknowledgement(*reviewed) == Acknowledgement::Clears {
+                    if let Some(review) = after.review.take() {
+                        reasons.push(format!("review acknowledged: {}", review.reason));
+                    }
                 }
                 None
             }
@@ -674,8 +713,14 @@ mod tests {
     fn an_acknowledgement_clears_the_flag_names_the_operator_and_moves_no_money_state() {
         let mut before = order(OrderStatus::Paid);
         before.flag("amount mismatch".into(), t0());
-        let ack = Observation::of(Seen::Acknowledged, Source::Operator, None)
-            .by(alice("refunded the difference by hand"));
+        let ack = Observation::of(
+            Seen::Acknowledged {
+                reviewed: before.version,
+            },
+            Source::Operator,
+            None,
+        )
+        .by(alice("refunded the difference by hand"));
         let later = t0() + chrono::Duration::minutes(5);
 
         let change = before.observe(&ack, later, &timing());
@@ -696,12 +741,55 @@ mod tests {
     #[test]
     fn acknowledging_an_order_that_is_not_flagged_changes_nothing() {
         let before = order(OrderStatus::Paid);
-        let ack = Observation::of(Seen::Acknowledged, Source::Operator, None).by(alice("ok"));
+        let ack = Observation::of(
+            Seen::Acknowledged {
+                reviewed: before.version,
+            },
+            Source::Operator,
+            None,
+        )
+        .by(alice("ok"));
 
         let change = before.observe(&ack, t0(), &timing());
 
         assert!(!change.changed(&before));
         assert_eq!(change.event, None);
+        assert_eq!(
+            before.acknowledgement(before.version),
+            Acknowledgement::NotFlagged
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_of_an_older_version_clears_nothing_and_names_the_flag_now() {
+        // Arrange: flagged at version 3 for 99 fen, then flagged again for 1 fen.
+        let mut seen = order(OrderStatus::Pending);
+        seen.flag("amount mismatch: provider reports 99 fen".into(), t0());
+        seen.version = 3;
+        let mut now = seen.clone();
+        now.flag("amount mismatch: provider reports 1 fen".into(), t0());
+        now.version = 4;
+        let ack = |reviewed| {
+            Observation::of(Seen::Acknowledged { reviewed }, Source::Operator, None)
+                .by(alice("refunded the 99 fen"))
+        };
+
+        // Act
+        let stale = now.observe(&ack(3), t0(), &timing());
+        let fresh = now.observe(&ack(4), t0(), &timing());
+
+        // Assert
+        assert!(!stale.changed(&now), "the newer flag stays");
+        assert_eq!(stale.event, None);
+        assert_eq!(
+            now.acknowledgement(3),
+            Acknowledgement::Changed {
+                version: 4,
+                reason: "amount mismatch: provider reports 1 fen".into()
+            }
+        );
+        assert_eq!(seen.acknowledgement(3), Acknowledgement::Clears);
+        assert!(!fresh.after.needs_review(), "the flag seen is cleared");
     }
 
     #[test]

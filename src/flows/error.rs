@@ -25,6 +25,17 @@ pub enum FlowError {
     /// The request conflicts with what exists or is under way.
     #[error("{0}")]
     Conflict(String),
+    /// An acknowledgement of a review the operator saw at version `reviewed`, while the
+    /// order is at `version` now, flagged for `reason`: nothing was cleared.
+    #[error("the order changed since you reviewed it at version {reviewed}: it is at version {version} now, flagged: {reason}; review it again")]
+    ReviewChanged {
+        /// The version the operator reviewed.
+        reviewed: i64,
+        /// The order's version now.
+        version: i64,
+        /// Why it is flagged now.
+        reason: String,
+    },
     /// The provider refused the request.
     #[error("provider refused the request: {err_code}: {err_msg}")]
     ProviderRefused {

@@ -210,11 +210,16 @@ pub async fn resync_many(
 struct ReviewBody {
     action: String,
     note: Option<String>,
+    version: Option<i64>,
 }
 
-/// `POST /admin/orders/{merOrderId}/review` `{"action":"acknowledge"|"resync","note":"…"}`:
-/// an operator's review action (see `flows::review`). Answers the order after an
-/// acknowledgement, the order before and after a resync. A viewer gets 403.
+/// `POST /admin/orders/{merOrderId}/review`
+/// `{"action":"acknowledge"|"resync","note":"…","version":N}`: an operator's review action
+/// (see `flows::review`). An acknowledgement needs the order's `version` the operator
+/// reviewed (400 naming it when absent) and clears the flag only if the order is still at
+/// it (409 `review_changed` with the `version` and `reviewReason` now otherwise). Answers
+/// the order after an acknowledgement, the order before and after a resync. A viewer gets
+/// 403.
 pub async fn review(
     state: web::Data<AppState>,
     client: web::Data<ProviderClient>,
@@ -228,7 +233,8 @@ pub async fn review(
     let action = ReviewAction::parse(&b.action)
         .ok_or_else(|| ApiError::field("action", "must be \"acknowledge\" or \"resync\""))?;
     let note = b.note.unwrap_or_default();
-    let done = flows::review::review(&state, &client, &operator, id, action, &note).await?;
+    let done =
+        flows::review::review(&state, &client, &operator, id, action, &note, b.version).await?;
     Ok(HttpResponse::Ok().json(match done {
         ReviewOutcome::Acknowledged(order) => serde_json::json!({
             "action": action.as_str(),

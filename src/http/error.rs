@@ -35,6 +35,17 @@ pub enum ApiError {
     /// The request conflicts with what exists.
     #[error("{0}")]
     Conflict(String),
+    /// An acknowledgement of a review that is no longer the order's: the message and the
+    /// order's version and flag now.
+    #[error("{message}")]
+    ReviewChanged {
+        /// In words.
+        message: String,
+        /// The order's version now.
+        version: i64,
+        /// Why it is flagged now.
+        reason: String,
+    },
     /// The body is not `application/json`.
     #[error("the request body must be sent as Content-Type: application/json")]
     UnsupportedMediaType,
@@ -100,6 +111,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::ReviewChanged { .. } => "review_changed",
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -120,6 +132,15 @@ impl From<FlowError> for ApiError {
             FlowError::InvalidField { field, message } => ApiError::InvalidField { field, message },
             FlowError::NotFound(m) => ApiError::NotFound(m),
             FlowError::Conflict(m) => ApiError::Conflict(m),
+            FlowError::ReviewChanged {
+                version,
+                ref reason,
+                ..
+            } => ApiError::ReviewChanged {
+                message: e.to_string(),
+                version,
+                reason: reason.clone(),
+            },
             FlowError::Forbidden(m) => ApiError::Forbidden(m),
             FlowError::ProviderRefused { err_code, err_msg } => {
                 ApiError::ProviderRefused { err_code, err_msg }
@@ -158,6 +179,12 @@ struct Body<'a> {
     field: Option<&'a str>,
     #[serde(rename = "errCode", skip_serializing_if = "Option::is_none")]
     err_code: Option<&'a str>,
+    /// A changed review: the order's version now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<i64>,
+    /// A changed review: why the order is flagged now.
+    #[serde(rename = "reviewReason", skip_serializing_if = "Option::is_none")]
+    review_reason: Option<&'a str>,
 }
 
 impl ResponseError for ApiError {
@@ -166,7 +193,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidJson(_) | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ReviewChanged { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -211,6 +238,14 @@ impl ResponseError for ApiError {
             },
             err_code: match self {
                 ApiError::ProviderRefused { err_code, .. } => Some(err_code),
+                _ => None,
+            },
+            version: match self {
+                ApiError::ReviewChanged { version, .. } => Some(*version),
+                _ => None,
+            },
+            review_reason: match self {
+                ApiError::ReviewChanged { reason, .. } => Some(reason),
                 _ => None,
             },
         })

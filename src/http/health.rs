@@ -1,4 +1,5 @@
-//! Liveness, readiness and metrics. Readiness proves the store takes writes; it must not
+//! Liveness, readiness and metrics. Readiness says whether the store takes writes (the
+//! latest write's outcome, or a probe's: `Db::writable`); it must not
 //! call the provider (a provider outage must not take the gateway out of rotation: the
 //! reconciler exists for exactly that).
 
@@ -14,12 +15,13 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store takes the write lock, on the file it was opened on.
+/// `GET /readyz`: 200 while the store takes writes, on the file it was opened on; 503
+/// while they fail (a full disk, a lost file), until one succeeds again.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.db.write(|_| Ok::<_, store::StoreError>(())).await {
+    match state.db.writable().await {
         Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))),
-        Err(e) => {
-            log::warn!("readiness check failed: {e}");
+        Err(why) => {
+            log::warn!("readiness check failed: {why}");
             Err(ApiError::Unavailable("store is not writable".into()))
         }
     }

@@ -23,7 +23,7 @@ pub mod synthetic;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::r2d2::{ConnectionManager, PooledConnection};
@@ -87,6 +87,26 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this error says that the database does not take writes (a full disk, an I/O
+    /// error, a lock held too long, a lost file, no connection), as opposed to what one
+    /// write found (a lost compare-and-set, a row that does not parse, a constraint).
+    pub fn is_write_failure(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error as Diesel};
+        !matches!(
+            self,
+            StoreError::Conflict(_)
+                | StoreError::Corrupt { .. }
+                | StoreError::Query(Diesel::NotFound)
+                | StoreError::Query(Diesel::DatabaseError(
+                    Kind::UniqueViolation
+                        | Kind::ForeignKeyViolation
+                        | Kind::NotNullViolation
+                        | Kind::CheckViolation,
+                    _,
+                ))
+        )
+    }
+
     pub(crate) fn corrupt(
         table: &'static str,
         key: impl Into<String>,
@@ -131,6 +151,64 @@ pub struct Db {
     /// Blocking tasks of this database queued or running. A stopped loop drops its future,
     /// not the task it handed to the blocking pool: [`Db::settle`] waits for those.
     tasks: Arc<AtomicUsize>,
+    /// What the latest write attempts came to, for [`Db::writable`].
+    writes: Arc<Mutex<WriteHealth>>,
+}
+
+/// How long the latest write's outcome stands for the store's readiness: past it with no
+/// write, [`Db::writable`] writes a probe. Short enough that a gateway taken out of
+/// rotation (so written to no more) is back within seconds of its disk recovering; long
+/// enough that a readiness check polled every few seconds on a busy gateway costs nothing.
+pub const WRITE_OUTCOME_STANDS: Duration = Duration::from_secs(10);
+
+/// The outcome of the latest write attempts: a failed write sets `failing` (keeping the
+/// time of the first failure), a successful one clears it.
+#[derive(Default)]
+struct WriteHealth {
+    /// When the latest write succeeded.
+    last_ok: Option<Instant>,
+    /// Since when writes fail, when the latest one failed, and why.
+    failing: Option<(Instant, Instant, String)>,
+}
+
+impl WriteHealth {
+    /// Notes a write's outcome; logs the moment writes start failing and the one they
+    /// succeed again.
+    fn record(&mut self, failure: Option<&StoreError>, now: Instant) {
+        match (failure, &mut self.failing) {
+            (None, failing) => {
+                if let Some((since, _, _)) = failing.take() {
+                    log::info!(
+                        "store: writes succeed again after failing for {} s",
+                        now.duration_since(since).as_secs()
+                    );
+                }
+                self.last_ok = Some(now);
+            }
+            (Some(e), Some((_, last, why))) => {
+                (*last, *why) = (now, e.to_string());
+            }
+            (Some(e), failing @ None) => {
+                log::error!(
+                    "store: writes are failing (/readyz answers 503 until one succeeds): {e}"
+                );
+                *failing = Some((now, now, e.to_string()));
+            }
+        }
+    }
+
+    /// What the latest write says of the store at `now`, if it is recent enough to stand.
+    fn standing(&self, now: Instant) -> Option<Result<(), String>> {
+        let recent = |t: Instant| now.duration_since(t) < WRITE_OUTCOME_STANDS;
+        match &self.failing {
+            Some((since, last, why)) if recent(*last) => Some(Err(format!(
+                "writes failing for {} s: {why}",
+                now.duration_since(*since).as_secs()
+            ))),
+            Some(_) => None,
+            None => self.last_ok.filter(|t| recent(*t)).map(|_| Ok(())),
+        }
+    }
 }
 
 /// How often [`Db::settle`] looks again: a write takes milliseconds.
@@ -177,6 +255,7 @@ impl Db {
             file: Arc::new(sqlite::FileWatch::open(&settings.path)),
             writer: Default::default(),
             tasks: Default::default(),
+            writes: Default::default(),
         })
     }
 
@@ -234,16 +313,15 @@ impl Db {
     /// The file is checked before the commit (a write to a deleted file is rolled back) and
     /// after it (a deletion racing the commit): either way the caller gets
     /// [`StoreError::FileLost`], so nothing is acknowledged that is not in the file the
-    /// operator sees.
-    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    /// operator sees. Every outcome is noted for [`Db::writable`].
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
-        E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
     {
         let (writer, pool, file) = (self.writer.clone(), self.pool.clone(), self.file.clone());
         let task = Task::start(&self.tasks);
-        off_executor(move || {
+        let done: Result<T, StoreError> = off_executor(move || {
             let _task = task;
             // The turn first, then a connection: writers waiting for their turn must not
             // hold pooled connections that readers need. The mutex guards no data:
@@ -254,12 +332,34 @@ impl Db {
             let done = sqlite::write_transaction(&mut conn, |c| {
                 let done = f(c)?;
                 file.check()?;
-                Ok::<T, E>(done)
+                Ok::<T, StoreError>(done)
             })?;
             file.check()?;
             Ok(done)
         })
-        .await
+        .await;
+        let failure = done.as_ref().err().filter(|e| e.is_write_failure());
+        self.writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(failure, Instant::now());
+        done
+    }
+
+    /// Whether the store takes writes now: not if its file was lost; otherwise what the
+    /// latest write came to, if one was attempted within [`WRITE_OUTCOME_STANDS`]; otherwise
+    /// what a probe write (one page, synced) comes to. The error says why, in words.
+    pub async fn writable(&self) -> Result<(), String> {
+        self.check_file().map_err(|e| e.to_string())?;
+        let standing = self
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .standing(Instant::now());
+        match standing {
+            Some(outcome) => outcome,
+            None => self.write(sqlite::probe).await.map_err(|e| e.to_string()),
+        }
     }
 }
 
@@ -327,6 +427,37 @@ mod tests {
             .into_iter()
             .map(|n| n.name)
             .collect()
+    }
+
+    #[test]
+    fn only_the_databases_own_failures_mark_writes_failing_and_a_success_clears_them() {
+        use diesel::result::{DatabaseErrorKind as Kind, Error as Diesel};
+        let db = |kind| StoreError::Query(Diesel::DatabaseError(kind, Box::new("x".to_owned())));
+        let full = db(Kind::Unknown);
+        assert!(full.is_write_failure());
+        assert!(StoreError::FileLost(PathBuf::from("x")).is_write_failure());
+        for found in [
+            StoreError::Conflict("1017".into()),
+            StoreError::corrupt("orders", "1017", "status"),
+            db(Kind::UniqueViolation),
+        ] {
+            assert!(!found.is_write_failure(), "{found}");
+        }
+        let (mut health, t0) = (WriteHealth::default(), Instant::now());
+        let at = |s| t0 + Duration::from_secs(s);
+
+        assert_eq!(health.standing(t0), None, "no write yet: a probe decides");
+        health.record(Some(&full), at(1));
+        health.record(Some(&full), at(5));
+        let failing = health.standing(at(14));
+        health.record(None, at(15));
+
+        assert_eq!(
+            failing,
+            Some(Err("writes failing for 13 s: database query: x".into()))
+        );
+        assert_eq!(health.standing(at(16)), Some(Ok(())));
+        assert_eq!(health.standing(at(25)), None, "too old to stand");
     }
 
     #[test]

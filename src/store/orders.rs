@@ -677,7 +677,9 @@ pub(crate) mod tests {
         .unwrap();
         let flagged = find(&mut conn, &order.id).unwrap().unwrap();
         let ack = Observation::of(
-            crate::domain::observe::Seen::Acknowledged,
+            crate::domain::observe::Seen::Acknowledged {
+                reviewed: flagged.version,
+            },
             Source::Operator,
             None,
         )

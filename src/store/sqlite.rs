@@ -109,6 +109,25 @@ where
     conn.immediate_transaction(f)
 }
 
+/// The user version, as `PRAGMA user_version` answers it.
+#[derive(diesel::QueryableByName)]
+struct UserVersion {
+    #[diesel(sql_type = BigInt)]
+    user_version: i64,
+}
+
+/// The readiness probe's write (run inside a write transaction): rewrites the header's
+/// `user_version` with its own value (nothing reads it; migrations keep their own table),
+/// so that the commit writes a page to the WAL and syncs it like any write. A full disk or
+/// a read-only file fails it, where an empty transaction would pass.
+pub(super) fn probe(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let v = diesel::sql_query("PRAGMA user_version")
+        .get_result::<UserVersion>(conn)?
+        .user_version;
+    conn.batch_execute(&format!("PRAGMA user_version = {v}"))?;
+    Ok(())
+}
+
 /// Which file the database path named when it was opened: a path that later names
 /// another file (deleted, or replaced by a restore or a stray `rm`) means that every
 /// commit from then on lands in a file no one will open again.

@@ -26,11 +26,17 @@ struct Page {
 impl Page {
     /// The CSRF token of the page's forms.
     fn csrf(&self) -> String {
+        self.field("csrf")
+    }
+
+    /// The value of the page's first form field `name`.
+    fn field(&self, name: &str) -> String {
+        let key = format!("name=\"{name}\" value=\"");
         let at = self
             .body
-            .find("name=\"csrf\" value=\"")
-            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
-        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.body));
+        let rest = &self.body[at + key.len()..];
         rest[..rest.find('"').unwrap()].to_owned()
     }
 
@@ -712,13 +718,18 @@ async fn an_operator_acknowledges_a_review_with_a_note_and_the_timeline_names_th
     let id = "1017CONSACK001";
     app.flag_by_amount_mismatch(id).await;
     let b = Browser::signed_in(&app, OPERATOR_TOKEN).await;
-    let csrf = b.get(&format!("/admin/console/orders/{id}")).await.csrf();
+    let read = b.get(&format!("/admin/console/orders/{id}")).await;
+    let (csrf, version) = (read.csrf(), read.field("version"));
 
     // Act
     let done = b
         .post(
             &format!("/admin/console/orders/{id}/acknowledge"),
-            &[("csrf", &csrf), ("note", "  refunded the 1 fen by hand  ")],
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("note", "  refunded the 1 fen by hand  "),
+            ],
         )
         .await;
     let page = b.get(&format!("/admin/console/orders/{id}")).await;
@@ -863,4 +874,119 @@ async fn redelivering_from_the_order_page_sends_the_event_again() {
     .await;
     let after = b.get(&format!("/admin/console/orders/{id}")).await;
     assert!(after.body.contains("<p id=\"flash\" class=\"flash\""));
+}
+
+#[actix_web::test]
+async fn an_acknowledgement_from_a_page_read_before_a_newer_flag_clears_nothing_and_the_page_shows_the_new_reason(
+) {
+    // Arrange: alice reads the order flagged for 1 fen; a new notice flags it for 99 fen.
+    let app = TestApp::spawn().await;
+    let id = "1017CONSRACE01";
+    app.flag_by_amount_mismatch(id).await;
+    let b = Browser::signed_in(&app, OPERATOR_TOKEN).await;
+    let read = b.get(&format!("/admin/console/orders/{id}")).await;
+    let now = crate::review::flag_again_for_99_fen(&app, id).await;
+    let acknowledge = |page: &Page| {
+        let (csrf, version) = (page.csrf(), page.field("version"));
+        let path = format!("/admin/console/orders/{id}/acknowledge");
+        let b = &b;
+        async move {
+            b.post(
+                &path,
+                &[("csrf", &csrf), ("version", &version), ("note", "refunded")],
+            )
+            .await
+        }
+    };
+
+    // Act: the form of the page read before, then the form of the page shown after it.
+    let stale = acknowledge(&read).await;
+    let shown = b.get(&format!("/admin/console/orders/{id}")).await;
+    let still_flagged = app.order(id).await["needsReview"].clone();
+    let fresh = acknowledge(&shown).await;
+
+    // Assert
+    assert_eq!(stale.status, StatusCode::SEE_OTHER, "{}", stale.body);
+    assert!(
+        shown
+            .body
+            .contains("<p id=\"flash\" class=\"flash failed\""),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains("review it again"), "{}", shown.body);
+    assert!(shown.body.contains(
+        "<span id=\"review-reason\">amount mismatch: order is 100 fen, provider reports 99 fen</span>"
+    ));
+    assert_eq!(shown.field("version"), now["version"].to_string());
+    assert_eq!(still_flagged, true, "the stale form cleared nothing");
+    assert_eq!(fresh.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.order(id).await["needsReview"], false);
+}
+
+#[actix_web::test]
+async fn a_note_with_a_right_to_left_override_is_refused_on_the_page_and_the_flag_stays() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let id = "1017CONSSPOOF1";
+    app.flag_by_amount_mismatch(id).await;
+    let b = Browser::signed_in(&app, OPERATOR_TOKEN).await;
+    let read = b.get(&format!("/admin/console/orders/{id}")).await;
+
+    // Act
+    let done = b
+        .post(
+            &format!("/admin/console/orders/{id}/acknowledge"),
+            &[
+                ("csrf", &read.csrf()),
+                ("version", &read.field("version")),
+                ("note", "refunded \u{202E}dnah yb"),
+            ],
+        )
+        .await;
+    let page = b.get(&format!("/admin/console/orders/{id}")).await;
+
+    // Assert
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(page.body.contains("<p id=\"flash\" class=\"flash failed\""));
+    assert!(
+        page.body
+            .contains("note: must not contain invisible format characters (found U+202E)"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains('\u{202E}'), "the note is shown nowhere");
+    assert_eq!(app.order(id).await["needsReview"], true);
+}
+
+#[actix_web::test]
+async fn a_note_kept_from_before_with_a_right_to_left_override_shows_it_by_its_code() {
+    use diesel::connection::SimpleConnection;
+    // Arrange: an operator's note written before notes refused format characters.
+    let app = TestApp::spawn().await;
+    let id = "1017CONSOLDRLO";
+    bound_bill(&app, id, 100).await;
+    app.db
+        .conn()
+        .unwrap()
+        .batch_execute(&format!(
+            "INSERT INTO order_events (mer_order_id, from_status, to_status, source, reason, at, operator, note) \
+             VALUES ('{id}', 'PENDING', 'PENDING', 'operator', 'checked by an operator: nothing new', 0, 'alice', \
+                     'refunded \u{202E}dnah yb')"
+        ))
+        .unwrap();
+    let b = Browser::signed_in(&app, ADMIN_TOKEN).await;
+
+    // Act
+    let page = b.get(&format!("/admin/console/orders/{id}")).await;
+
+    // Assert
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("<q class=\"event-note\">refunded &#60;U+202E&#62;dnah yb</q>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains('\u{202E}'));
 }

@@ -1,9 +1,10 @@
 //! Liveness, readiness, metrics, and the notify listener's surface.
 
 use awc::http::StatusCode;
+use diesel::connection::SimpleConnection;
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{bound_bill, paid_notice, TestApp};
 
 #[actix_web::test]
 async fn the_gateway_is_live_and_ready_on_a_fresh_database() {
@@ -55,4 +56,34 @@ async fn the_notify_listener_serves_no_api_routes() {
     assert_eq!(orders, StatusCode::NOT_FOUND);
     assert_eq!(metrics, StatusCode::NOT_FOUND);
     assert_eq!(admin, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn readiness_is_503_while_writes_fail_and_200_again_once_one_succeeds() {
+    // Arrange: a bill, and a journal that refuses every insert as a full disk would,
+    // while an empty transaction still commits.
+    let app = TestApp::spawn().await;
+    let id = "1017HLTHDISK01";
+    bound_bill(&app, id, 100).await;
+    let (ready_before, _) = app.get("/readyz").await;
+    let sql = |s: &str| app.db.conn().unwrap().batch_execute(s).unwrap();
+    sql("CREATE TRIGGER disk_full BEFORE INSERT ON notifications \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+    let notice = || paid_notice(id, 100, "N1017HLTHDISK01");
+    let form = Some("application/x-www-form-urlencoded");
+
+    // Act: a notice fails; the disk recovers and the provider's resend is taken.
+    let (failed, _) = app.post_notify("/notify/payment", notice(), form).await;
+    let (while_failing, refusal) = app.get("/readyz").await;
+    sql("DROP TRIGGER disk_full;");
+    let (resent, reply) = app.post_notify("/notify/payment", notice(), form).await;
+    let (after, _) = app.get("/readyz").await;
+
+    // Assert
+    assert_eq!(ready_before, StatusCode::OK);
+    assert_eq!(failed, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(while_failing, StatusCode::SERVICE_UNAVAILABLE, "{refusal}");
+    assert_eq!(refusal["code"], "unavailable");
+    assert_eq!((resent, reply.as_str()), (StatusCode::OK, "SUCCESS"));
+    assert_eq!(after, StatusCode::OK);
 }

@@ -6,10 +6,34 @@ use awc::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::bills::paid_silently;
-use crate::helpers::{TestApp, OPERATOR_TOKEN, VIEWER_TOKEN};
+use crate::helpers::{paid_notice, TestApp, OPERATOR_TOKEN, VIEWER_TOKEN};
 
 fn review_path(id: &str) -> String {
     format!("/admin/orders/{id}/review")
+}
+
+/// An acknowledgement of order `order` (as the API showed it) with `note`.
+fn ack(order: &Value, note: &str) -> Value {
+    json!({"action": "acknowledge", "note": note, "version": order["version"]})
+}
+
+/// Flags again the 100-fen bill `id` that [`TestApp::flag_by_amount_mismatch`] flagged for
+/// 1 fen: a second notice reports 99 fen. Answers the order after.
+pub(crate) async fn flag_again_for_99_fen(app: &TestApp, id: &str) -> Value {
+    let (status, reply) = app
+        .post_notify(
+            "/notify/payment",
+            paid_notice(id, 99, &format!("N{id}-2")),
+            Some("application/x-www-form-urlencoded"),
+        )
+        .await;
+    assert_eq!((status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
+    let order = app.order(id).await;
+    assert_eq!(
+        order["reviewReason"], "amount mismatch: order is 100 fen, provider reports 99 fen",
+        "{order}"
+    );
+    order
 }
 
 /// The order's events from `source`.
@@ -34,7 +58,7 @@ async fn an_operator_acknowledges_a_review_and_the_event_names_them_with_the_not
         .post_as(
             OPERATOR_TOKEN,
             &review_path(id),
-            &json!({"action": "acknowledge", "note": "  paid 1 fen by mistake; refunded by the shop  "}),
+            &ack(&flagged, "  paid 1 fen by mistake; refunded by the shop  "),
         )
         .await;
 
@@ -69,15 +93,11 @@ async fn the_backend_is_told_when_a_review_is_resolved() {
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017REVFEED001";
-    app.flag_by_amount_mismatch(id).await;
+    let flagged = app.flag_by_amount_mismatch(id).await;
 
     // Act
     let (status, _) = app
-        .post_as(
-            OPERATOR_TOKEN,
-            &review_path(id),
-            &json!({"action": "acknowledge", "note": "checked"}),
-        )
+        .post_as(OPERATOR_TOKEN, &review_path(id), &ack(&flagged, "checked"))
         .await;
 
     // Assert
@@ -144,16 +164,18 @@ async fn a_review_action_without_a_note_or_with_an_unknown_action_is_refused_nam
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017REVNOTE001";
-    app.flag_by_amount_mismatch(id).await;
+    let flagged = app.flag_by_amount_mismatch(id).await;
+    let version = flagged["version"].clone();
 
     // Act
     let mut answers = Vec::new();
     for body in [
-        json!({"action": "acknowledge"}),
-        json!({"action": "acknowledge", "note": "   "}),
-        json!({"action": "acknowledge", "note": "x".repeat(501)}),
+        json!({"action": "acknowledge", "version": version}),
+        json!({"action": "acknowledge", "note": "   ", "version": version}),
+        json!({"action": "acknowledge", "note": "x".repeat(501), "version": version}),
         json!({"action": "approve", "note": "x"}),
-        json!({"action": "acknowledge", "note": "x", "status": "PAID"}),
+        json!({"action": "acknowledge", "note": "x", "version": version, "status": "PAID"}),
+        json!({"action": "acknowledge", "note": "x"}),
     ] {
         answers.push(app.post_as(OPERATOR_TOKEN, &review_path(id), &body).await);
     }
@@ -171,6 +193,7 @@ async fn a_review_action_without_a_note_or_with_an_unknown_action_is_refused_nam
             (StatusCode::BAD_REQUEST, json!("note")),
             (StatusCode::BAD_REQUEST, json!("action")),
             (StatusCode::BAD_REQUEST, json!("status")),
+            (StatusCode::BAD_REQUEST, json!("version")),
         ],
         "{answers:?}"
     );
@@ -182,8 +205,8 @@ async fn acknowledging_an_order_that_is_not_flagged_is_a_conflict_and_an_unknown
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017REVNONE001";
-    app.flag_by_amount_mismatch(id).await;
-    let ack = json!({"action": "acknowledge", "note": "checked"});
+    let flagged = app.flag_by_amount_mismatch(id).await;
+    let ack = ack(&flagged, "checked");
     let (first, _) = app.post_as(OPERATOR_TOKEN, &review_path(id), &ack).await;
 
     // Act
@@ -230,14 +253,11 @@ async fn the_admin_token_acts_as_the_operator_named_admin() {
     // Arrange
     let app = TestApp::spawn().await;
     let id = "1017REVADMIN01";
-    app.flag_by_amount_mismatch(id).await;
+    let flagged = app.flag_by_amount_mismatch(id).await;
 
     // Act
     let (status, body) = app
-        .admin_post(
-            &review_path(id),
-            &json!({"action": "acknowledge", "note": "legacy token"}),
-        )
+        .admin_post(&review_path(id), &ack(&flagged, "legacy token"))
         .await;
 
     // Assert
@@ -246,4 +266,97 @@ async fn the_admin_token_acts_as_the_operator_named_admin() {
         events_from(&app, id, "operator").await[0]["operator"],
         "admin"
     );
+}
+
+#[actix_web::test]
+async fn an_acknowledgement_of_a_flag_raised_again_since_it_was_read_is_a_409_with_the_new_reason_and_clears_nothing(
+) {
+    // Arrange: flagged for 1 fen and read by the operator; then a new notice flags it
+    // again for 99 fen.
+    let app = TestApp::spawn().await;
+    let id = "1017REVRACE001";
+    let seen = app.flag_by_amount_mismatch(id).await;
+    let now = flag_again_for_99_fen(&app, id).await;
+    assert!(now["version"].as_i64() > seen["version"].as_i64(), "{now}");
+
+    // Act: the acknowledgement written for the flag seen, then one for the flag now.
+    let (stale, refused) = app
+        .post_as(
+            OPERATOR_TOKEN,
+            &review_path(id),
+            &ack(&seen, "refunded the 99 fen"),
+        )
+        .await;
+    let between = app.order(id).await;
+    let (fresh, cleared) = app
+        .post_as(
+            OPERATOR_TOKEN,
+            &review_path(id),
+            &ack(&now, "refunded the 1 fen"),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(stale, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["code"], "review_changed");
+    assert_eq!(refused["version"], now["version"]);
+    assert_eq!(refused["reviewReason"], now["reviewReason"]);
+    assert_eq!(between, now, "the stale acknowledgement changed nothing");
+    assert_eq!(fresh, StatusCode::OK, "{cleared}");
+    assert_eq!(app.order(id).await["needsReview"], false);
+    let events = events_from(&app, id, "operator").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["note"], "refunded the 1 fen");
+    assert!(
+        events[0]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("provider reports 99 fen"),
+        "{events:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_note_with_an_invisible_format_character_is_refused_naming_the_note_and_changes_nothing()
+{
+    // Arrange
+    let app = TestApp::spawn().await;
+    let id = "1017REVSPOOF01";
+    let flagged = app.flag_by_amount_mismatch(id).await;
+    let before = app.events(id).await.len();
+
+    // Act: a right-to-left override, zero-width characters, a word joiner, a byte-order
+    // mark and a bidi isolate, in an acknowledgement and in a resync.
+    let mut answers = Vec::new();
+    for c in [
+        '\u{202E}', '\u{200B}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{2066}',
+    ] {
+        let note = format!("refunded{c} by hand");
+        for body in [
+            ack(&flagged, &note),
+            json!({"action": "resync", "note": note}),
+        ] {
+            let (status, answer) = app.post_as(OPERATOR_TOKEN, &review_path(id), &body).await;
+            answers.push((c, status, answer));
+        }
+    }
+
+    // Assert
+    for (c, status, answer) in &answers {
+        assert_eq!(
+            (*status, &answer["field"]),
+            (StatusCode::BAD_REQUEST, &json!("note")),
+            "U+{:04X}: {answer}",
+            u32::from(*c)
+        );
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("U+{:04X}", u32::from(*c))),
+            "{answer}"
+        );
+    }
+    assert_eq!(app.order(id).await["needsReview"], true);
+    assert_eq!(app.events(id).await.len(), before);
 }

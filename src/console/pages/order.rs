@@ -11,6 +11,7 @@ use super::journal::JournalRow;
 use super::{chrome, order_href, page, store_error, when, who, Chrome, Money, ROWS};
 use crate::console::{Console, ConsoleError};
 use crate::domain::record::{Order, OrderEvent};
+use crate::flows::review::is_format;
 use crate::http::AppState;
 use crate::store::deliveries::{self, Delivery};
 use crate::store::notifications::{self, Entry};
@@ -37,6 +38,21 @@ fn evidence_anchor(evidence: &str) -> Option<String> {
     id.parse::<i64>().ok().map(|id| format!("#{kind}-{id}"))
 }
 
+/// A note as the timeline shows it: a format character (a right-to-left override, a
+/// zero-width space…), which notes kept from before they were refused may hold, is shown as
+/// its code (`<U+202E>`), so that it cannot make the line read otherwise.
+fn visible(note: &str) -> String {
+    note.chars()
+        .map(|c| {
+            if is_format(c) {
+                format!("<U+{:04X}>", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl From<&OrderEvent> for EventRow {
     fn from(e: &OrderEvent) -> Self {
         EventRow {
@@ -51,7 +67,7 @@ impl From<&OrderEvent> for EventRow {
                 None => e.source.as_str().to_owned(),
             },
             reason: e.reason.clone(),
-            note: e.note.clone(),
+            note: e.note.as_deref().map(visible),
             evidence: e.evidence.clone(),
             evidence_anchor: e.evidence.as_deref().and_then(evidence_anchor),
         }
@@ -76,6 +92,8 @@ struct OrderPage {
     wallet: String,
     review_reason: Option<String>,
     flagged_at: String,
+    /// The order's version as shown: an acknowledgement clears only this version's flag.
+    version: i64,
     events: Vec<EventRow>,
     journal: Vec<JournalRow>,
     calls: Vec<CallRow>,
@@ -143,6 +161,7 @@ pub async fn order(
         wallet: o.facts.target_sys.clone().unwrap_or_default(),
         review_reason: o.review_reason().map(str::to_owned),
         flagged_at: o.review.as_ref().map(|r| when(r.since)).unwrap_or_default(),
+        version: o.version,
         events: d.events.iter().map(EventRow::from).collect(),
         journal: d.journal.into_iter().map(JournalRow::from).collect(),
         calls: d
@@ -160,6 +179,15 @@ pub async fn order(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_note_shows_its_format_characters_by_their_code() {
+        assert_eq!(
+            visible("refunded \u{202E}dnah yb\u{200B}"),
+            "refunded <U+202E>dnah yb<U+200B>"
+        );
+        assert_eq!(visible("退款 1 分\nchecked"), "退款 1 分\nchecked");
+    }
 
     #[test]
     fn evidence_that_names_a_row_links_to_it() {

@@ -12,8 +12,10 @@ use crate::flows::FlowError;
 use crate::http::AppState;
 use crate::provider::ProviderClient;
 
-/// `POST /admin/console/orders/{merOrderId}/acknowledge` (csrf, note): the review use case
-/// clears the flag, recording the operator and the note; back to the order.
+/// `POST /admin/console/orders/{merOrderId}/acknowledge` (csrf, note, version): the review
+/// use case clears the flag if the order is still at the version the page showed,
+/// recording the operator and the note; back to the order, which shows the flag as it is
+/// now when it changed meanwhile.
 pub async fn acknowledge(
     req: HttpRequest,
     payload: web::Payload,
@@ -51,7 +53,11 @@ async fn review_action(
     let href = order_href(id.as_str());
     let note = fields.get("note").map_or("", String::as_str);
     let by = &who.session.operator;
-    let flash = match review(&gw, &client, by, id, action, note).await {
+    let done = match reviewed(&fields) {
+        Ok(version) => review(&gw, &client, by, id, action, note, version).await,
+        Err(e) => Err(e),
+    };
+    let flash = match done {
         Ok(ReviewOutcome::Acknowledged(_)) => Flash::Acknowledged,
         Ok(ReviewOutcome::Resynced(check)) => {
             Flash::Resynced(check.after.status.as_str().to_owned())
@@ -59,8 +65,9 @@ async fn review_action(
         Err(FlowError::NotFound(_)) => return Err(ConsoleError::NotFound(who.lang)),
         Err(FlowError::Forbidden(_)) => return Err(ConsoleError::Forbidden(who.lang)),
         Err(FlowError::Store(e)) => return Err(ConsoleError::Store(who.lang, e)),
-        // A missing note, an order no longer flagged, the provider's refusal or silence:
-        // said on the order's page, in the use case's words.
+        // A missing note, an order no longer flagged or flagged anew since the page was
+        // read (the page then shows the flag now), the provider's refusal or silence: said
+        // on the order's page, in the use case's words.
         Err(e) => Flash::Failed(e.to_string()),
     };
     log::info!(
@@ -76,4 +83,16 @@ async fn review_action(
     );
     console.sessions.flash(&who.id, flash);
     Ok(see_other(&href))
+}
+
+/// The form's `version` (the order's version the page showed), if it has one.
+fn reviewed(fields: &std::collections::HashMap<String, String>) -> Result<Option<i64>, FlowError> {
+    fields
+        .get("version")
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| FlowError::field("version", "must be a whole number"))
+        })
+        .transpose()
 }
