@@ -78,6 +78,15 @@ impl Roster {
         self.0.is_empty()
     }
 
+    /// The operator named `name`, as configured now (a console session names its operator;
+    /// one no longer configured is signed out, one whose role changed has the new role).
+    pub fn named(&self, name: &str) -> Option<Operator> {
+        self.0
+            .iter()
+            .find(|(o, _)| o.name == name)
+            .map(|(o, _)| o.clone())
+    }
+
     /// The operator whose token `presented` is. Every token is compared, each in constant
     /// time, so that the time taken tells nothing about which one (if any) matched.
     pub fn authenticate(&self, presented: &[u8]) -> Option<Operator> {
