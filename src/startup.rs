@@ -379,7 +379,7 @@ fn start_notify(
     state: &web::Data<Gateway>,
 ) -> io::Result<Server> {
     let state = state.clone();
-    let budget = web::Data::new(crate::notify::refused::Budget::new(
+    let budget = web::Data::new(crate::flows::intake::RefusalBudgets::new(
         settings.notify.rejected_budget,
         settings.notify.rejected_window,
     ));
