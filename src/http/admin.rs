@@ -71,13 +71,16 @@ async fn admit(state: &AppState, req: &ServiceRequest) -> Result<Operator, ApiEr
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|p| roster.authenticate(p.trim().as_bytes()));
-    match presented {
-        Some(operator) => Ok(operator),
-        None => {
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    match presented.map(|p| roster.authenticate(p.as_bytes())) {
+        Some(Some(operator)) => Ok(operator),
+        // A wrong token is a guess, and counted; no token at all guesses nothing.
+        Some(None) => {
             limits::operator_refused(&state.db, peer, now).await?;
             Err(ApiError::Unauthorized)
         }
+        None => Err(ApiError::Unauthorized),
     }
 }
 

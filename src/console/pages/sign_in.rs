@@ -125,9 +125,12 @@ pub async fn sign_in(
         })
         .flatten();
     let Some(operator) = operator else {
-        limits::operator_refused(&gw.db, peer, now)
-            .await
-            .map_err(store_error(lang))?;
+        // A wrong token is a guess, and counted; an empty field guesses nothing.
+        if !presented.is_empty() {
+            limits::operator_refused(&gw.db, peer, now)
+                .await
+                .map_err(store_error(lang))?;
+        }
         log::warn!(
             "console: sign-in refused from {}",
             peer.map_or_else(|| "-".to_owned(), |p| p.to_string())
