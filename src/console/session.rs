@@ -158,19 +158,17 @@ impl Sessions {
         }))
     }
 
-    /// Takes the session's message for the next page, if any.
+    /// Takes the session's message for the next page, if any: a read, and a write only
+    /// when there is one to clear (every page view asks).
     pub async fn take_flash(&self, db: &Db, id: &str) -> Result<Option<Flash>, StoreError> {
         let hash = id_hash(id);
-        let stored = db
-            .write(move |conn| {
-                let f = auth::flash(conn, &hash)?;
-                if f.is_some() {
-                    auth::set_flash(conn, &hash, None)?;
-                }
-                Ok::<_, StoreError>(f)
-            })
+        let read = hash.clone();
+        let Some(stored) = db.run(move |conn| auth::flash(conn, &read)).await? else {
+            return Ok(None);
+        };
+        db.write(move |conn| auth::set_flash(conn, &hash, None))
             .await?;
-        Ok(stored.and_then(Flash::from_stored))
+        Ok(Flash::from_stored(stored))
     }
 
     /// Leaves a message for the session's next page.
