@@ -36,9 +36,7 @@ pub async fn require_token<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let refusal = match req.app_data::<web::Data<AppState>>().cloned() {
-        None => {
-            ApiError::Forbidden("admin routes are disabled: no admin token is configured".into())
-        }
+        None => disabled(),
         Some(state) => match admit(&state, &req).await {
             Ok(operator) => {
                 req.extensions_mut().insert(operator);
@@ -52,13 +50,16 @@ pub async fn require_token<B: MessageBody>(
         .map_into_right_body())
 }
 
+/// The refusal when no operator is configured.
+fn disabled() -> ApiError {
+    ApiError::Forbidden("admin routes are disabled: no admin token is configured".into())
+}
+
 /// The operator whose bearer token `req` presents, within the failure limit.
 async fn admit(state: &AppState, req: &ServiceRequest) -> Result<Operator, ApiError> {
     let roster = state.settings.admin.roster();
     if roster.is_empty() {
-        return Err(ApiError::Forbidden(
-            "admin routes are disabled: no admin token is configured".into(),
-        ));
+        return Err(disabled());
     }
     let (peer, now) = (client_of(req.request()), state.now());
     if let Admission::Limited { retry_after_secs } =
