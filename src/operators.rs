@@ -99,6 +99,17 @@ impl<Who: Clone> Roster<Who> {
     }
 }
 
+impl Roster<Operator> {
+    /// The operator named `name`, as configured now (a console session names its operator;
+    /// one no longer configured is signed out, one whose role changed has the new role).
+    pub fn named(&self, name: &str) -> Option<Operator> {
+        self.0
+            .iter()
+            .find(|(o, _)| o.name == name)
+            .map(|(o, _)| o.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -364,7 +364,7 @@ fn start_api(
 ) -> io::Result<Server> {
     let state = state.clone();
     // One console state for every worker: a session opened on one is valid on all.
-    let console = web::Data::new(crate::console::Console::new(settings.admin.session_ttl));
+    let console = web::Data::new(crate::console::Console::new(&settings.admin));
     let routes = move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
             // awc is not Send: each worker gets its own client over the shared state.
@@ -385,7 +385,7 @@ fn start_notify(
     state: &web::Data<Gateway>,
 ) -> io::Result<Server> {
     let state = state.clone();
-    let budget = web::Data::new(crate::notify::refused::Budget::new(
+    let budget = web::Data::new(crate::flows::intake::RefusalBudgets::new(
         settings.notify.rejected_budget,
         settings.notify.rejected_window,
     ));

@@ -10,18 +10,16 @@ pub mod i18n;
 pub mod pages;
 pub mod session;
 
-use std::net::IpAddr;
-
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::http::client_addr::TrustedProxies;
+use crate::config::AdminSettings;
 use crate::store::StoreError;
 use i18n::Lang;
-use session::{Session, SignInLimit};
+use session::{Flash, Session, SignInTokens, SIGN_IN_MAX_AGE_SECS};
 
 pub use session::Sessions;
 
@@ -29,12 +27,11 @@ pub use session::Sessions;
 pub const PREFIX: &str = "/admin/console";
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "umsgate_console";
-/// The sign-in form's CSRF cookie: the same random value as the form's hidden `csrf`
-/// field (a double-submit token), so that another site cannot sign a browser in as the
-/// other site's operator. SameSite=Strict keeps it off every cross-site POST.
+/// The sign-in form's CSRF cookie: the same server-issued token as the form's hidden
+/// `csrf` field (a double-submit token that only the server can make,
+/// [`session::SignInTokens`]), so that another site cannot sign a browser in as the other
+/// site's operator. SameSite=Strict keeps it off every cross-site POST.
 pub const SIGN_IN_COOKIE: &str = "umsgate_sign_in";
-/// How long a sign-in form stays usable: an hour.
-const SIGN_IN_MAX_AGE_SECS: u32 = 3600;
 /// The language cookie (`en` or `zh`).
 pub const LANG_COOKIE: &str = "lang";
 /// How long the language choice is remembered: a year.
@@ -50,20 +47,27 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 /// each, percent-encoded up to 12 bytes), plus the CSRF token.
 const MAX_FORM_BYTES: usize = 8 * 1024;
 
-/// The console's state: open sessions and the sign-in limit (shared by every worker).
+/// The console's state: its sessions (in the store) and its sign-in tokens (shared by
+/// every worker; the sign-in limit is `http::limits`', in the store).
 pub struct Console {
-    /// Open sessions.
+    /// The sessions.
     pub sessions: Sessions,
-    /// Failed sign-ins per address.
-    pub limit: SignInLimit,
+    /// The sign-in form's tokens.
+    pub sign_in: SignInTokens,
 }
 
 impl Console {
-    /// No session yet; sessions last `ttl` (`admin.session_ttl`).
-    pub fn new(ttl: std::time::Duration) -> Self {
+    /// The console of the operators `admin` configures: sessions last
+    /// `admin.session_ttl`; the sign-in tokens' key is derived from the operators' tokens.
+    pub fn new(admin: &AdminSettings) -> Self {
+        let secrets = admin
+            .token
+            .iter()
+            .chain(admin.tokens.iter().map(|o| &o.token))
+            .map(|t| t.expose().as_bytes());
         Console {
-            sessions: Sessions::new(ttl),
-            limit: SignInLimit::default(),
+            sessions: Sessions::new(admin.session_ttl),
+            sign_in: SignInTokens::derived_from(secrets),
         }
     }
 }
@@ -168,15 +172,6 @@ pub(crate) fn lang_cookie(req: &HttpRequest, lang: Lang) -> String {
     )
 }
 
-/// The client address of a request (behind `api.trusted_proxies`, the forwarded one).
-pub(crate) fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    let trusted = req
-        .app_data::<TrustedProxies>()
-        .cloned()
-        .unwrap_or_default();
-    trusted.client(req.peer_addr(), req.headers())
-}
-
 /// A signed-in request: its session and its page language.
 pub(crate) struct Who {
     /// The session id (the cookie).
@@ -187,6 +182,8 @@ pub(crate) struct Who {
     pub lang: Lang,
     /// Whether the answer must remember the language (`?lang=` was given).
     pub set_lang: bool,
+    /// The message the last action left (taken for a page shown, not for an action).
+    pub flash: Option<Flash>,
 }
 
 /// Why a console request was not answered with its page.

@@ -4,6 +4,8 @@
 //! answers `SUCCESS` only when this returns `Ok`, i.e. after the commit. It must not log a
 //! body, a signature, a key or the contract token.
 
+use std::net::IpAddr;
+
 use crate::flows::Gateway;
 use crate::notify::refused::{Budget, Spent};
 use crate::notify::METRIC_STORE_ERROR;
@@ -25,28 +27,58 @@ pub struct Taken {
 pub enum PaymentTaken {
     /// Stored (journaled, and applied if it verified).
     Stored(Taken),
-    /// Refused, unverified, from a peer past its budget: not journaled (answered 429).
+    /// Refused, unverified, from a peer past its budget or past the ceiling of all peers:
+    /// not journaled (answered 429).
     OverBudget,
 }
 
 /// The metric label of an unverified refusal past its peer's budget.
 const METRIC_OVER_BUDGET: &str = "over_budget";
+/// The metric label of an unverified refusal within its peer's budget but past the ceiling
+/// of all peers together.
+const METRIC_OVER_CEILING: &str = "over_ceiling";
+
+/// How many peers' budgets (`notify.rejected_budget`) all peers together may journal per
+/// `notify.rejected_window`: four, so that 20 (or 20 000) addresses journal no more than
+/// four do — 120 rows a minute at the defaults, a few hundred kilobytes an hour at the
+/// excerpt's size — while one misbehaving peer is still journaled in full.
+pub const CEILING_PEERS: u32 = 4;
+
+/// What an unverified refusal spends before it is journaled: its sender's budget (by the
+/// address limits count it as: an IPv6 /64), then its share of the ceiling of all peers.
+/// Per instance: N instances journal up to N ceilings.
+pub struct RefusalBudgets {
+    per_peer: Budget,
+    all: Budget,
+}
+
+impl RefusalBudgets {
+    /// `budget` refusals per `window` and peer; [`CEILING_PEERS`] × `budget` in all.
+    pub fn new(budget: u32, window: std::time::Duration) -> Self {
+        RefusalBudgets {
+            per_peer: Budget::new(budget, window),
+            all: Budget::new(budget.saturating_mul(CEILING_PEERS), window),
+        }
+    }
+}
 
 /// The configured notification keys, for verification.
 fn keys(gw: &Gateway) -> Vec<&str> {
     gw.settings.notify.keys.iter().map(Secret::expose).collect()
 }
 
-/// Takes in a payment result notification. An unverified refusal spends its sender's
-/// `budget` first: past it, nothing is stored. A verified notice never consults it.
+/// Takes in a payment result notification from `peer` (the address limits count it as).
+/// An unverified refusal spends its sender's budget and the ceiling of all first: past
+/// either, nothing is stored. A verified notice never consults them.
 pub async fn payment(
     gw: &Gateway,
-    budget: &Budget,
+    budgets: &RefusalBudgets,
     received: Received,
+    peer: Option<IpAddr>,
 ) -> Result<PaymentTaken, StoreError> {
     let verdict = payment::examine(&received, &keys(gw), &gw.settings.provider.mid);
     let unverified = matches!(&verdict, payment::Verdict::Rejected(r) if !r.verified);
-    if unverified && over_budget(gw, budget, &received) {
+    if unverified && over_budget(gw, budgets, peer) {
         return Ok(PaymentTaken::OverBudget);
     }
     let (timing, now) = (gw.timing.clone(), gw.now());
@@ -107,36 +139,41 @@ pub async fn contract(gw: &Gateway, received: Received) -> Result<Taken, StoreEr
     }
 }
 
-/// Spends a refusal of the sender's budget (its address without the port); true when it
-/// was already spent: then the refusal is counted and, once a minute, logged.
-fn over_budget(gw: &Gateway, budget: &Budget, received: &Received) -> bool {
-    let Some(addr) = received.remote_addr.as_deref() else {
+/// Spends a refusal of `peer`'s budget, then of the ceiling of all; true when either was
+/// already spent: then the refusal is counted (`over_budget`, `over_ceiling`) and, once a
+/// minute, logged.
+fn over_budget(gw: &Gateway, budgets: &RefusalBudgets, peer: Option<IpAddr>) -> bool {
+    let Some(ip) = peer else {
         return false;
     };
-    let Some(ip) = addr
-        .parse::<std::net::SocketAddr>()
-        .map(|a| a.ip())
-        .or_else(|_| addr.parse())
-        .ok()
-    else {
-        return false;
-    };
-    match budget.spend(ip, std::time::Instant::now()) {
-        Spent::Within => false,
+    let now = std::time::Instant::now();
+    let (label, log) = match budgets.per_peer.spend(ip, now) {
         Spent::Over { log } => {
-            gw.metrics
-                .notifications
-                .with_label_values(&[KIND_PAYMENT, METRIC_OVER_BUDGET])
-                .inc();
             if log {
                 log::warn!(
                     "payment notices from {ip}: refused notices past notify.rejected_budget; \
                      answering 429 without journaling (logged once a minute)"
                 );
             }
-            true
+            (METRIC_OVER_BUDGET, log)
         }
+        Spent::Within => match budgets.all.spend(IpAddr::from([0, 0, 0, 0]), now) {
+            Spent::Within => return false,
+            Spent::Over { log } => (METRIC_OVER_CEILING, log),
+        },
+    };
+    if log && label == METRIC_OVER_CEILING {
+        log::warn!(
+            "payment notices: refused notices from all peers past {CEILING_PEERS} × \
+             notify.rejected_budget; answering 429 without journaling, counted as \
+             outcome=\"over_ceiling\" (logged once a minute)"
+        );
     }
+    gw.metrics
+        .notifications
+        .with_label_values(&[KIND_PAYMENT, label])
+        .inc();
+    true
 }
 
 /// Counts a contract notice refused for its path token (never journaled).

@@ -11,7 +11,9 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
 use super::body::{parse_json, parse_query, read_json_request};
+use super::client_addr::client_of;
 use super::error::ApiError;
+use super::limits::{self, Admission};
 use super::orders::path_id;
 use super::views::{rfc3339, CheckView, OrderView};
 use super::AppState;
@@ -25,36 +27,62 @@ use crate::store::notifications;
 
 /// Admits a request only with `Authorization: Bearer <token>` of a configured operator
 /// (`admin.token` or one of `admin.tokens`), and puts that [`Operator`] in the request's
-/// extensions for the handlers. A refusal is an answer, not an error, so that the access
-/// log and the request metrics still see it.
+/// extensions for the handlers. Past the operators' failure limit (`http::limits`, shared
+/// with the console's sign-in and by every instance) the token is not looked at: 429 with
+/// `Retry-After`. A refusal is an answer, not an error, so that the access log and the
+/// request metrics still see it.
 pub async fn require_token<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let roster = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings.admin.roster())
-        .unwrap_or_default();
-    let refusal = if roster.is_empty() {
-        ApiError::Forbidden("admin routes are disabled: no admin token is configured".into())
-    } else {
-        let presented = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|p| roster.authenticate(p.trim().as_bytes()));
-        match presented {
-            Some(operator) => {
+    let refusal = match req.app_data::<web::Data<AppState>>().cloned() {
+        None => disabled(),
+        Some(state) => match admit(&state, &req).await {
+            Ok(operator) => {
                 req.extensions_mut().insert(operator);
                 return Ok(next.call(req).await?.map_into_left_body());
             }
-            None => ApiError::Unauthorized,
-        }
+            Err(refusal) => refusal,
+        },
     };
     Ok(req
         .into_response(refusal.error_response())
         .map_into_right_body())
+}
+
+/// The refusal when no operator is configured.
+fn disabled() -> ApiError {
+    ApiError::Forbidden("admin routes are disabled: no admin token is configured".into())
+}
+
+/// The operator whose bearer token `req` presents, within the failure limit.
+async fn admit(state: &AppState, req: &ServiceRequest) -> Result<Operator, ApiError> {
+    let roster = state.settings.admin.roster();
+    if roster.is_empty() {
+        return Err(disabled());
+    }
+    let (peer, now) = (client_of(req.request()), state.now());
+    if let Admission::Limited { retry_after_secs } =
+        limits::operator_admission(&state.db, peer, now).await?
+    {
+        return Err(ApiError::TooManyFailures { retry_after_secs });
+    }
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    match presented.map(|p| roster.authenticate(p.as_bytes())) {
+        Some(Some(operator)) => Ok(operator),
+        // A wrong token is a guess, and counted; no token at all guesses nothing.
+        Some(None) => {
+            limits::operator_refused(&state.db, peer, now).await?;
+            Err(ApiError::Unauthorized)
+        }
+        None => Err(ApiError::Unauthorized),
+    }
 }
 
 /// The operator the guard admitted the request for (whether they may act is the use

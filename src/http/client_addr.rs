@@ -1,12 +1,14 @@
 //! Who a request came from: the TCP peer, unless that peer is a configured trusted proxy
 //! (`api.trusted_proxies`, `notify.trusted_proxies`), in which case the last hop of
-//! `X-Forwarded-For` that is not itself trusted. It must not believe a forwarding header
-//! from anyone else: whoever sends one chooses its content.
+//! `X-Forwarded-For` that is not itself trusted; and the address a per-address limit counts
+//! it under ([`counted_as`]). It must not believe a forwarding header from anyone else:
+//! whoever sends one chooses its content.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use actix_web::http::header::HeaderMap;
+use actix_web::HttpRequest;
 
 /// A listener's trusted proxies (app data of each listener).
 #[derive(Clone, Debug, Default)]
@@ -41,6 +43,32 @@ impl TrustedProxies {
 
     fn trusts(&self, ip: IpAddr) -> bool {
         self.0.contains(&ip)
+    }
+}
+
+/// The client address of a request, as its listener's [`TrustedProxies`] say.
+pub fn client_of(req: &HttpRequest) -> Option<IpAddr> {
+    let trusted = req
+        .app_data::<TrustedProxies>()
+        .cloned()
+        .unwrap_or_default();
+    trusted.client(req.peer_addr(), req.headers())
+}
+
+/// The address every per-address limit counts `ip` under: an IPv4 address as itself (an
+/// IPv4-mapped IPv6 one as its IPv4 address), an IPv6 address as its /64. A /64 is the
+/// smallest block a network hands out to one link (RFC 6177, RFC 7421): one customer has
+/// at least 2^64 addresses, so counting them one by one would give them 2^64 budgets.
+pub fn counted_as(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -91,6 +119,25 @@ mod tests {
                 t.client(peer, &headers(&xff)),
                 client.parse().ok(),
                 "{xff:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_peers_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let cases = [
+            ("203.0.113.7", "203.0.113.7"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::"),
+            ("::1", "::"),
+        ];
+        for (ip, counted) in cases {
+            assert_eq!(
+                counted_as(ip.parse().unwrap()),
+                counted.parse::<IpAddr>().unwrap(),
+                "{ip}"
             );
         }
     }

@@ -64,6 +64,14 @@ pub enum ApiError {
     /// Missing or wrong credentials.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// Too many refused operator tokens lately (`http::limits`); the token was not looked at.
+    #[error(
+        "too many refused tokens from this address or in all; try again in {retry_after_secs} s"
+    )]
+    TooManyFailures {
+        /// `Retry-After`, seconds.
+        retry_after_secs: u64,
+    },
     /// The route is disabled.
     #[error("{0}")]
     Forbidden(String),
@@ -116,6 +124,7 @@ impl ApiError {
             ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::TooManyFailures { .. } => "too_many_failures",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::ProviderRefused { .. } => "provider_refused",
             ApiError::ProviderMisconfigured(_) => "provider_misconfigured",
@@ -198,6 +207,7 @@ impl ResponseError for ApiError {
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::ProviderRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::ProviderMisconfigured(_) => StatusCode::BAD_GATEWAY,
@@ -224,7 +234,8 @@ impl ResponseError for ApiError {
             }
             ApiError::Busy {
                 retry_after_secs, ..
-            } => {
+            }
+            | ApiError::TooManyFailures { retry_after_secs } => {
                 res.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             _ => {}

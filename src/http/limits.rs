@@ -1,10 +1,101 @@
-//! The bounds of both listeners: the open-files limit raised at start, and each
-//! listener's connection cap sized below it, so that slow or hostile clients can never take
-//! the descriptors the database and the outbound calls need. It must not serve anything.
+//! The bounds of both listeners: the open-files limit raised at start, each listener's
+//! connection cap sized below it, so that slow or hostile clients can never take the
+//! descriptors the database and the outbound calls need; and the operators' failure limit
+//! (refused tokens at the console's sign-in and on the `/admin` bearer routes, counted in
+//! the store so that every instance on the database shares it). It must not serve anything
+//! nor look at a token.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
+use super::client_addr::counted_as;
 use crate::config::Settings;
+use crate::store::{auth, Db, StoreError};
+
+/// Refused operator tokens one address (an IPv6 /64) may present within
+/// [`FAILURE_WINDOW`]; the next attempt is answered 429 without looking at its token. Five
+/// covers typos; a guesser gets 7 200 tries a day, against tokens of 16+ random characters.
+pub const MAX_FAILURES: i64 = 5;
+/// Refused operator tokens from all addresses together within [`FAILURE_WINDOW`], on every
+/// instance of the database: four addresses' worth, so that eleven (or a thousand) addresses
+/// get no more guesses than four. Past it every address is answered 429 until the window
+/// slides on (a flood closes sign-in for its duration; open sessions keep working).
+pub const MAX_FAILURES_ALL: i64 = 4 * MAX_FAILURES;
+/// The window both limits look back over: the last minute.
+pub const FAILURE_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Whether an operator's token may be looked at now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Under both limits.
+    Open,
+    /// Over one: answer 429 with `Retry-After`.
+    Limited {
+        /// Seconds until the window has surely slid past every failure counted now.
+        retry_after_secs: u64,
+    },
+}
+
+/// The key of `peer` in the failures table: the address it is counted as (`-` when the
+/// request had no address, which only the limit of all counts).
+fn peer_key(peer: Option<IpAddr>) -> String {
+    peer.map_or_else(|| "-".to_owned(), |p| counted_as(p).to_string())
+}
+
+/// Whether a request from `peer` at `now` may present an operator's token: fewer than
+/// [`MAX_FAILURES`] refusals from its address and fewer than [`MAX_FAILURES_ALL`] from all
+/// within [`FAILURE_WINDOW`].
+pub async fn operator_admission(
+    db: &Db,
+    peer: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<Admission, StoreError> {
+    let key = peer_key(peer);
+    let since = now - FAILURE_WINDOW;
+    let (own, all) = db
+        .run(move |conn| {
+            let own = match peer {
+                Some(_) => auth::failures_since(conn, &key, since)?,
+                None => 0,
+            };
+            Ok::<_, StoreError>((own, auth::all_failures_since(conn, since)?))
+        })
+        .await?;
+    Ok(if own >= MAX_FAILURES || all >= MAX_FAILURES_ALL {
+        Admission::Limited {
+            retry_after_secs: u64::try_from(FAILURE_WINDOW.num_seconds()).unwrap_or(60),
+        }
+    } else {
+        Admission::Open
+    })
+}
+
+/// Counts a refused operator token from `peer` at `now`, and deletes the refusals that
+/// every window has left behind (so the table holds about one window's worth).
+pub async fn operator_refused(
+    db: &Db,
+    peer: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let key = peer_key(peer);
+    db.write(move |conn| {
+        auth::delete_failures_before(conn, now - FAILURE_WINDOW)?;
+        auth::record_failure(conn, &key, now)
+    })
+    .await
+}
+
+/// Forgets `peer`'s refusals: it signed in to the console.
+pub async fn operator_admitted(db: &Db, peer: Option<IpAddr>) -> Result<(), StoreError> {
+    if peer.is_none() {
+        return Ok(());
+    }
+    let key = peer_key(peer);
+    db.write(move |conn| auth::forget_failures(conn, &key).map(drop))
+        .await
+}
 
 /// Descriptors the process needs besides its clients and its pool: stdio, the log, the
 /// listeners, the runtime's epoll and event fds per worker thread, the embedded sandbox

@@ -7,11 +7,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_up_to, Limited};
-use super::client_addr::TrustedProxies;
+use super::client_addr::{client_of, counted_as, TrustedProxies};
 use super::error::ApiError;
 use super::{not_found, AppState};
-use crate::flows::intake::{self, PaymentTaken, Taken};
-use crate::notify::refused::Budget;
+use crate::flows::intake::{self, PaymentTaken, RefusalBudgets, Taken};
 use crate::notify::{BodyRead, Outcome, Received, RejectReason};
 use crate::store::StoreError;
 
@@ -94,14 +93,15 @@ fn reply(taken: Result<Taken, StoreError>) -> HttpResponse {
 /// `POST /notify/payment`: a payment result notification.
 pub async fn payment(
     state: web::Data<AppState>,
-    budget: web::Data<Budget>,
+    budgets: web::Data<RefusalBudgets>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
     let Some(received) = receive(&state, &req, payload).await else {
         return body_timed_out(&state, crate::notify::KIND_PAYMENT);
     };
-    match intake::payment(&state, &budget, received).await {
+    let peer = client_of(&req).map(counted_as);
+    match intake::payment(&state, &budgets, received, peer).await {
         Ok(PaymentTaken::OverBudget) => text(StatusCode::TOO_MANY_REQUESTS, REPLY_FAILED),
         Ok(PaymentTaken::Stored(taken)) => reply(Ok(taken)),
         Err(e) => reply(Err(e)),

@@ -6,6 +6,7 @@
 //! work to the blocking pool).
 
 pub mod attempts;
+pub mod auth;
 pub mod console;
 pub mod contracts;
 pub mod deliveries;
@@ -465,11 +466,13 @@ mod tests {
         let (db, _dir) = testing::temp_db();
         let mut conn = db.conn().unwrap();
         let all = [
+            "console_sessions",
             "contracts",
             "deliveries",
             "delivery_attempts",
             "events",
             "notifications",
+            "operator_failures",
             "order_events",
             "orders",
             "payment_attempts",
@@ -497,6 +500,8 @@ mod tests {
         // order and two history entries.
         let (db, _dir) = testing::temp_db();
         let mut conn = db.conn().unwrap();
+        // The console sessions' migration, then the review one.
+        conn.revert_last_migration(MIGRATIONS).unwrap();
         conn.revert_last_migration(MIGRATIONS).unwrap();
         conn.batch_execute(
             "INSERT INTO orders (mer_order_id, mid, tid, inst_mid, binding, amount_fen, status, \

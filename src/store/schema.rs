@@ -173,6 +173,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        operator -> Text,
+        role -> Text,
+        csrf -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        flash_kind -> Nullable<Text>,
+        flash_detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    operator_failures (id) {
+        id -> BigInt,
+        peer -> Text,
+        at -> BigInt,
+    }
+}
+
 diesel::joinable!(order_events -> orders (mer_order_id));
 diesel::joinable!(deliveries -> events (event_seq));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
@@ -189,5 +210,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_attempts,
     webhook_cursors,
     payment_attempts,
-    refunds
+    refunds,
+    console_sessions,
+    operator_failures
 );

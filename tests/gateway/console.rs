@@ -990,3 +990,123 @@ async fn a_note_kept_from_before_with_a_right_to_left_override_shows_it_by_its_c
     );
     assert!(!page.body.contains('\u{202E}'));
 }
+
+impl Browser {
+    /// A browser on `app` whose connections leave from `local` (a loopback 127.0.0.x).
+    fn from_address(app: &TestApp, local: &str) -> Browser {
+        let connector = awc::Connector::new().local_address(local.parse().expect("an address"));
+        Browser {
+            base: app.api.clone(),
+            client: awc::Client::builder()
+                .disable_redirects()
+                .connector(connector)
+                .finish(),
+            cookies: RefCell::default(),
+        }
+    }
+
+    /// The same cookies, sent to `app` instead.
+    fn on(&self, app: &TestApp) -> Browser {
+        Browser {
+            base: app.api.clone(),
+            client: awc::Client::builder().disable_redirects().finish(),
+            cookies: RefCell::new(self.cookies.borrow().clone()),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_session_opened_on_one_gateway_is_valid_on_a_second_on_the_same_database_and_after_a_restart(
+) {
+    // Arrange: two gateways on one database file; an operator signs in on the first.
+    let first = TestApp::spawn().await;
+    let second = TestApp::start(first.settings.clone(), first.dir.clone()).await;
+    let b = Browser::signed_in(&first, ADMIN_TOKEN).await;
+
+    // Act
+    let there = b.on(&second).get("/admin/console/").await;
+    first.stop().await;
+    second.stop().await;
+    let restarted = TestApp::start(first.settings.clone(), first.dir.clone()).await;
+    let after_restart = b.on(&restarted).get("/admin/console/").await;
+
+    // Assert
+    assert_eq!(there.status, StatusCode::OK, "{}", there.body);
+    assert!(there.body.contains("admin"));
+    assert_eq!(after_restart.status, StatusCode::OK);
+    let stored: Vec<String> = {
+        use diesel::prelude::*;
+        use umsgate::store::schema::console_sessions;
+        console_sessions::table
+            .select(console_sessions::id_hash)
+            .load(&mut restarted.db.conn().unwrap())
+            .unwrap()
+    };
+    let cookie = b.cookies.borrow()["umsgate_console"].clone();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], cookie, "the store keeps a hash, not the secret");
+    restarted.stop().await;
+}
+
+#[actix_web::test]
+async fn a_planted_equal_cookie_and_field_pair_is_refused_while_the_servers_token_signs_in() {
+    // Arrange: a sibling subdomain can plant a cookie and post a field of its choosing.
+    let app = TestApp::spawn().await;
+    let planted = Browser::new(&app);
+    let value = "a".repeat(64);
+    planted
+        .cookies
+        .borrow_mut()
+        .insert("umsgate_sign_in".into(), value.clone());
+    let own = Browser::new(&app);
+
+    // Act
+    let forged = planted
+        .post(
+            "/admin/console/sign-in",
+            &[("csrf", value.as_str()), ("token", ADMIN_TOKEN)],
+        )
+        .await;
+    let issued = own.sign_in(ADMIN_TOKEN).await;
+
+    // Assert
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    assert!(forged.session_cookie().is_none());
+    assert!(
+        forged
+            .body
+            .contains("This form was not sent from this console session"),
+        "the page says why: {}",
+        forged.body
+    );
+    assert_eq!(issued.status, StatusCode::SEE_OTHER);
+    assert!(issued.session_cookie().is_some());
+}
+
+#[actix_web::test]
+async fn eleven_addresses_get_no_more_sign_in_guesses_than_four() {
+    // Arrange: eleven loopback addresses, each with its own browser.
+    let app = TestApp::spawn().await;
+    let browsers: Vec<Browser> = (1..=11)
+        .map(|i| Browser::from_address(&app, &format!("127.0.0.{i}")))
+        .collect();
+
+    // Act: five wrong tokens from each.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        for b in &browsers {
+            statuses.push(b.sign_in("wrong-token-0123456789").await.status);
+        }
+    }
+    let fresh = Browser::from_address(&app, "127.0.0.12")
+        .sign_in(ADMIN_TOKEN)
+        .await;
+
+    // Assert: 20 guesses looked at (four addresses' worth), not 55.
+    let looked_at = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(looked_at, 20, "{statuses:?}");
+    assert_eq!(fresh.status, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::helpers::{
     capture_logs, child_gateway_env, paid_notice, raw_http, umsgate_with_nofile, ChildGateway,
-    TestApp,
+    TestApp, ADMIN_TOKEN,
 };
 
 /// Slow-body connections held at once: more than a 256-descriptor process can hold.
@@ -333,4 +333,174 @@ async fn a_forged_x_forwarded_for_from_an_untrusted_peer_is_not_the_logged_clien
     );
     open.stop().await;
     proxied.stop().await;
+}
+
+/// An awc client whose connections leave from `local` (a loopback address 127.0.0.x).
+fn client_from(local: &str) -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().local_address(local.parse().expect("an address")))
+        .finish()
+}
+
+/// `GET /admin/notifications` from `local` with bearer `token` and, when given, an
+/// `X-Forwarded-For`: the status and the `Retry-After`.
+async fn admin_from(
+    app: &TestApp,
+    local: &str,
+    forwarded: Option<&str>,
+    token: &str,
+) -> (StatusCode, Option<String>) {
+    let mut req = client_from(local)
+        .get(format!("{}/admin/notifications?limit=1", app.api))
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    if let Some(f) = forwarded {
+        req = req.insert_header(("X-Forwarded-For", f));
+    }
+    let mut res = req.send().await.expect("answered");
+    let _ = res.body().await;
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (res.status(), retry)
+}
+
+#[actix_web::test]
+async fn three_hundred_wrong_admin_tokens_get_429_past_five_on_this_instance_and_on_a_second_one() {
+    // Arrange: two gateways on one database file.
+    let app = TestApp::spawn().await;
+    let second = TestApp::start(app.settings.clone(), app.dir.clone()).await;
+
+    // Act
+    let mut statuses = Vec::new();
+    for _ in 0..300 {
+        statuses.push(admin_from(&app, "127.0.0.1", None, "wrong-token-0123456789").await);
+    }
+    let right_here = admin_from(&app, "127.0.0.1", None, ADMIN_TOKEN).await;
+    let right_there = admin_from(&second, "127.0.0.1", None, ADMIN_TOKEN).await;
+    second.advance_ms(61_000);
+    let a_minute_later = admin_from(&second, "127.0.0.1", None, ADMIN_TOKEN).await;
+
+    // Assert
+    let unauthorized = statuses
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(unauthorized, 5, "{statuses:?}");
+    assert!(statuses[5..]
+        .iter()
+        .all(|(s, retry)| *s == StatusCode::TOO_MANY_REQUESTS && retry.as_deref() == Some("60")));
+    assert_eq!(
+        right_here.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the token is not looked at"
+    );
+    assert_eq!(
+        right_there.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the instances share it"
+    );
+    assert_eq!(a_minute_later.0, StatusCode::OK);
+    second.stop().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn two_ipv6_addresses_in_one_64_share_a_limit_and_another_64_has_its_own() {
+    // Arrange: behind a trusted proxy on 127.0.0.1, clients named by X-Forwarded-For.
+    let app = TestApp::spawn_with(json!({"api": {"trusted_proxies": ["127.0.0.1"]}})).await;
+    for _ in 0..5 {
+        let (status, _) = admin_from(
+            &app,
+            "127.0.0.1",
+            Some("2001:db8:1:2::1"),
+            "wrong-token-0123456789",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    // Act
+    let same_64 = admin_from(&app, "127.0.0.1", Some("2001:db8:1:2:ffff::9"), ADMIN_TOKEN).await;
+    let other_64 = admin_from(&app, "127.0.0.1", Some("2001:db8:1:3::1"), ADMIN_TOKEN).await;
+
+    // Assert
+    assert_eq!(same_64.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(other_64.0, StatusCode::OK);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn eleven_addresses_get_no_more_admin_guesses_than_four() {
+    // Arrange: ten loopback addresses and an IPv6 client behind the trusted proxy.
+    let app = TestApp::spawn_with(json!({"api": {"trusted_proxies": ["127.0.0.1"]}})).await;
+    let clients: Vec<(String, Option<&str>)> = (2..=11)
+        .map(|i| (format!("127.0.0.{i}"), None))
+        .chain([("127.0.0.1".to_owned(), Some("2001:db8:5::1"))])
+        .collect();
+
+    // Act: five guesses from each.
+    let mut unauthorized = 0;
+    for _ in 0..5 {
+        for (local, forwarded) in &clients {
+            let (status, _) = admin_from(&app, local, *forwarded, "wrong-token-0123456789").await;
+            unauthorized += usize::from(status == StatusCode::UNAUTHORIZED);
+        }
+    }
+    let fresh = admin_from(&app, "127.0.0.12", None, ADMIN_TOKEN).await;
+
+    // Assert: 4 × 5 guesses looked at, not 11 × 5.
+    assert_eq!(unauthorized, 20);
+    assert_eq!(
+        fresh.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the ceiling holds for all"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn twenty_addresses_journal_no_more_refused_notices_than_the_ceiling_of_four_peers() {
+    // Arrange: a budget of 5 refusals an hour per peer, so a ceiling of 20 in all.
+    let app = TestApp::spawn_with(json!({
+        "notify": {"rejected_budget": 5, "rejected_window": "1h"}
+    }))
+    .await;
+    let peers: Vec<awc::Client> = (2..=21)
+        .map(|i| client_from(&format!("127.0.0.{i}")))
+        .collect();
+    let forged = "notifyId=forged&billNo=1017CEIL00001&billStatus=PAID&sign=BAD";
+
+    // Act: five forgeries from each of 20 addresses, every address within its own budget.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        for peer in &peers {
+            let res = peer
+                .post(format!("{}/notify/payment", app.notify))
+                .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+                .send_body(forged)
+                .await
+                .expect("answered");
+            statuses.push(res.status());
+        }
+    }
+
+    // Assert
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    assert_eq!(refused, 20, "{statuses:?}");
+    let (_, journal) = app
+        .admin_get("/admin/notifications?limit=500&outcome=rejected")
+        .await;
+    assert_eq!(journal["notifications"].as_array().expect("rows").len(), 20);
+    let (_, metrics) = app.get_text(&app.api, "/metrics").await;
+    assert!(
+        metrics
+            .contains("umsgate_notifications_total{kind=\"payment\",outcome=\"over_ceiling\"} 80"),
+        "{metrics}"
+    );
+    app.stop().await;
 }

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{csrf_checked, form, order_href, see_other, when, who};
+use super::{csrf_checked, form, order_href, see_other, store_error, when, who};
 use crate::console::session::Flash;
 use crate::console::{Console, ConsoleError, PREFIX};
 use crate::flows::redeliver::Redelivered;
@@ -45,7 +45,7 @@ pub async fn redeliver(
     gw: web::Data<AppState>,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let who = who(&req, &gw, &console)?;
+    let who = who(&req, &gw, &console).await?;
     let fields = form(&req, payload, who.lang).await?;
     csrf_checked(&who, &fields)?;
     let delivery: i64 = req
@@ -72,7 +72,11 @@ pub async fn redeliver(
         "console: {} redelivered event {event_id} ({n} deliveries)",
         by.name
     );
-    console.sessions.flash(&who.id, Flash::Redelivered(n));
+    console
+        .sessions
+        .flash(&gw.db, &who.id, Flash::Redelivered(n))
+        .await
+        .map_err(store_error(who.lang))?;
     Ok(see_other(
         &order.map_or_else(|| format!("{PREFIX}/"), |o| order_href(&o)),
     ))

@@ -54,7 +54,7 @@ pub async fn journal(
     gw: web::Data<AppState>,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let who = who(&req, &gw, &console)?;
+    let who = who(&req, &gw, &console).await?;
     let outcome = query_param(&req, "outcome")
         .filter(|o| JOURNAL_OUTCOMES.contains(&o.as_str()))
         .unwrap_or_default();
@@ -84,7 +84,7 @@ pub async fn journal(
         .await
         .map_err(store_error(who.lang))?;
     let p = JournalPage {
-        c: chrome(&who, &console, |t| t.journal, "journal"),
+        c: chrome(&who, |t| t.journal, "journal"),
         outcomes: JOURNAL_OUTCOMES
             .into_iter()
             .map(|o| (o, o == outcome))

@@ -98,30 +98,45 @@ pub struct Chrome {
     pub flash_failed: bool,
 }
 
-/// The signed-in request's session, or [`ConsoleError::SignIn`].
-fn who(req: &HttpRequest, gw: &AppState, console: &Console) -> Result<Who, ConsoleError> {
+/// The signed-in request's session, or [`ConsoleError::SignIn`]: a session open in the
+/// store whose operator is still configured (with the role configured now). A page shown
+/// (a GET) takes the session's message; an action leaves it for the page it redirects to.
+async fn who(req: &HttpRequest, gw: &AppState, console: &Console) -> Result<Who, ConsoleError> {
     let (lang, set_lang) = lang_of(req);
     let id = cookie(req, SESSION_COOKIE).ok_or(ConsoleError::SignIn)?;
-    let session = console
+    let mut session = console
         .sessions
-        .get(&id, gw.now())
+        .get(&gw.db, &id, gw.now())
+        .await
+        .map_err(store_error(lang))?
         .ok_or(ConsoleError::SignIn)?;
+    session.operator = gw
+        .settings
+        .admin
+        .roster()
+        .named(&session.operator.name)
+        .ok_or(ConsoleError::SignIn)?;
+    let flash = if req.method() == actix_web::http::Method::GET {
+        console
+            .sessions
+            .take_flash(&gw.db, &id)
+            .await
+            .map_err(store_error(lang))?
+    } else {
+        None
+    };
     Ok(Who {
         id,
         session,
         lang,
         set_lang,
+        flash,
     })
 }
 
-fn chrome(
-    who: &Who,
-    console: &Console,
-    title: fn(&Labels) -> &'static str,
-    nav: &'static str,
-) -> Chrome {
+fn chrome(who: &Who, title: fn(&Labels) -> &'static str, nav: &'static str) -> Chrome {
     let t = who.lang.labels();
-    let flash = console.sessions.take_flash(&who.id);
+    let flash = who.flash.clone();
     let flash_failed = matches!(flash, Some(Flash::Failed(_)));
     Chrome {
         t,

@@ -116,7 +116,7 @@ pub async fn order(
     gw: web::Data<AppState>,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let who = who(&req, &gw, &console)?;
+    let who = who(&req, &gw, &console).await?;
     let id = crate::http::orders::path_id(&req).map_err(|_| ConsoleError::NotFound(who.lang))?;
     let d = gw
         .db
@@ -146,7 +146,7 @@ pub async fn order(
     let o = &d.order;
     let id = o.id.to_string();
     let p = OrderPage {
-        c: chrome(&who, &console, |t| t.order, "orders"),
+        c: chrome(&who, |t| t.order, "orders"),
         href: order_href(&id),
         id,
         status: o.status.as_str(),

@@ -53,7 +53,7 @@ pub async fn orders(
     gw: web::Data<AppState>,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let who = who(&req, &gw, &console)?;
+    let who = who(&req, &gw, &console).await?;
     let q = query_param(&req, "q").unwrap_or_default().trim().to_owned();
     let mut not_found = false;
     if !q.is_empty() {
@@ -92,7 +92,7 @@ pub async fn orders(
         .then(|| list.last().map(|o| o.id.to_string()))
         .flatten();
     let p = OrdersPage {
-        c: chrome(&who, &console, |t| t.orders, "orders"),
+        c: chrome(&who, |t| t.orders, "orders"),
         q,
         statuses: OrderStatus::ALL
             .iter()

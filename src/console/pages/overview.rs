@@ -91,7 +91,7 @@ pub async fn overview(
     gw: web::Data<AppState>,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let who = who(&req, &gw, &console)?;
+    let who = who(&req, &gw, &console).await?;
     let now = gw.now();
     let since = now - Duration::hours(WINDOW_HOURS);
     let d = gw
@@ -109,7 +109,7 @@ pub async fn overview(
         })
         .await
         .map_err(store_error(who.lang))?;
-    let c = chrome(&who, &console, |t| t.overview, "overview");
+    let c = chrome(&who, |t| t.overview, "overview");
     let p = OverviewPage {
         chart_payments: charts::payments_per_hour(
             now,

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{csrf_checked, form, order_href, see_other, who};
+use super::{csrf_checked, form, order_href, see_other, store_error, who};
 use crate::console::session::Flash;
 use crate::console::{Console, ConsoleError};
 use crate::flows::review::{review, ReviewAction, ReviewOutcome};
@@ -46,7 +46,7 @@ async fn review_action(
     console: web::Data<Console>,
     action: ReviewAction,
 ) -> Result<HttpResponse, ConsoleError> {
-    let who = who(&req, &gw, &console)?;
+    let who = who(&req, &gw, &console).await?;
     let fields = form(&req, payload, who.lang).await?;
     csrf_checked(&who, &fields)?;
     let id = crate::http::orders::path_id(&req).map_err(|_| ConsoleError::NotFound(who.lang))?;
@@ -81,7 +81,11 @@ async fn review_action(
             "done"
         }
     );
-    console.sessions.flash(&who.id, flash);
+    console
+        .sessions
+        .flash(&gw.db, &who.id, flash)
+        .await
+        .map_err(store_error(who.lang))?;
     Ok(see_other(&href))
 }
 
