@@ -44,7 +44,8 @@ pub async fn payment(
     budget: &Budget,
     received: Received,
 ) -> Result<PaymentTaken, StoreError> {
-    let verdict = payment::examine(&received, &keys(gw), &gw.settings.provider.mid);
+    let provider = &gw.settings.provider;
+    let verdict = payment::examine(&received, &keys(gw), &provider.mid, &provider.tid);
     let unverified = matches!(&verdict, payment::Verdict::Rejected(r) if !r.verified);
     if unverified && over_budget(gw, budget, &received) {
         return Ok(PaymentTaken::OverBudget);

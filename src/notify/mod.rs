@@ -13,6 +13,7 @@
 pub mod contract;
 pub mod payment;
 pub mod refused;
+pub mod resplit;
 
 use crate::store::Connection;
 use chrono::{DateTime, Utc};
@@ -471,6 +472,42 @@ fn journal_refusal(
     Ok((outcome, journal_id))
 }
 
+/// What [`reserve`] journaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reserved {
+    /// The first verified copy of its key: this row holds it.
+    First(i64),
+    /// An earlier verified copy holds the key: this row is a duplicate that changes nothing.
+    Duplicate(i64),
+}
+
+/// Journals a verified notice as the first copy of its key (`row.notify_id`): the
+/// journal's unique index decides. When an earlier copy holds the key, the notice is
+/// journaled as a duplicate instead, with `duplicate` as its detail.
+fn reserve(
+    conn: &mut Connection,
+    row: &NewEntry<'_>,
+    duplicate: &str,
+) -> Result<Reserved, StoreError> {
+    let first = NewEntry {
+        first_verified_copy: true,
+        ..row.clone()
+    };
+    match notifications::insert(conn, &first)? {
+        Journaled::Row(id) => Ok(Reserved::First(id)),
+        Journaled::DuplicateNotifyId => insert_row(
+            conn,
+            &NewEntry {
+                first_verified_copy: false,
+                outcome: Outcome::Duplicate.journal(),
+                detail: Some(duplicate),
+                ..row.clone()
+            },
+        )
+        .map(Reserved::Duplicate),
+    }
+}
+
 /// Journals a row that does not compete for a `notifyId` (`first_verified_copy` unset).
 fn insert_row(conn: &mut Connection, e: &NewEntry<'_>) -> Result<i64, StoreError> {
     match notifications::insert(conn, e)? {
@@ -495,6 +532,8 @@ pub(crate) mod testing {
     pub const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
     /// The test merchant.
     pub const MID: &str = "898340149000005";
+    /// The test merchant's terminal.
+    pub const TID: &str = "88880001";
 
     /// `pairs`, form-encoded and read whole.
     pub fn received(pairs: &[(String, String)]) -> Received {
@@ -657,6 +696,7 @@ mod tests {
 
         const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
         const MID: &str = "898340149000005";
+        const TID: &str = "88880001";
         /// A plain order, a pre-authorised one, and one long past its expiry.
         const ORDERS: [&str; 3] = ["1017PROP000001", "1017PROP000002", "1017PROP000003"];
 
@@ -819,10 +859,22 @@ mod tests {
                     ),
                     mostly(bill_payment(), 1),
                     mostly(one_of(&["384822", ""]), 1),
+                    mostly(
+                        prop_oneof![4 => Just(TID.to_owned()), 1 => field_value()],
+                        4,
+                    ),
                 ),
             )
                 .prop_map(
-                    |(id, bill, mer, bill_status, status, (total, refund), (mid, pay, auth))| {
+                    |(
+                        id,
+                        bill,
+                        mer,
+                        bill_status,
+                        status,
+                        (total, refund),
+                        (mid, pay, auth, tid),
+                    )| {
                         vec![
                             ("notifyId".into(), id),
                             ("billNo".into(), bill),
@@ -832,6 +884,7 @@ mod tests {
                             ("totalAmount".into(), total),
                             ("refundAmount".into(), refund),
                             ("mid".into(), mid),
+                            ("tid".into(), tid),
                             ("billPayment".into(), pay),
                             ("authIdRespCd".into(), auth),
                         ]
@@ -1010,7 +1063,7 @@ mod tests {
             let result = runner().run(&proptest::collection::vec(notices, 1..6), |notices| {
                 rolled_back(&mut conn.borrow_mut(), |c| {
                     for notice in &notices {
-                        let verdict = payment::examine(notice, &keys, MID);
+                        let verdict = payment::examine(notice, &keys, MID, TID);
                         if let payment::Verdict::Accepted(n) = &verdict {
                             prop_assert!(!n.notify_id.is_empty());
                         }
