@@ -31,6 +31,7 @@ mod operations;
 mod orders;
 mod provider;
 mod reconcile;
+mod resplit;
 mod retention;
 mod review;
 mod sandbox;
