@@ -818,16 +818,25 @@ mod tests {
     /// A store holding the pending bill `1017B000001` of 100 fen with business type
     /// `inst_mid`.
     fn store_with_bill(inst_mid: &str) -> (crate::store::Db, tempfile::TempDir, DateTime<Utc>) {
+        store_with_order("1017B000001", 100, inst_mid)
+    }
+
+    /// A store holding the pending order `id` of `fen` with business type `inst_mid`.
+    fn store_with_order(
+        id: &str,
+        fen: i64,
+        inst_mid: &str,
+    ) -> (crate::store::Db, tempfile::TempDir, DateTime<Utc>) {
         use crate::domain::record::NewOrder;
         let (db, dir) = crate::store::testing::temp_db();
         let now = crate::clock::Clock::system().now();
         let new = NewOrder {
-            id: MerOrderId::parse_stored("1017B000001").unwrap(),
+            id: MerOrderId::parse_stored(id).unwrap(),
             mid: MID.into(),
             tid: TID.into(),
             inst_mid: inst_mid.into(),
             qr_code_id: None,
-            amount: Amount::from_fen(100).unwrap(),
+            amount: Amount::from_fen(fen).unwrap(),
             description: None,
             preauth: false,
             expire_at: now + chrono::Duration::hours(1),
@@ -886,6 +895,57 @@ mod tests {
                 crate::domain::order::OrderStatus::Pending
             );
         }
+    }
+
+    #[test]
+    fn every_valid_notification_vector_is_accepted_and_the_real_one_pays_its_bill() {
+        // Arrange: the protocol's notification vectors (one a real notification from the
+        // provider's test environment, for the test merchant and terminal).
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors/notification-sign.json");
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let forms: Vec<(&str, &str, &str)> = doc["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["valid"] == true)
+            .filter_map(|v| {
+                Some((
+                    v["name"].as_str()?,
+                    v["key"].as_str()?,
+                    v["formBody"].as_str()?,
+                ))
+            })
+            .collect();
+        assert!(forms.len() >= 3, "{forms:?}");
+        let mut real = 0;
+
+        for (name, key, body) in forms {
+            let notice = Received {
+                body: body.as_bytes().to_vec(),
+                ..received(&[])
+            };
+
+            // Act
+            let verdict = examine(&notice, &[key], MID, TID);
+
+            // Assert
+            let Verdict::Accepted(accepted) = &verdict else {
+                panic!("{name}: {verdict:?}")
+            };
+            if name.starts_with("real-") {
+                real += 1;
+                let bill = accepted.names[0].clone();
+                let (db, _dir, now) = store_with_order(&bill, 1, INST_MID_BILL);
+                let mut conn = db.conn().unwrap();
+                let recorded = record(&mut conn, &notice, &verdict, &timing(), now).unwrap();
+                assert_eq!(recorded.outcome, Outcome::Applied, "{name}");
+                let id = MerOrderId::parse_stored(&bill).unwrap();
+                let paid = orders::find(&mut conn, &id).unwrap().unwrap();
+                assert_eq!(paid.status, crate::domain::order::OrderStatus::Paid);
+            }
+        }
+        assert_eq!(real, 1, "the real notification is among the vectors");
     }
 
     #[test]
