@@ -48,7 +48,8 @@ pub enum RejectReason {
     /// a sender that names an algorithm we do not know is not the provider.
     UnknownSignType,
     /// Not a readable notice: empty, not UTF-8, not a form or JSON object, a required
-    /// field missing, an unreadable amount or `billPayment`, no status.
+    /// field missing, fields that could have been re-split under the same signature
+    /// (`resplit`), a contract notice without `mid` or with an unknown state.
     Malformed,
     /// Larger than `notify.max_body_bytes`.
     TooLarge,
@@ -134,13 +135,15 @@ pub enum Outcome {
     Orphan,
     /// Conflicts with the order: it is flagged for an operator, its status unchanged.
     Review,
-    /// Verified, but it cannot be applied (a required amount unreadable, no status): kept,
-    /// its order flagged for review and queried at once; answered `SUCCESS` (resends
-    /// cannot help).
+    /// Verified, but it cannot be applied (no `mid` or `tid`, a status outside its
+    /// vocabulary, an `instMid` neither documented nor the order's, a required amount
+    /// unreadable, no status): kept, its `notifyId` taken, its order flagged for review and
+    /// queried at once; answered `SUCCESS` (resends cannot help).
     Unapplied,
-    /// Verified, but for another merchant than `provider.mid`: kept in the misrouted queue
-    /// (`outcome=misrouted`) for an operator, applied to nothing; answered `SUCCESS` so that
-    /// the provider stops resending.
+    /// Verified, but for another merchant than `provider.mid` (or, a payment, another
+    /// terminal than `provider.tid`): kept in the misrouted queue (`outcome=misrouted`) for
+    /// an operator, its `notifyId` taken, applied to nothing; answered `SUCCESS` so that the
+    /// provider stops resending.
     Misrouted,
     /// Refused; nothing but the journal row was written.
     Rejected(RejectReason),
