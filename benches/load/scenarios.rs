@@ -121,7 +121,8 @@ fn examined(settings: &Settings, ids: &[String]) -> Vec<(Received, Verdict)> {
                 request_id: None,
                 remote_addr: Some(LOOPBACK_PEER.into()),
             };
-            let verdict = payment::examine(&received, &[key.as_str()], &settings.provider.mid);
+            let (mid, tid) = (&settings.provider.mid, &settings.provider.tid);
+            let verdict = payment::examine(&received, &[key.as_str()], mid, tid);
             (received, verdict)
         })
         .collect()

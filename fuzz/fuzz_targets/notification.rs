@@ -10,6 +10,7 @@ use umsgate::notify::{contract, payment, BodyRead, Received};
 
 const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
 const MID: &str = "898340149000005";
+const TID: &str = "88880001";
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
@@ -41,6 +42,6 @@ fuzz_target!(|data: &[u8]| {
         remote_addr: None,
         request_id: None,
     };
-    let _ = payment::examine(&received, &[KEY], MID);
+    let _ = payment::examine(&received, &[KEY], MID, TID);
     let _ = contract::examine(&received, &[KEY], MID);
 });

@@ -11,6 +11,7 @@ use umsgate::notify::{contract, payment, BodyRead, Received};
 
 const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
 const MID: &str = "898340149000005";
+const TID: &str = "88880001";
 
 fuzz_target!(|data: &[u8]| {
     let Ok(form) = Form::parse(data) else {
@@ -31,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         remote_addr: None,
         request_id: None,
     };
-    if let payment::Verdict::Accepted(notice) = payment::examine(&received, &[KEY], MID) {
+    if let payment::Verdict::Accepted(notice) = payment::examine(&received, &[KEY], MID, TID) {
         assert!(!notice.notify_id.is_empty());
     }
     let _ = contract::examine(&received, &[KEY], MID);

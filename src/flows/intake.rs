@@ -76,7 +76,8 @@ pub async fn payment(
     received: Received,
     peer: Option<IpAddr>,
 ) -> Result<PaymentTaken, StoreError> {
-    let verdict = payment::examine(&received, &keys(gw), &gw.settings.provider.mid);
+    let provider = &gw.settings.provider;
+    let verdict = payment::examine(&received, &keys(gw), &provider.mid, &provider.tid);
     let unverified = matches!(&verdict, payment::Verdict::Rejected(r) if !r.verified);
     if unverified && over_budget(gw, budgets, peer) {
         return Ok(PaymentTaken::OverBudget);

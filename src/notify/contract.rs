@@ -8,11 +8,13 @@
 use crate::store::Connection;
 use chrono::{DateTime, Utc};
 
+use super::resplit::{self, Read};
 use super::{
-    entry, insert_row, journal_refusal, verified_form, Outcome, Received, Refused, RejectReason,
-    Rejection, Signature, KIND_CONTRACT,
+    entry, journal_refusal, reserve, verified_form, Outcome, Received, Refused, RejectReason,
+    Rejection, Reserved, Signature, KIND_CONTRACT,
 };
 use crate::chinaums::form::Form;
+use crate::chinaums::status::ContractState;
 use crate::chinaums::time;
 use crate::chinaums::wire::ContractNotice;
 use crate::domain::contract::{Contract, NoticeOrder};
@@ -41,6 +43,8 @@ pub enum Verdict {
     Misrouted {
         /// Its `contractNo`.
         contract_no: String,
+        /// Its `requestTimestamp`, as sent.
+        request_timestamp: String,
         /// The merchant it names.
         mid: String,
     },
@@ -51,19 +55,38 @@ pub enum Verdict {
 /// The field a refused contract notice is journaled under.
 const SUBJECT_FIELDS: [&str; 1] = ["contractNo"];
 
+/// What the gateway reads from a contract notice, for the re-split refusal.
+const READ: Read = Read {
+    fields: &ContractNotice::READ,
+    nested: &[],
+};
+
+/// The journal's words for a second copy of a notice (the same `contractNo` and
+/// `requestTimestamp`).
+const DUPLICATE: &str =
+    "this contractNo and requestTimestamp were already taken by an earlier copy; nothing changed";
+
+/// The key a contract notice takes in the journal, as a payment notification takes its
+/// `notifyId`: the pair that identifies a notice (seed 004).
+fn notice_key(contract_no: &str, request_timestamp: &str) -> String {
+    format!("{contract_no}@{request_timestamp}")
+}
+
 /// Reads a received notice: size, syntax, then the signature if it carries a `sign`
 /// (against every key in `keys`; verified like a payment notification, docs/protocol.md
-/// §6, assumed), then its fields and merchant. `mid` is `provider.mid`: a notice without
-/// one is taken as ours, since only our URL was given it; one naming another is misrouted.
+/// §6, assumed), then its re-split fields, fields, state and merchant. `mid` is
+/// `provider.mid`: a notice without one is refused (a `mid` folded into its neighbour
+/// leaves none, and nothing else says whose it is); one naming another is misrouted.
 pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
     let (form, signed) = match verified_form(received, keys, Signature::IfPresent, &SUBJECT_FIELDS)
     {
         Ok(read) => read,
         Err(refused) => return Verdict::Rejected(refused),
     };
-    match read(&form, mid) {
-        Ok((contract, _)) if contract.mid != mid => Verdict::Misrouted {
+    match read(&form) {
+        Ok((contract, request_timestamp)) if contract.mid != mid => Verdict::Misrouted {
             contract_no: contract.contract_no,
+            request_timestamp,
             mid: contract.mid,
         },
         Ok((contract, request_timestamp)) => Verdict::Accepted(Box::new(AcceptedNotice {
@@ -80,16 +103,29 @@ pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
     }
 }
 
-/// Reads the notice's fields into the contract state it reports.
-fn read(form: &Form, mid: &str) -> Result<(Contract, String), Rejection> {
+/// Reads the notice's fields into the contract state it reports: refused when they could
+/// have been re-split, when `mid` is missing, or when `contractState` is not one the
+/// provider documents (it is never stored as a state).
+fn read(form: &Form) -> Result<(Contract, String), Rejection> {
     let malformed = |detail: String| Rejection::new(RejectReason::Malformed, detail);
+    resplit::refuse_resplit(form, &READ)?;
     let n = ContractNotice::from_form(form).map_err(|e| malformed(e.to_string()))?;
     let request_ts = time::parse_body(&n.request_timestamp).ok_or_else(|| {
         malformed("requestTimestamp: must be yyyy-MM-dd HH:mm:ss in Beijing time".into())
     })?;
+    if let ContractState::Unrecognised(value) = &n.contract_state {
+        return Err(malformed(format!(
+            "contractState: {value:?} is not a state the provider documents"
+        )));
+    }
+    let Some(named) = n.mid.filter(|m| !m.is_empty()) else {
+        return Err(malformed(
+            "mid: missing, so nothing says whose contract it is".into(),
+        ));
+    };
     let contract = Contract {
         contract_no: n.contract_no,
-        mid: n.mid.unwrap_or_else(|| mid.to_owned()),
+        mid: named,
         contract_id: n.contract_id,
         state: n.contract_state,
         signed_time: n.contract_signed_time,
@@ -132,36 +168,51 @@ pub fn record(
                 journal_id,
             })
         }
-        Verdict::Misrouted { contract_no, mid } => {
+        Verdict::Misrouted {
+            contract_no,
+            request_timestamp,
+            mid,
+        } => {
             let detail = format!(
                 "mid {mid} is not this gateway's merchant: kept in the misrouted queue, applied to nothing"
             );
-            let journal_id = insert_row(
-                conn,
-                &NewEntry {
-                    order_ref: Some(contract_no),
-                    verified: true,
-                    outcome: Outcome::Misrouted.journal(),
-                    detail: Some(&detail),
-                    ..entry(received, KIND_CONTRACT)
-                },
-            )?;
+            let key = notice_key(contract_no, request_timestamp);
+            let row = NewEntry {
+                notify_id: Some(&key),
+                order_ref: Some(contract_no),
+                verified: true,
+                outcome: Outcome::Misrouted.journal(),
+                detail: Some(&detail),
+                ..entry(received, KIND_CONTRACT)
+            };
+            let (outcome, journal_id) = match reserve(conn, &row, DUPLICATE)? {
+                Reserved::First(id) => (Outcome::Misrouted, id),
+                Reserved::Duplicate(id) => (Outcome::Duplicate, id),
+            };
             Ok(Recorded {
-                outcome: Outcome::Misrouted,
+                outcome,
                 journal_id,
             })
         }
         Verdict::Accepted(notice) => {
-            let journal_id = insert_row(
-                conn,
-                &NewEntry {
-                    order_ref: Some(&notice.contract.contract_no),
-                    verified: true,
-                    // Replaced below, in this transaction: never seen by anyone.
-                    outcome: "received",
-                    ..entry(received, KIND_CONTRACT)
-                },
-            )?;
+            let key = notice_key(&notice.contract.contract_no, &notice.request_timestamp);
+            let row = NewEntry {
+                notify_id: Some(&key),
+                order_ref: Some(&notice.contract.contract_no),
+                verified: true,
+                // Replaced below, in this transaction: never seen by anyone.
+                outcome: "received",
+                ..entry(received, KIND_CONTRACT)
+            };
+            let journal_id = match reserve(conn, &row, DUPLICATE)? {
+                Reserved::First(id) => id,
+                Reserved::Duplicate(journal_id) => {
+                    return Ok(Recorded {
+                        outcome: Outcome::Duplicate,
+                        journal_id,
+                    })
+                }
+            };
             let mut contract = notice.contract.clone();
             contract.notification_id = Some(journal_id);
             contract.updated_at = now;
@@ -227,6 +278,115 @@ mod tests {
         crate::notify::testing::signed(pairs, key, SignType::Md5)
     }
 
+    /// A signed notice carrying every field the gateway reads, for `mid`.
+    fn every_read_field(mid: &str) -> Vec<(String, String)> {
+        let fields = [
+            ("requestTimestamp", "2026-11-21 12:00:00"),
+            ("mid", mid),
+            ("contractNo", "1017C0000001"),
+            ("contractId", "Q09OVFJBQ1QtMDAwMQ=="),
+            ("contractState", "RESCISSION"),
+            ("contractSignedTime", "2026-11-01 09:00:00"),
+            ("contractExpiredTime", "2027-11-01 09:00:00"),
+            ("singleLimitAmt", "50000"),
+            ("avlNum", "10"),
+            ("planId", "P1"),
+            ("signType", "MD5"),
+            ("Qx", "AbCd"),
+        ];
+        signed(
+            fields
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            KEY,
+        )
+    }
+
+    #[test]
+    fn every_field_the_gateway_reads_re_split_with_its_neighbour_is_refused_never_stored() {
+        use crate::notify::resplit::{refolded, Fold};
+        // Arrange: genuine signed notices, ours and another merchant's.
+        for (mid, misrouted) in [(MID, false), ("898340149000099", true)] {
+            let genuine = every_read_field(mid);
+            let baseline = examine(&received(&genuine), &[KEY], MID);
+            assert_eq!(
+                matches!(baseline, Verdict::Misrouted { .. }),
+                misrouted,
+                "{baseline:?}"
+            );
+            assert!(matches!(baseline, Verdict::Accepted(_)) != misrouted);
+
+            for field in ContractNotice::READ {
+                assert!(genuine.iter().any(|(n, _)| n == field), "{field}: no row");
+                for fold in Fold::ALL {
+                    let Some(variant) = refolded(&genuine, field, fold) else {
+                        assert_eq!(fold, Fold::NextIntoIt, "{field}");
+                        continue;
+                    };
+
+                    // Act
+                    let verdict = examine(&received(&variant), &[KEY], MID);
+
+                    // Assert: refused (or misrouted, for another merchant's), never accepted.
+                    match &verdict {
+                        Verdict::Rejected(r) => assert!(
+                            r.verified || r.rejection.reason == RejectReason::UnknownSignType,
+                            "{field} {fold:?}: {r:?}"
+                        ),
+                        Verdict::Misrouted { .. } => assert!(misrouted, "{field} {fold:?}"),
+                        Verdict::Accepted(n) => panic!("{mid}: {field} {fold:?}: {n:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_notice_without_its_mid_or_with_a_state_outside_the_vocabulary_is_refused_naming_it() {
+        let mut no_mid = notice();
+        no_mid.retain(|(n, _)| n != "mid");
+        let mut odd_state = notice();
+        odd_state[3].1 = "TERMINATED".into();
+
+        for (fields, field) in [(no_mid, "mid"), (odd_state, "contractState")] {
+            let verdict = examine(&received(&signed(fields, KEY)), &[KEY], MID);
+
+            let Verdict::Rejected(refused) = verdict else {
+                panic!("{field}: not refused: {verdict:?}")
+            };
+            assert!(refused.verified);
+            assert!(
+                refused.rejection.detail.starts_with(&format!("{field}: ")),
+                "{}",
+                refused.rejection.detail
+            );
+        }
+    }
+
+    #[test]
+    fn a_misrouted_notice_takes_its_contract_and_time_so_a_later_copy_reading_as_ours_is_a_duplicate(
+    ) {
+        // Arrange
+        let (db, _dir) = crate::store::testing::temp_db();
+        let mut conn = db.conn().unwrap();
+        let now = crate::clock::Clock::system().now();
+        let theirs = received(&every_read_field("898340149000099"));
+        let ours = received(&signed(notice(), KEY));
+        let misrouted = examine(&theirs, &[KEY], MID);
+        let accepted = examine(&ours, &[KEY], MID);
+        assert!(matches!(accepted, Verdict::Accepted(_)), "{accepted:?}");
+
+        // Act
+        let first = record(&mut conn, &theirs, &misrouted, now).unwrap();
+        let second = record(&mut conn, &ours, &accepted, now).unwrap();
+
+        // Assert
+        assert_eq!(first.outcome, Outcome::Misrouted);
+        assert_eq!(second.outcome, Outcome::Duplicate);
+        assert_eq!(contracts::find(&mut conn, "1017C0000001").unwrap(), None);
+    }
+
     #[test]
     fn an_unsigned_notice_is_read_on_the_token_alone() {
         let Verdict::Accepted(n) = examine(&received(&notice()), &[KEY], MID) else {
@@ -275,6 +435,7 @@ mod tests {
             examine(&received(&other), &[KEY], MID),
             Verdict::Misrouted {
                 contract_no: "1017C0000001".into(),
+                request_timestamp: "2026-11-21 12:00:00".into(),
                 mid: "898340149000006".into(),
             }
         );

@@ -13,6 +13,7 @@
 pub mod contract;
 pub mod payment;
 pub mod refused;
+pub mod resplit;
 
 use crate::store::Connection;
 use chrono::{DateTime, Utc};
@@ -47,7 +48,8 @@ pub enum RejectReason {
     /// a sender that names an algorithm we do not know is not the provider.
     UnknownSignType,
     /// Not a readable notice: empty, not UTF-8, not a form or JSON object, a required
-    /// field missing, an unreadable amount or `billPayment`, no status.
+    /// field missing, fields that could have been re-split under the same signature
+    /// (`resplit`), a contract notice without `mid` or with an unknown state.
     Malformed,
     /// Larger than `notify.max_body_bytes`.
     TooLarge,
@@ -133,13 +135,15 @@ pub enum Outcome {
     Orphan,
     /// Conflicts with the order: it is flagged for an operator, its status unchanged.
     Review,
-    /// Verified, but it cannot be applied (a required amount unreadable, no status): kept,
-    /// its order flagged for review and queried at once; answered `SUCCESS` (resends
-    /// cannot help).
+    /// Verified, but it cannot be applied (no `mid` or `tid`, a status outside its
+    /// vocabulary, an `instMid` neither documented nor the order's, a required amount
+    /// unreadable, no status): kept, its `notifyId` taken, its order flagged for review and
+    /// queried at once; answered `SUCCESS` (resends cannot help).
     Unapplied,
-    /// Verified, but for another merchant than `provider.mid`: kept in the misrouted queue
-    /// (`outcome=misrouted`) for an operator, applied to nothing; answered `SUCCESS` so that
-    /// the provider stops resending.
+    /// Verified, but for another merchant than `provider.mid` (or, a payment, another
+    /// terminal than `provider.tid`): kept in the misrouted queue (`outcome=misrouted`) for
+    /// an operator, its `notifyId` taken, applied to nothing; answered `SUCCESS` so that the
+    /// provider stops resending.
     Misrouted,
     /// Refused; nothing but the journal row was written.
     Rejected(RejectReason),
@@ -471,6 +475,42 @@ fn journal_refusal(
     Ok((outcome, journal_id))
 }
 
+/// What [`reserve`] journaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reserved {
+    /// The first verified copy of its key: this row holds it.
+    First(i64),
+    /// An earlier verified copy holds the key: this row is a duplicate that changes nothing.
+    Duplicate(i64),
+}
+
+/// Journals a verified notice as the first copy of its key (`row.notify_id`): the
+/// journal's unique index decides. When an earlier copy holds the key, the notice is
+/// journaled as a duplicate instead, with `duplicate` as its detail.
+fn reserve(
+    conn: &mut Connection,
+    row: &NewEntry<'_>,
+    duplicate: &str,
+) -> Result<Reserved, StoreError> {
+    let first = NewEntry {
+        first_verified_copy: true,
+        ..row.clone()
+    };
+    match notifications::insert(conn, &first)? {
+        Journaled::Row(id) => Ok(Reserved::First(id)),
+        Journaled::DuplicateNotifyId => insert_row(
+            conn,
+            &NewEntry {
+                first_verified_copy: false,
+                outcome: Outcome::Duplicate.journal(),
+                detail: Some(duplicate),
+                ..row.clone()
+            },
+        )
+        .map(Reserved::Duplicate),
+    }
+}
+
 /// Journals a row that does not compete for a `notifyId` (`first_verified_copy` unset).
 fn insert_row(conn: &mut Connection, e: &NewEntry<'_>) -> Result<i64, StoreError> {
     match notifications::insert(conn, e)? {
@@ -495,6 +535,8 @@ pub(crate) mod testing {
     pub const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
     /// The test merchant.
     pub const MID: &str = "898340149000005";
+    /// The test merchant's terminal.
+    pub const TID: &str = "88880001";
 
     /// `pairs`, form-encoded and read whole.
     pub fn received(pairs: &[(String, String)]) -> Received {
@@ -657,6 +699,7 @@ mod tests {
 
         const KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
         const MID: &str = "898340149000005";
+        const TID: &str = "88880001";
         /// A plain order, a pre-authorised one, and one long past its expiry.
         const ORDERS: [&str; 3] = ["1017PROP000001", "1017PROP000002", "1017PROP000003"];
 
@@ -819,10 +862,22 @@ mod tests {
                     ),
                     mostly(bill_payment(), 1),
                     mostly(one_of(&["384822", ""]), 1),
+                    mostly(
+                        prop_oneof![4 => Just(TID.to_owned()), 1 => field_value()],
+                        4,
+                    ),
                 ),
             )
                 .prop_map(
-                    |(id, bill, mer, bill_status, status, (total, refund), (mid, pay, auth))| {
+                    |(
+                        id,
+                        bill,
+                        mer,
+                        bill_status,
+                        status,
+                        (total, refund),
+                        (mid, pay, auth, tid),
+                    )| {
                         vec![
                             ("notifyId".into(), id),
                             ("billNo".into(), bill),
@@ -832,6 +887,7 @@ mod tests {
                             ("totalAmount".into(), total),
                             ("refundAmount".into(), refund),
                             ("mid".into(), mid),
+                            ("tid".into(), tid),
                             ("billPayment".into(), pay),
                             ("authIdRespCd".into(), auth),
                         ]
@@ -1010,7 +1066,7 @@ mod tests {
             let result = runner().run(&proptest::collection::vec(notices, 1..6), |notices| {
                 rolled_back(&mut conn.borrow_mut(), |c| {
                     for notice in &notices {
-                        let verdict = payment::examine(notice, &keys, MID);
+                        let verdict = payment::examine(notice, &keys, MID, TID);
                         if let payment::Verdict::Accepted(n) = &verdict {
                             prop_assert!(!n.notify_id.is_empty());
                         }

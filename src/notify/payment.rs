@@ -9,19 +9,22 @@
 use crate::store::Connection;
 use chrono::{DateTime, Utc};
 
+use super::resplit::{self, Read};
 use super::{
-    entry, insert_row, journal_refusal, verified_form, Outcome, Received, Refused, RejectReason,
-    Rejection, Signature, KIND_PAYMENT,
+    entry, insert_row, journal_refusal, reserve, verified_form, Outcome, Received, Refused,
+    RejectReason, Rejection, Reserved, Signature, KIND_PAYMENT,
 };
 use crate::chinaums::form::Form;
-use crate::chinaums::wire::PaymentNotification;
+use crate::chinaums::wire::{BillPayment, PaymentNotification};
+use crate::chinaums::{INST_MID_BILL, INST_MID_MINI};
 use crate::domain::ids::MerOrderId;
 use crate::domain::money::Amount;
 use crate::domain::observe::{Observation, Seen, Timing};
 use crate::domain::order::{Decision, Source};
 use crate::domain::reading;
+use crate::domain::record::Order;
 use crate::domain::refund::{self, Assessment, Refund};
-use crate::store::notifications::{self, Journaled, NewEntry};
+use crate::store::notifications::{self, NewEntry};
 use crate::store::orders::{self, Applied};
 use crate::store::StoreError;
 use crate::store::{attempts, refunds};
@@ -38,6 +41,9 @@ pub struct PaymentNotice {
     pub attempt: Option<String>,
     /// A refund's own id (`refundOrderId`), when the notice carries one.
     pub refund_key: Option<String>,
+    /// Its business type (`instMid`) when it is not one the provider documents: it must then
+    /// be the matched order's own, or the notice is applied to nothing.
+    pub odd_inst_mid: Option<String>,
     /// What it says about the order (`domain::reading::payment_notice`).
     pub seen: Seen,
 }
@@ -66,14 +72,16 @@ pub enum Verdict {
         /// What cannot be read.
         reason: String,
     },
-    /// Verified, but for another merchant: journaled in the misrouted queue only.
+    /// Verified, but for another merchant or terminal: journaled in the misrouted queue only.
     Misrouted {
         /// Its `notifyId`.
         notify_id: String,
         /// The order it names, for the journal.
         order_ref: Option<String>,
-        /// Whose it is.
-        mid: String,
+        /// Which field says it is not ours: `mid` or `tid`.
+        field: &'static str,
+        /// Whose it is: that field's value.
+        value: String,
     },
     /// Refused: journaled, nothing else.
     Rejected(Refused),
@@ -82,15 +90,27 @@ pub enum Verdict {
 /// The fields a refused payment notification is journaled under, first found first.
 const SUBJECT_FIELDS: [&str; 2] = ["billNo", "merOrderId"];
 
+/// What the gateway reads from a payment notification, for the re-split refusal.
+const READ: Read = Read {
+    fields: &PaymentNotification::READ,
+    nested: &[("billPayment", &BillPayment::READ)],
+};
+
+/// The business types (`instMid`) the provider's pages document: the bill's (seed 000, 002)
+/// and the mini-program order's (seed 001).
+const INST_MIDS: [&str; 2] = [INST_MID_BILL, INST_MID_MINI];
+
 /// Verifies and reads a received notification, in this order: size, syntax, `signType`,
-/// signature (every key in `keys`), fields, merchant, status. Nothing it has not verified
-/// is interpreted, except the claimed `notifyId` and order kept on a refusal's journal row.
-pub fn examine(received: &Received, keys: &[&str], mid: &str) -> Verdict {
+/// signature (every key in `keys`), re-split fields, `notifyId`, merchant (`mid`), terminal
+/// (`tid`), statuses, amounts. Nothing it has not verified is interpreted, except the claimed
+/// `notifyId` and order kept on a refusal's journal row. `mid` and `tid` are this gateway's
+/// (`provider.mid`, `provider.tid`).
+pub fn examine(received: &Received, keys: &[&str], mid: &str, tid: &str) -> Verdict {
     let form = match verified_form(received, keys, Signature::Required, &SUBJECT_FIELDS) {
         Ok((form, _)) => form,
         Err(refused) => return Verdict::Rejected(refused),
     };
-    match read(&form, mid) {
+    match read(&form, mid, tid) {
         Ok(notice) => Verdict::Accepted(Box::new(notice)),
         Err(not_applied) => not_applied,
     }
@@ -122,41 +142,76 @@ fn present(value: Option<&String>) -> Option<String> {
 
 /// Reads a verified notification (what it says about the order: `domain::reading`);
 /// otherwise the verdict on it (refused, unapplied or misrouted).
-fn read(form: &Form, mid: &str) -> Result<PaymentNotice, Verdict> {
-    let n = PaymentNotification::from_form(form).map_err(|e| {
-        let rejection = Rejection::new(RejectReason::Malformed, e.to_string());
+fn read(form: &Form, mid: &str, tid: &str) -> Result<PaymentNotice, Verdict> {
+    let refuse = |rejection: Rejection| {
         Verdict::Rejected(Refused::new(rejection, true, Some(form), &SUBJECT_FIELDS))
-    })?;
-    // Whose notice it is, before anything is applied. The provider's page calls `mid`
-    // optional, but a signing string has no escaping: `mid` can be folded into its
-    // neighbour's value without changing the signature. Without it nothing says the notice
-    // is ours, so it is applied to nothing; its order is flagged and asked instead.
-    let Some(named) = n.mid.as_deref().filter(|m| !m.is_empty()) else {
-        return Err(Verdict::Unapplied {
-            notify_id: n.notify_id.clone(),
-            names: names_of(&n),
-            reason: "mid: missing, so nothing says whose notice it is".to_owned(),
-        });
     };
-    if let Some(theirs) = Some(named).filter(|m| *m != mid) {
-        return Err(Verdict::Misrouted {
-            notify_id: n.notify_id.clone(),
-            order_ref: names_of(&n).into_iter().next(),
-            mid: theirs.to_owned(),
-        });
-    }
-    let seen = reading::payment_notice(&n).map_err(|reason| Verdict::Unapplied {
+    resplit::refuse_resplit(form, &READ).map_err(refuse)?;
+    let n = PaymentNotification::from_form(form)
+        .map_err(|e| refuse(Rejection::new(RejectReason::Malformed, e.to_string())))?;
+    let unapplied = |reason: String| Verdict::Unapplied {
         notify_id: n.notify_id.clone(),
         names: names_of(&n),
         reason,
-    })?;
+    };
+    // Whose notice it is, before anything is applied. The provider's page calls `mid` and
+    // `tid` optional, but a signing string has no escaping: either can be folded into its
+    // neighbour's value without changing the signature. Without them nothing says the
+    // notice is ours, so it is applied to nothing; its order is flagged and asked instead.
+    for (field, ours, value) in [("mid", mid, &n.mid), ("tid", tid, &n.tid)] {
+        let Some(named) = present(value.as_ref()) else {
+            return Err(unapplied(format!(
+                "{field}: missing, so nothing says whose notice it is"
+            )));
+        };
+        if named != ours {
+            return Err(Verdict::Misrouted {
+                notify_id: n.notify_id.clone(),
+                order_ref: names_of(&n).into_iter().next(),
+                field,
+                value: named,
+            });
+        }
+    }
+    if let Some((field, value)) = unrecognised_status(&n) {
+        return Err(unapplied(format!(
+            "{field}: {value:?} is not a status the provider documents"
+        )));
+    }
+    let seen = reading::payment_notice(&n).map_err(unapplied)?;
     Ok(PaymentNotice {
         names: names_of(&n),
         attempt: reading::attempt(n.bill_payment.as_ref()),
         refund_key: present(n.refund_order_id.as_ref()),
+        odd_inst_mid: present(n.inst_mid.as_ref()).filter(|m| !INST_MIDS.contains(&m.as_str())),
         notify_id: n.notify_id,
         seen,
     })
+}
+
+/// The first status field the notice carries with a value outside its vocabulary
+/// (`billStatus`, `status`, `billPayment.status`), and that value: it is never mapped to
+/// anything, whichever of them the reading would have taken.
+fn unrecognised_status(n: &PaymentNotification) -> Option<(&'static str, String)> {
+    use crate::chinaums::status::{BillStatus, TradeStatus};
+    let trade = |s: Option<&TradeStatus>| match s {
+        Some(TradeStatus::Unrecognised(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let bill = match &n.bill_status {
+        Some(BillStatus::Unrecognised(v)) => Some(v.clone()),
+        _ => None,
+    };
+    [
+        ("billStatus", bill),
+        ("status", trade(n.status.as_ref())),
+        (
+            "billPayment.status",
+            trade(n.payment().and_then(|p| p.status.as_ref())),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(field, value)| value.map(|v| (field, v)))
 }
 
 /// What [`record`] did.
@@ -176,17 +231,14 @@ pub struct Recorded {
 /// order id: a bill's `billNo` is its order's id (`Order::bill_no`), and ids are the
 /// merchant's own and unique, so an id named as `billNo` is that order whether or not it
 /// was bound.
-fn matched_order(
-    conn: &mut Connection,
-    names: &[String],
-) -> Result<Option<MerOrderId>, StoreError> {
+fn matched_order(conn: &mut Connection, names: &[String]) -> Result<Option<Order>, StoreError> {
     for name in names {
         // A name that is not an order id's shape cannot be one of ours.
         let Ok(id) = MerOrderId::parse_stored(name) else {
             continue;
         };
-        if orders::find(conn, &id)?.is_some() {
-            return Ok(Some(id));
+        if let Some(order) = orders::find(conn, &id)? {
+            return Ok(Some(order));
         }
     }
     Ok(None)
@@ -241,11 +293,16 @@ fn decision_detail(applied: &Applied, decision: &Decision) -> String {
     }
 }
 
+/// The journal's words for a verified copy of a `notifyId` an earlier copy took.
+const DUPLICATE: &str = "notifyId already taken by an earlier copy; nothing changed";
+
 /// Journals the notice and, if it is verified, names an order we hold, and is the first
-/// verified copy of its `notifyId`, applies its evidence to that order. Run inside one
-/// write transaction (`Db::write`): the journal row, the order and its event are kept
-/// together or not at all. `now` stamps the order's change; `timing` comes from the
-/// reconcile settings.
+/// verified copy of its `notifyId`, applies its evidence to that order. Every verified
+/// notice but an orphan takes its `notifyId` (misrouted and unapplied ones too), so that a
+/// second copy of the same signed notice, its fields split another way, is a duplicate.
+/// Run inside one write transaction (`Db::write`): the journal row, the order and its
+/// event are kept together or not at all. `now` stamps the order's change; `timing` comes
+/// from the reconcile settings.
 pub fn record(
     conn: &mut Connection,
     received: &Received,
@@ -267,24 +324,31 @@ pub fn record(
         Verdict::Misrouted {
             notify_id,
             order_ref,
-            mid,
+            field,
+            value,
         } => {
+            let whose = if *field == "tid" {
+                "terminal"
+            } else {
+                "merchant"
+            };
             let detail = format!(
-                "mid {mid} is not this gateway's merchant: kept in the misrouted queue, applied to nothing"
+                "{field} {value} is not this gateway's {whose}: kept in the misrouted queue, applied to nothing"
             );
-            let journal_id = insert_row(
-                conn,
-                &NewEntry {
-                    notify_id: Some(notify_id),
-                    order_ref: order_ref.as_deref(),
-                    verified: true,
-                    outcome: Outcome::Misrouted.journal(),
-                    detail: Some(&detail),
-                    ..entry(received, KIND_PAYMENT)
-                },
-            )?;
+            let row = NewEntry {
+                notify_id: Some(notify_id),
+                order_ref: order_ref.as_deref(),
+                verified: true,
+                outcome: Outcome::Misrouted.journal(),
+                detail: Some(&detail),
+                ..entry(received, KIND_PAYMENT)
+            };
+            let (outcome, journal_id) = match reserve(conn, &row, DUPLICATE)? {
+                Reserved::First(id) => (Outcome::Misrouted, id),
+                Reserved::Duplicate(id) => (Outcome::Duplicate, id),
+            };
             Ok(Recorded {
-                outcome: Outcome::Misrouted,
+                outcome,
                 journal_id,
                 order_ref: order_ref.clone(),
                 applied: None,
@@ -298,41 +362,78 @@ pub fn record(
             let order = matched_order(conn, names)?;
             let order_ref = order
                 .as_ref()
-                .map(|o| o.as_str().to_owned())
+                .map(|o| o.id.as_str().to_owned())
                 .or_else(|| names.first().cloned());
-            let journal_id = insert_row(
-                conn,
-                &NewEntry {
-                    notify_id: Some(notify_id),
-                    order_ref: order_ref.as_deref(),
-                    verified: true,
-                    outcome: Outcome::Unapplied.journal(),
-                    detail: Some(reason),
-                    ..entry(received, KIND_PAYMENT)
-                },
-            )?;
-            let applied = match &order {
-                Some(id) => {
-                    let why = format!(
-                        "verified notification #{journal_id} could not be applied: {reason}"
-                    );
-                    let obs = Observation::of(
-                        Seen::Unreadable(why),
-                        Source::Notify,
-                        Some(format!("notification:{journal_id}")),
-                    );
-                    orders::apply(conn, id, &obs, timing, now)?
-                }
-                None => None,
-            };
-            Ok(Recorded {
-                outcome: Outcome::Unapplied,
-                journal_id,
+            let order = order.map(|o| o.id);
+            let notice = NotApplied {
+                notify_id,
+                order: order.as_ref(),
                 order_ref,
-                applied,
-            })
+                reason,
+            };
+            record_unapplied(conn, received, notice, timing, now)
         }
     }
+}
+
+/// A verified notice that is applied to nothing: why, and the order it names that we hold.
+struct NotApplied<'a> {
+    notify_id: &'a str,
+    order: Option<&'a MerOrderId>,
+    order_ref: Option<String>,
+    reason: &'a str,
+}
+
+/// Journals a verified notice that cannot be applied, taking its `notifyId`, and flags its
+/// order for review with a check now; an earlier copy of the `notifyId` makes it a
+/// duplicate that changes nothing.
+fn record_unapplied(
+    conn: &mut Connection,
+    received: &Received,
+    notice: NotApplied<'_>,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Result<Recorded, StoreError> {
+    let row = NewEntry {
+        notify_id: Some(notice.notify_id),
+        order_ref: notice.order_ref.as_deref(),
+        verified: true,
+        outcome: Outcome::Unapplied.journal(),
+        detail: Some(notice.reason),
+        ..entry(received, KIND_PAYMENT)
+    };
+    let journal_id = match reserve(conn, &row, DUPLICATE)? {
+        Reserved::First(id) => id,
+        Reserved::Duplicate(id) => {
+            return Ok(Recorded {
+                outcome: Outcome::Duplicate,
+                journal_id: id,
+                order_ref: notice.order_ref,
+                applied: None,
+            })
+        }
+    };
+    let applied = match notice.order {
+        Some(id) => {
+            let why = format!(
+                "verified notification #{journal_id} could not be applied: {}",
+                notice.reason
+            );
+            let obs = Observation::of(
+                Seen::Unreadable(why),
+                Source::Notify,
+                Some(format!("notification:{journal_id}")),
+            );
+            orders::apply(conn, id, &obs, timing, now)?
+        }
+        None => None,
+    };
+    Ok(Recorded {
+        outcome: Outcome::Unapplied,
+        journal_id,
+        order_ref: notice.order_ref,
+        applied,
+    })
 }
 
 fn record_verified(
@@ -342,7 +443,7 @@ fn record_verified(
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
-    let Some(order) = matched_order(conn, &notice.names)? else {
+    let Some(matched) = matched_order(conn, &notice.names)? else {
         // An orphan applies nothing, so it does not take its notifyId: should the order
         // appear later, a resend can still apply.
         let order_ref = notice.names.first().cloned();
@@ -369,28 +470,38 @@ fn record_verified(
             applied: None,
         });
     };
+    let order = matched.id;
     let order_ref = Some(order.as_str().to_owned());
+    // A business type the provider does not document is believed only as the order's own
+    // (the backend may create orders with one); otherwise nothing says the notice is about
+    // this order's kind of payment.
+    if let Some(odd) = notice
+        .odd_inst_mid
+        .as_ref()
+        .filter(|m| **m != matched.inst_mid)
+    {
+        let reason = format!(
+            "instMid: {odd:?} is neither a business type the provider documents nor this order's"
+        );
+        let not_applied = NotApplied {
+            notify_id: &notice.notify_id,
+            order: Some(&order),
+            order_ref,
+            reason: &reason,
+        };
+        return record_unapplied(conn, received, not_applied, timing, now);
+    }
     let first_copy = NewEntry {
         notify_id: Some(&notice.notify_id),
-        first_verified_copy: true,
         order_ref: Some(order.as_str()),
         verified: true,
         // Replaced below, in this transaction: never seen by anyone.
         outcome: "received",
         ..entry(received, KIND_PAYMENT)
     };
-    let journal_id = match notifications::insert(conn, &first_copy)? {
-        Journaled::Row(id) => id,
-        Journaled::DuplicateNotifyId => {
-            let journal_id = insert_row(
-                conn,
-                &NewEntry {
-                    first_verified_copy: false,
-                    outcome: Outcome::Duplicate.journal(),
-                    detail: Some("notifyId already taken by an earlier copy; nothing changed"),
-                    ..first_copy
-                },
-            )?;
+    let journal_id = match reserve(conn, &first_copy, DUPLICATE)? {
+        Reserved::First(id) => id,
+        Reserved::Duplicate(journal_id) => {
             return Ok(Recorded {
                 outcome: Outcome::Duplicate,
                 journal_id,
@@ -445,7 +556,7 @@ mod tests {
     use crate::chinaums::status::{BillStatus, TradeStatus};
     use crate::domain::order::{Evidence, Report};
     use crate::domain::record::ProviderFacts;
-    use crate::notify::testing::{self, received, KEY, MID};
+    use crate::notify::testing::{self, received, KEY, MID, TID};
     use crate::notify::BodyRead;
 
     fn owned(fields: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -471,6 +582,7 @@ mod tests {
             ("billStatus", "PAID"),
             ("totalAmount", "100"),
             ("mid", MID),
+            ("tid", TID),
             ("billPayment", PAYMENT),
         ]
     }
@@ -507,7 +619,7 @@ mod tests {
         decimal.push(("totalAmount", "1.00"));
 
         for (fields, field) in [(no_status, "billStatus"), (decimal, "totalAmount")] {
-            let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+            let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID, TID);
 
             let Verdict::Unapplied { names, reason, .. } = verdict else {
                 panic!("{verdict:?}")
@@ -518,8 +630,7 @@ mod tests {
     }
 
     #[test]
-    fn a_verified_notice_whose_mid_was_folded_into_its_neighbour_is_applied_to_nothing_naming_mid()
-    {
+    fn a_verified_notice_whose_mid_was_folded_into_its_neighbour_is_refused_naming_the_carrier() {
         // Arrange: signed by the provider for another merchant, then re-split so that `mid`
         // rides inside `instMid` (the signing string stays the same, so it still verifies).
         let mut fields = paid_bill();
@@ -527,39 +638,350 @@ mod tests {
         fields.push(("instMid", "QRPAYDEFAULT&mid=898340149000099"));
 
         // Act
-        let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+        let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID, TID);
 
         // Assert
-        let Verdict::Unapplied { names, reason, .. } = verdict else {
-            panic!("not unapplied: {verdict:?}")
+        let Verdict::Rejected(refused) = verdict else {
+            panic!("not refused: {verdict:?}")
         };
-        assert_eq!(names[0], "1017B000001");
-        assert!(reason.starts_with("mid: missing"), "{reason}");
+        assert!(refused.verified);
+        assert_eq!(refused.rejection.reason, RejectReason::Malformed);
+        assert!(
+            refused.rejection.detail.starts_with("instMid: holds"),
+            "{}",
+            refused.rejection.detail
+        );
+        assert_eq!(refused.subject.as_deref(), Some("1017B000001"));
     }
 
     #[test]
-    fn a_verified_notice_for_another_merchant_is_misrouted_not_refused() {
-        let mut fields = paid_bill();
-        fields.retain(|(n, _)| *n != "mid");
-        fields.push(("mid", "898340149000006"));
+    fn a_verified_notice_without_its_mid_or_tid_is_applied_to_nothing_naming_the_field() {
+        for field in ["mid", "tid"] {
+            let mut fields = paid_bill();
+            fields.retain(|(n, _)| *n != field);
 
-        let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID);
+            let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID, TID);
 
-        assert_eq!(
-            verdict,
-            Verdict::Misrouted {
-                notify_id: "n-1".into(),
-                order_ref: Some("1017B000001".into()),
-                mid: "898340149000006".into(),
+            let Verdict::Unapplied { names, reason, .. } = verdict else {
+                panic!("{field}: not unapplied: {verdict:?}")
+            };
+            assert_eq!(names[0], "1017B000001");
+            assert!(reason.starts_with(&format!("{field}: missing")), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_verified_notice_for_another_merchant_or_terminal_is_misrouted_not_refused() {
+        for (field, theirs) in [("mid", "898340149000006"), ("tid", "88880099")] {
+            let mut fields = paid_bill();
+            fields.retain(|(n, _)| *n != field);
+            fields.push((field, theirs));
+
+            let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID, TID);
+
+            assert_eq!(
+                verdict,
+                Verdict::Misrouted {
+                    notify_id: "n-1".into(),
+                    order_ref: Some("1017B000001".into()),
+                    field,
+                    value: theirs.into(),
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_outside_its_vocabulary_is_applied_to_nothing_whichever_status_field_it_is_in() {
+        let payment = PAYMENT.replace("TRADE_SUCCESS", "TRADE_PAID");
+        let cases = [
+            ("billStatus", vec![("billStatus", "PAIDX")]),
+            ("status", vec![("status", "SUCCESS")]),
+            // The bill's own status would have been read; the payment's still may not be odd.
+            (
+                "billPayment.status",
+                vec![("billPayment", payment.as_str())],
+            ),
+        ];
+
+        for (field, changes) in cases {
+            let mut fields = paid_bill();
+            for (name, value) in changes {
+                fields.retain(|(n, _)| *n != name);
+                fields.push((name, value));
             }
-        );
+
+            let verdict = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID, TID);
+
+            let Verdict::Unapplied { reason, .. } = verdict else {
+                panic!("{field}: not unapplied: {verdict:?}")
+            };
+            assert!(reason.starts_with(&format!("{field}: ")), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_business_type_the_provider_does_not_document_is_kept_for_the_order_to_judge() {
+        let with = |inst_mid: &'static str| {
+            let mut fields = paid_bill();
+            fields.push(("instMid", inst_mid));
+            match examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID, TID) {
+                Verdict::Accepted(n) => n.odd_inst_mid,
+                other => panic!("{inst_mid}: {other:?}"),
+            }
+        };
+
+        assert_eq!(with("QRPAYDEFAULT"), None);
+        assert_eq!(with("MINIDEFAULT"), None);
+        assert_eq!(with("OTHERDEFAULT"), Some("OTHERDEFAULT".to_owned()));
+    }
+
+    /// A refund of a pre-authorised bill carrying every field the gateway reads, between free
+    /// text, a URL and the random field, as the provider would sign it for `mid`.
+    fn every_read_field(mid: &str) -> Vec<(String, String)> {
+        let payment = r#"{"merOrderId":"1017B0000010","status":"TRADE_REFUND","totalAmount":100,"paySeqId":"P1","payTime":"2026-11-21 12:01:02","settleDate":"2026-11-21","targetOrderId":"T1","targetSys":"WXPay","payDetail":"a&b=c"}"#;
+        let fields = [
+            ("notifyId", "n-9"),
+            ("billNo", "1017B000001"),
+            ("billQRCode", "https://qr.example/bills/qrCode.do?id=3194"),
+            ("billDate", "2026-11-21"),
+            ("billDesc", "green tea & cake"),
+            ("billStatus", "REFUND"),
+            ("totalAmount", "100"),
+            ("seqId", "S1"),
+            ("mid", mid),
+            ("tid", TID),
+            ("instMid", "QRPAYDEFAULT"),
+            ("memo", "thanks"),
+            ("billPayment", payment),
+            ("refundAmount", "40"),
+            ("refundOrderId", "1017R000001"),
+            ("refundDesc", "partial"),
+            ("authIdRespCd", "384822"),
+            ("signType", "MD5"),
+            ("merOrderId", "1017B000001"),
+            ("status", "TRADE_REFUND"),
+            ("targetOrderId", "T1"),
+            ("targetSys", "WXPay"),
+            ("payTime", "2026-11-21 12:01:02"),
+            ("settleDate", "2026-11-21"),
+            ("Qx", "AbCd"),
+        ];
+        testing::signed(owned(&fields), KEY, SignType::Md5)
+    }
+
+    #[test]
+    fn every_field_the_gateway_reads_re_split_with_its_neighbour_is_refused_or_flagged_never_accepted(
+    ) {
+        use crate::notify::resplit::{refolded, Fold};
+        // Arrange: genuine notices, ours and another merchant's, each carrying every field.
+        for (mid, as_sent) in [(MID, "accepted"), ("898340149000099", "misrouted")] {
+            let genuine = every_read_field(mid);
+            let baseline = examine(&received(&genuine), &[KEY], MID, TID);
+            match (&baseline, as_sent) {
+                (Verdict::Accepted(_), "accepted") | (Verdict::Misrouted { .. }, "misrouted") => {}
+                _ => panic!("the genuine notice for {mid} reads as {baseline:?}"),
+            }
+
+            for field in PaymentNotification::READ {
+                assert!(
+                    genuine.iter().any(|(n, _)| n == field),
+                    "{field}: no row (the notice does not carry it)"
+                );
+                for fold in Fold::ALL {
+                    let Some(variant) = refolded(&genuine, field, fold) else {
+                        // Only the last field in the signing order has no next one.
+                        assert_eq!(fold, Fold::NextIntoIt, "{field}");
+                        continue;
+                    };
+
+                    // Act
+                    let verdict = examine(&received(&variant), &[KEY], MID, TID);
+
+                    // Assert: it still verifies (a `signType` that names no digest is refused
+                    // before that), and is never applied as read.
+                    match &verdict {
+                        Verdict::Rejected(r) => assert!(
+                            r.verified || r.rejection.reason == RejectReason::UnknownSignType,
+                            "{field} {fold:?}: {r:?}"
+                        ),
+                        Verdict::Unapplied { .. } | Verdict::Misrouted { .. } => {}
+                        Verdict::Accepted(n) => {
+                            panic!("{mid}: {field} {fold:?} was accepted: {n:?}")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A store holding the pending bill `1017B000001` of 100 fen with business type
+    /// `inst_mid`.
+    fn store_with_bill(inst_mid: &str) -> (crate::store::Db, tempfile::TempDir, DateTime<Utc>) {
+        store_with_order("1017B000001", 100, inst_mid)
+    }
+
+    /// A store holding the pending order `id` of `fen` with business type `inst_mid`.
+    fn store_with_order(
+        id: &str,
+        fen: i64,
+        inst_mid: &str,
+    ) -> (crate::store::Db, tempfile::TempDir, DateTime<Utc>) {
+        use crate::domain::record::NewOrder;
+        let (db, dir) = crate::store::testing::temp_db();
+        let now = crate::clock::Clock::system().now();
+        let new = NewOrder {
+            id: MerOrderId::parse_stored(id).unwrap(),
+            mid: MID.into(),
+            tid: TID.into(),
+            inst_mid: inst_mid.into(),
+            qr_code_id: None,
+            amount: Amount::from_fen(fen).unwrap(),
+            description: None,
+            preauth: false,
+            expire_at: now + chrono::Duration::hours(1),
+            request_digest: "test".into(),
+        };
+        orders::create(&mut db.conn().unwrap(), &Order::create(new, now, now)).unwrap();
+        (db, dir, now)
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            expiry_grace: std::time::Duration::from_secs(120),
+            backoff: vec![std::time::Duration::from_secs(30)],
+            settled_backoff: vec![std::time::Duration::from_secs(60)],
+        }
+    }
+
+    fn status_of(conn: &mut Connection) -> crate::domain::order::OrderStatus {
+        let id = MerOrderId::parse_stored("1017B000001").unwrap();
+        orders::find(conn, &id).unwrap().unwrap().status
+    }
+
+    #[test]
+    fn a_misrouted_or_unapplied_notice_takes_its_notify_id_so_a_later_copy_reading_as_ours_is_a_duplicate(
+    ) {
+        let mut other_mid = paid_bill();
+        other_mid.retain(|(n, _)| *n != "mid");
+        other_mid.push(("mid", "898340149000099"));
+        let mut no_tid = paid_bill();
+        no_tid.retain(|(n, _)| *n != "tid");
+
+        for (first, outcome) in [
+            (other_mid, Outcome::Misrouted),
+            (no_tid, Outcome::Unapplied),
+        ] {
+            // Arrange: the first copy is not applied; the second, same `notifyId`, reads
+            // as ours.
+            let (db, _dir, now) = store_with_bill(INST_MID_BILL);
+            let mut conn = db.conn().unwrap();
+            let first = signed(&first, KEY, SignType::Md5);
+            let second = signed(&paid_bill(), KEY, SignType::Md5);
+            let (v1, v2) = (
+                examine(&first, &[KEY], MID, TID),
+                examine(&second, &[KEY], MID, TID),
+            );
+            assert!(matches!(v2, Verdict::Accepted(_)), "{v2:?}");
+
+            // Act
+            let r1 = record(&mut conn, &first, &v1, &timing(), now).unwrap();
+            let r2 = record(&mut conn, &second, &v2, &timing(), now).unwrap();
+
+            // Assert
+            assert_eq!((r1.outcome, r2.outcome), (outcome, Outcome::Duplicate));
+            assert_eq!(
+                status_of(&mut conn),
+                crate::domain::order::OrderStatus::Pending
+            );
+        }
+    }
+
+    #[test]
+    fn every_valid_notification_vector_is_accepted_and_the_real_one_pays_its_bill() {
+        // Arrange: the protocol's notification vectors (one a real notification from the
+        // provider's test environment, for the test merchant and terminal).
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors/notification-sign.json");
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let forms: Vec<(&str, &str, &str)> = doc["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["valid"] == true)
+            .filter_map(|v| {
+                Some((
+                    v["name"].as_str()?,
+                    v["key"].as_str()?,
+                    v["formBody"].as_str()?,
+                ))
+            })
+            .collect();
+        assert!(forms.len() >= 3, "{forms:?}");
+        let mut real = 0;
+
+        for (name, key, body) in forms {
+            let notice = Received {
+                body: body.as_bytes().to_vec(),
+                ..received(&[])
+            };
+
+            // Act
+            let verdict = examine(&notice, &[key], MID, TID);
+
+            // Assert
+            let Verdict::Accepted(accepted) = &verdict else {
+                panic!("{name}: {verdict:?}")
+            };
+            if name.starts_with("real-") {
+                real += 1;
+                let bill = accepted.names[0].clone();
+                let (db, _dir, now) = store_with_order(&bill, 1, INST_MID_BILL);
+                let mut conn = db.conn().unwrap();
+                let recorded = record(&mut conn, &notice, &verdict, &timing(), now).unwrap();
+                assert_eq!(recorded.outcome, Outcome::Applied, "{name}");
+                let id = MerOrderId::parse_stored(&bill).unwrap();
+                let paid = orders::find(&mut conn, &id).unwrap().unwrap();
+                assert_eq!(paid.status, crate::domain::order::OrderStatus::Paid);
+            }
+        }
+        assert_eq!(real, 1, "the real notification is among the vectors");
+    }
+
+    #[test]
+    fn an_undocumented_business_type_is_applied_only_to_an_order_of_that_type() {
+        let mut fields = paid_bill();
+        fields.push(("instMid", "OTHERDEFAULT"));
+        let notice = signed(&fields, KEY, SignType::Md5);
+        let verdict = examine(&notice, &[KEY], MID, TID);
+
+        for (inst_mid, outcome, status) in [
+            (
+                INST_MID_BILL,
+                Outcome::Unapplied,
+                crate::domain::order::OrderStatus::Pending,
+            ),
+            (
+                "OTHERDEFAULT",
+                Outcome::Applied,
+                crate::domain::order::OrderStatus::Paid,
+            ),
+        ] {
+            let (db, _dir, now) = store_with_bill(inst_mid);
+            let mut conn = db.conn().unwrap();
+
+            let recorded = record(&mut conn, &notice, &verdict, &timing(), now).unwrap();
+
+            assert_eq!(recorded.outcome, outcome, "{inst_mid}");
+            assert_eq!(status_of(&mut conn), status, "{inst_mid}");
+        }
     }
 
     #[test]
     fn a_signed_bill_notification_reads_as_the_bill_status_with_the_payment_facts() {
         let notice = signed(&paid_bill(), KEY, SignType::Md5);
 
-        let Verdict::Accepted(n) = examine(&notice, &["old-key", KEY], MID) else {
+        let Verdict::Accepted(n) = examine(&notice, &["old-key", KEY], MID, TID) else {
             panic!("refused")
         };
 
@@ -581,6 +1003,7 @@ mod tests {
             &[
                 ("notifyId", "n-2"),
                 ("mid", MID),
+                ("tid", TID),
                 ("merOrderId", "1017M000001"),
                 ("status", "TRADE_REFUND"),
                 ("totalAmount", "100"),
@@ -593,7 +1016,7 @@ mod tests {
             SignType::Sha256,
         );
 
-        let Verdict::Accepted(n) = examine(&notice, &[KEY], MID) else {
+        let Verdict::Accepted(n) = examine(&notice, &[KEY], MID, TID) else {
             panic!("refused")
         };
 
@@ -609,7 +1032,7 @@ mod tests {
         let mut fields = paid_bill();
         fields.retain(|(n, _)| *n != "billStatus" && *n != "totalAmount");
 
-        let Verdict::Accepted(n) = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID)
+        let Verdict::Accepted(n) = examine(&signed(&fields, KEY, SignType::Md5), &[KEY], MID, TID)
         else {
             panic!("refused")
         };
@@ -661,7 +1084,7 @@ mod tests {
 
         for (i, (notice, reason, verified)) in cases.into_iter().enumerate() {
             assert_eq!(
-                rejection(examine(&notice, &[KEY], MID)),
+                rejection(examine(&notice, &[KEY], MID, TID)),
                 (reason, verified),
                 "case {i}"
             );
@@ -672,7 +1095,7 @@ mod tests {
     fn a_refusal_keeps_the_claimed_notify_id_and_order_for_the_journal() {
         let notice = signed(&paid_bill(), "another-key", SignType::Md5);
 
-        let verdict = examine(&notice, &[KEY], MID);
+        let verdict = examine(&notice, &[KEY], MID, TID);
 
         let Verdict::Rejected(refused) = verdict else {
             panic!("accepted")
@@ -689,11 +1112,11 @@ mod tests {
         broken.read = BodyRead::Failed;
 
         assert_eq!(
-            rejection(examine(&big, &[KEY], MID)),
+            rejection(examine(&big, &[KEY], MID, TID)),
             (RejectReason::TooLarge, false)
         );
         assert_eq!(
-            rejection(examine(&broken, &[KEY], MID)),
+            rejection(examine(&broken, &[KEY], MID, TID)),
             (RejectReason::Malformed, false)
         );
     }

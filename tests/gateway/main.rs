@@ -33,6 +33,7 @@ mod operations;
 mod orders;
 mod provider;
 mod reconcile;
+mod resplit;
 mod retention;
 mod review;
 mod sandbox;

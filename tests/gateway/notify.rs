@@ -14,6 +14,7 @@ use crate::helpers::{PaidBill, TestApp, CONTRACT_TOKEN, NOTIFY_KEY};
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 const MID: &str = "898340149000005";
+const TID: &str = "88880001";
 
 /// A notice's fields, as sent.
 type Pairs = Vec<(String, String)>;
@@ -231,6 +232,7 @@ async fn unpaid_notices_arriving_after_the_payment_change_nothing() {
         ("status", "WAIT_BUYER_PAY"),
         ("totalAmount", "100"),
         ("mid", MID),
+        ("tid", TID),
     ]);
 
     // Act
@@ -255,7 +257,8 @@ async fn a_mini_program_notification_names_its_order_and_status_at_the_top_level
     let body = Form::encode(&sign_with(
         &[
             ("notifyId", notify_id().as_str()),
-            ("mid", "898340149000005"),
+            ("mid", MID),
+            ("tid", TID),
             ("merOrderId", id),
             ("status", "TRADE_SUCCESS"),
             ("totalAmount", "100"),

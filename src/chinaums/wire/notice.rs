@@ -241,7 +241,79 @@ pub struct PaymentNotification {
     pub settle_date: Option<Lenient<String>>,
 }
 
+impl BillPayment {
+    /// The members of `billPayment` the gateway reads (`domain::reading`): the payment
+    /// attempt's id, its status, total and facts. `notify` refuses a verified notice in which
+    /// one of them holds `&` or `=` (docs/protocol.md §5: the signing string has no escaping).
+    pub const READ: [&'static str; 8] = [
+        "merOrderId",
+        "status",
+        "totalAmount",
+        "paySeqId",
+        "payTime",
+        "settleDate",
+        "targetOrderId",
+        "targetSys",
+    ];
+
+    /// The members kept but never read: amounts the gateway does not compare, and free text.
+    pub const UNREAD: [&'static str; 7] = [
+        "buyerPayAmount",
+        "receiptAmount",
+        "invoiceAmount",
+        "couponAmount",
+        "discountAmount",
+        "billBizType",
+        "payDetail",
+    ];
+}
+
 impl PaymentNotification {
+    /// The fields the gateway reads from a payment notification (`domain::reading`,
+    /// `notify::payment`): its id, the orders and refund it names, whose it is (`mid`, `tid`,
+    /// `instMid`), its statuses, amounts, dates and facts, and `signType`. Every field of this
+    /// type is here or in [`UNREAD`](Self::UNREAD) (a test holds the two to the type), so a
+    /// field the gateway starts to read is classified when it is added; `notify` refuses a
+    /// verified notice in which one of these holds `&` or `=`, or any field carries
+    /// `&<one of these>=` (docs/protocol.md §5).
+    pub const READ: [&'static str; 19] = [
+        "notifyId",
+        "billNo",
+        "billStatus",
+        "totalAmount",
+        "seqId",
+        "mid",
+        "tid",
+        "instMid",
+        "billPayment",
+        "refundAmount",
+        "refundOrderId",
+        "authIdRespCd",
+        "signType",
+        "merOrderId",
+        "status",
+        "targetOrderId",
+        "targetSys",
+        "payTime",
+        "settleDate",
+    ];
+
+    /// The fields kept but never read: free text and URLs (which may hold `&` and `=`), and
+    /// values the gateway does not use.
+    pub const UNREAD: [&'static str; 11] = [
+        "billQRCode",
+        "billDate",
+        "createTime",
+        "billDesc",
+        "memberId",
+        "counterNo",
+        "merName",
+        "memo",
+        "secureStatus",
+        "completeAmount",
+        "refundDesc",
+    ];
+
     /// Reads a verified notification. Empty fields are absent; unknown fields and unknown
     /// statuses are kept or ignored, never refused; amounts, times and `billPayment` that
     /// are not in the expected shape are kept raw ([`Lenient::Raw`]) for the caller to
@@ -306,6 +378,24 @@ pub struct ContractNotice {
 }
 
 impl ContractNotice {
+    /// The fields the gateway reads from a contract notice: every field but `sign` (which
+    /// is not signed), since each is kept as the contract's state. A test holds the list to
+    /// the type; `notify` refuses a notice in which one of them holds `&` or `=` (`=` is
+    /// allowed as the Base64 padding that ends `contractId`).
+    pub const READ: [&'static str; 11] = [
+        "requestTimestamp",
+        "mid",
+        "contractNo",
+        "contractId",
+        "contractState",
+        "contractSignedTime",
+        "contractExpiredTime",
+        "singleLimitAmt",
+        "avlNum",
+        "planId",
+        "signType",
+    ];
+
     /// Reads a notice: `requestTimestamp` (`yyyy-MM-dd HH:mm:ss`), `contractNo` (8..40)
     /// and `contractState` are required; unknown states are kept.
     pub fn from_form(form: &Form) -> Result<ContractNotice, FieldError> {
@@ -558,6 +648,115 @@ mod tests {
         let payment = notification.payment().unwrap();
         assert_eq!(payment.mer_order_id.as_deref(), Some("10170001"));
         assert_eq!(payment.total_amount, Some(100.into()));
+    }
+
+    /// The names `fields` serialises to, sorted.
+    fn names_of(fields: Vec<(String, String)>) -> Vec<String> {
+        let mut names: Vec<String> = fields.into_iter().map(|(n, _)| n).collect();
+        names.sort();
+        names
+    }
+
+    /// `lists` joined, sorted.
+    fn listed(lists: &[&[&str]]) -> Vec<String> {
+        let mut names: Vec<String> = lists.concat().into_iter().map(str::to_owned).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_field_of_each_notice_type_is_listed_as_read_or_unread_exactly_once() {
+        // Arrange: every field set, with no `..`: a field added to a type fails to compile
+        // here until it is set, and then fails the assertions until it is classified.
+        let text = || Some("x".to_owned());
+        let payment = BillPayment {
+            mer_order_id: text(),
+            status: Some(TradeStatus::TradeSuccess),
+            total_amount: Some(1.into()),
+            buyer_pay_amount: Some(1.into()),
+            receipt_amount: Some(1.into()),
+            invoice_amount: Some(1.into()),
+            coupon_amount: Some(1.into()),
+            discount_amount: Some(1.into()),
+            pay_time: Some(Lenient::Read("x".into())),
+            settle_date: Some(Lenient::Read("x".into())),
+            target_order_id: text(),
+            target_sys: text(),
+            pay_seq_id: text(),
+            bill_biz_type: text(),
+            pay_detail: text(),
+        };
+        let notification = PaymentNotification {
+            notify_id: "x".into(),
+            bill_no: text(),
+            bill_qr_code: text(),
+            bill_date: text(),
+            bill_status: Some(BillStatus::Paid),
+            total_amount: Some(1.into()),
+            seq_id: text(),
+            mid: text(),
+            tid: text(),
+            inst_mid: text(),
+            create_time: text(),
+            bill_desc: text(),
+            member_id: text(),
+            counter_no: text(),
+            mer_name: text(),
+            memo: text(),
+            secure_status: text(),
+            complete_amount: Some(1.into()),
+            bill_payment: Some(Lenient::Read(payment.clone())),
+            refund_amount: Some(1.into()),
+            refund_order_id: text(),
+            refund_desc: text(),
+            auth_id_resp_cd: text(),
+            sign_type: Some(SignType::Md5),
+            mer_order_id: text(),
+            status: Some(TradeStatus::TradeSuccess),
+            target_order_id: text(),
+            target_sys: text(),
+            pay_time: Some(Lenient::Read("x".into())),
+            settle_date: Some(Lenient::Read("x".into())),
+        };
+        let contract = ContractNotice {
+            request_timestamp: "x".into(),
+            mid: text(),
+            contract_no: "x".into(),
+            contract_id: text(),
+            contract_state: ContractState::Signed,
+            contract_signed_time: text(),
+            contract_expired_time: text(),
+            single_limit_amt: text(),
+            avl_num: text(),
+            plan_id: text(),
+            sign: Some(Secret::new("x")),
+            sign_type: Some(SignType::Md5),
+        };
+        let payment_fields = match serde_json::to_value(&payment).unwrap() {
+            Value::Object(members) => members.into_iter().map(|(n, _)| (n, String::new())),
+            other => panic!("not an object: {other}"),
+        };
+
+        // Act
+        let lists = [
+            (
+                names_of(payment_fields.collect()),
+                listed(&[&BillPayment::READ, &BillPayment::UNREAD]),
+            ),
+            (
+                names_of(notification.to_fields()),
+                listed(&[&PaymentNotification::READ, &PaymentNotification::UNREAD]),
+            ),
+            (
+                names_of(contract.to_fields()),
+                listed(&[&ContractNotice::READ, &["sign"]]),
+            ),
+        ];
+
+        // Assert: the lists and the types name the same fields, each once.
+        for (fields, listed) in lists {
+            assert_eq!(fields, listed);
+        }
     }
 
     #[test]

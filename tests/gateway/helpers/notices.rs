@@ -68,6 +68,10 @@ pub fn paid_notice(order: &str, amount: i64, notify_id: &str) -> Vec<u8> {
 /// `mid` of every notice built here.
 const MID: &str = "898340149000005";
 
+/// The terminal number of `config/default.toml` (the provider's public test terminal): the
+/// `tid` of every notice built here.
+const TID: &str = "88880001";
+
 /// The fields of `billPayment` that only a payment has: a notice about a bill nobody paid
 /// carries none of them.
 const PAYMENT_FACTS: [&str; 6] = [
@@ -120,14 +124,15 @@ impl PaidBill {
             ("totalAmount", "100"),
             ("seqId", "00151100146N"),
             ("mid", MID),
-            ("tid", "88880001"),
+            ("tid", TID),
             ("instMid", "QRPAYDEFAULT"),
             ("billPayment", &payment.to_string()),
         ])
     }
 
     /// Only the fields the gateway needs to apply the payment of 100 fen to `order`: a fresh
-    /// `notifyId`, `billNo`, `billStatus=PAID`, `totalAmount` and `mid`; no `billPayment`.
+    /// `notifyId`, `billNo`, `billStatus=PAID`, `totalAmount`, `mid` and `tid`; no
+    /// `billPayment`.
     pub fn bare(order: &str) -> PaidBill {
         Self::of(&[
             ("notifyId", &uuid::Uuid::new_v4().to_string()),
@@ -135,6 +140,7 @@ impl PaidBill {
             ("billStatus", "PAID"),
             ("totalAmount", "100"),
             ("mid", MID),
+            ("tid", TID),
         ])
     }
 
