@@ -23,9 +23,9 @@ mod webhooks;
 pub use admin::{AdminSettings, OperatorToken};
 pub use describe::describe;
 pub use sections::{
-    ApiSettings, AuthMode, ListenerSettings, LogFormat, LogSettings, NotifySettings, OrderSettings,
-    ProviderMode, ProviderSettings, ReconcileSettings, RetentionSettings, ShutdownSettings,
-    StoreSettings,
+    redacted_url, ApiSettings, AuthMode, ListenerSettings, LogFormat, LogSettings, NotifySettings,
+    OrderSettings, ProviderMode, ProviderSettings, ReconcileSettings, RetentionSettings,
+    ShutdownSettings, StoreSettings,
 };
 pub use webhooks::{decode_secret, EndpointSettings, WebhookSettings, SECRET_PREFIX};
 // For `admin` and `webhooks`, which name them through `super::`.
