@@ -579,6 +579,33 @@ mod tests {
     }
 
     #[test]
+    fn both_backends_have_the_same_migration_versions_as_before_the_split() {
+        // The SQLite versions are those of the single migrations/ directory before the
+        // split, so an existing file finds nothing to apply; PostgreSQL has the same ones.
+        use diesel::migration::MigrationSource;
+        let versions = |m: EmbeddedMigrations| -> Vec<String> {
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&m)
+                .unwrap()
+                .iter()
+                .map(|m| m.name().version().to_string())
+                .collect()
+        };
+        let sqlite = versions(SQLITE_MIGRATIONS);
+        assert_eq!(
+            sqlite[..6],
+            [
+                "20261121000001",
+                "20261130000001",
+                "20261130000014",
+                "20261130000015",
+                "20261130000016",
+                "20261130000017"
+            ]
+        );
+        assert_eq!(versions(POSTGRES_MIGRATIONS), sqlite);
+    }
+
+    #[test]
     fn every_migration_runs_up_all_down_and_up_again() {
         let (db, _dir) = testing::temp_db();
         let mut conn = db.conn().unwrap();

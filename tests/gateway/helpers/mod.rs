@@ -5,6 +5,7 @@
 
 mod app;
 mod child;
+mod database;
 mod http;
 mod json;
 mod logs;
@@ -17,6 +18,7 @@ mod webhooks;
 
 pub use app::*;
 pub use child::*;
+pub use database::*;
 pub use http::*;
 pub use json::*;
 pub use logs::*;
