@@ -1,7 +1,9 @@
-//! The store with several writers at once, as PostgreSQL has them (and SQLite serialises):
-//! the event feed read during many concurrent writers misses nothing. Run on the backend
-//! of the suite (`UMSGATE_TEST_DATABASE_URL`): on SQLite it holds by the single writer, on
-//! PostgreSQL by the feed's commit-order lock (docs/architecture.md §5).
+//! PostgreSQL as the store (`store.url`): the event feed read during many concurrent
+//! writers misses nothing (run on the suite's backend, `UMSGATE_TEST_DATABASE_URL`: on
+//! SQLite it holds by the single writer, on PostgreSQL by the feed's commit-order lock,
+//! docs/architecture.md §5), and the real binary's commands with a `postgres://` URL:
+//! `migrate` on the suite's backend, and what needs no server (the URL's scheme, its
+//! password redacted, `backup` refused, a server that is not there).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,113 @@ use umsgate::domain::money::Amount;
 use umsgate::domain::record::{NewOrder, Order};
 use umsgate::store::{orders, outbox, write_transaction, StoreError};
 
-use crate::helpers::TestApp;
+use crate::helpers::{umsgate, TestApp, TestDatabase};
+
+/// Runs the real binary in `dir` with `store` as `UMSGATE__STORE__URL` (or SQLite's file
+/// in `dir` when `None`) and `args`; its exit, stdout and stderr.
+fn command(dir: &std::path::Path, store: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    let mut command = umsgate(dir);
+    command.env("UMSGATE__STORE__PATH", dir.join("gateway.db"));
+    if let Some(url) = store {
+        command.env("UMSGATE__STORE__URL", url);
+    }
+    let out = command.args(args).output().expect("umsgate runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A URL with a password, of a server where nothing listens (port 1 on loopback).
+const NOWHERE: &str = "postgresql://umsgate:s3cret-pass@127.0.0.1:1/umsgate?sslmode=require";
+
+#[test]
+fn migrate_on_the_suites_database_applies_nothing_to_a_migrated_one_and_names_it() {
+    // Arrange: the suite's database (a scratch PostgreSQL database is created migrated).
+    let db = TestDatabase::new();
+
+    // Act
+    let (ok, stdout, stderr) = command(db.path(), db.url(), &["migrate"]);
+    let (again, second, _) = command(db.path(), db.url(), &["migrate"]);
+
+    // Assert
+    assert!(ok && again, "{stdout}{stderr}");
+    assert!(second.contains("is up to date\n"), "{second}");
+    if let Some(url) = db.url() {
+        assert!(
+            stdout.contains(url.rsplit('/').next().unwrap_or_default()),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn check_config_shows_the_database_url_with_only_its_password_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (ok, stdout, stderr) = command(dir.path(), Some(NOWHERE), &["check-config"]);
+
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(
+            "store.url = \"postgresql://umsgate:[redacted]@127.0.0.1:1/umsgate?sslmode=require\""
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
+}
+
+#[test]
+fn a_store_url_of_another_scheme_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (ok, _, stderr) = command(
+        dir.path(),
+        Some("mysql://u:p@127.0.0.1/db"),
+        &["check-config"],
+    );
+
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "`store.url` (UMSGATE__STORE__URL): must be a postgres:// or postgresql:// URL"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("u:p@"), "{stderr}");
+}
+
+#[test]
+fn backup_on_postgresql_refuses_and_points_to_pg_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("copy.db");
+
+    let (ok, _, stderr) = command(
+        dir.path(),
+        Some(NOWHERE),
+        &["backup", target.to_str().unwrap()],
+    );
+
+    assert!(!ok);
+    assert!(
+        stderr.contains("pg_dump") && stderr.contains("continuous archiving"),
+        "{stderr}"
+    );
+    assert!(!target.exists());
+}
+
+#[test]
+fn start_up_with_the_database_server_unreachable_fails_with_libpqs_reason_and_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (ok, _, stderr) = command(dir.path(), Some(NOWHERE), &["serve"]);
+
+    assert!(!ok);
+    assert!(stderr.contains("database unreachable"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
 
 /// Writer threads: more than the pool has connections, so writers also queue for those.
 const WRITERS: usize = 12;
