@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde_json::json;
 use umsgate::domain::ids::MerOrderId;
 use umsgate::domain::money::Amount;
+use umsgate::domain::observe::{Observation, Seen, Timing};
+use umsgate::domain::order::Source;
 use umsgate::domain::record::{NewOrder, Order};
 use umsgate::store::{orders, outbox, write_transaction, StoreError};
 
@@ -231,5 +233,68 @@ async fn a_reader_following_the_feed_during_many_concurrent_writers_misses_no_ev
         missed.len(),
         table.len(),
         missed.first()
+    );
+}
+
+#[actix_web::test]
+async fn concurrent_checks_of_one_order_each_apply_once_and_none_loses_its_compare_and_set() {
+    // Arrange: one order, and threads that each record checks of it at once (as the
+    // reconcilers of several instances and an operator's resync would). On PostgreSQL the
+    // order's row lock makes a writer wait and read the new version; without it a writer
+    // would read the same version as another and lose its compare-and-set (Conflict).
+    let app = TestApp::spawn().await;
+    let first = order(99_999_999);
+    let mut conn = app.db.conn().unwrap();
+    write_transaction(&mut conn, |c| orders::create(c, &first)).unwrap();
+    drop(conn);
+    const THREADS: usize = 8;
+    const CHECKS_EACH: usize = 20;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (db, id) = (app.db.clone(), first.id.clone());
+            std::thread::spawn(move || {
+                let timing = Timing {
+                    expiry_grace: Duration::from_secs(120),
+                    backoff: vec![Duration::from_secs(30)],
+                    settled_backoff: Vec::new(),
+                };
+                let check = Observation::of(Seen::Nothing, Source::Query, None).as_check(0.5);
+                let mut failures = Vec::new();
+                for _ in 0..CHECKS_EACH {
+                    let mut conn = db.conn().expect("connection");
+                    let now = umsgate::clock::Clock::system().now();
+                    if let Err(e) = write_transaction(&mut conn, |c| {
+                        orders::apply(c, &id, &check, &timing, now)
+                    }) {
+                        failures.push(e.to_string());
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+
+    // Act
+    let failures: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("thread"))
+        .collect();
+
+    // Assert: every check applied, one version each.
+    assert!(
+        failures.is_empty(),
+        "{} failed, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let mut conn = app.db.conn().unwrap();
+    let after = orders::find(&mut conn, &first.id).unwrap().unwrap();
+    assert_eq!(
+        after.version,
+        1 + i64::try_from(THREADS * CHECKS_EACH).unwrap()
+    );
+    assert_eq!(
+        after.schedule.attempts,
+        u32::try_from(THREADS * CHECKS_EACH).unwrap()
     );
 }
