@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use umsgate::config::{self, Environment, Settings};
 use umsgate::sandbox;
 use umsgate::startup::{shutdown_signal, Application};
-use umsgate::store::Db;
+use umsgate::store::{Db, Target};
 
 /// umsgate — a reconciliation gateway for ChinaUMS payments.
 ///
@@ -41,7 +41,8 @@ enum Command {
     Migrate,
     /// Copy the live database to FILE (which must not exist) while the gateway serves:
     /// one consistent snapshot. Restore: stop the gateway, put the copy at store.path
-    /// (removing its -wal and -shm files), start it.
+    /// (removing its -wal and -shm files), start it. SQLite only: on PostgreSQL it refuses
+    /// and points to pg_dump or continuous archiving.
     Backup {
         /// Where to write the copy.
         file: PathBuf,
@@ -153,7 +154,7 @@ fn main() -> ExitCode {
             .map(|()| {
                 println!(
                     "backup of {} written to {}",
-                    settings.store.path.display(),
+                    Target::of(&settings.store).shown(),
                     file.display()
                 )
             })
@@ -232,7 +233,7 @@ fn migrate(mut settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let applied = db.migrate()?;
     println!(
         "database {} is up to date{}",
-        settings.store.path.display(),
+        Target::of(&settings.store).shown(),
         if applied.is_empty() {
             String::new()
         } else {

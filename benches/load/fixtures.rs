@@ -79,7 +79,7 @@ pub fn seed_orders(
     let now = umsgate::clock::Clock::system().now();
     let ids: Vec<String> = (0..n).map(|i| order_id(settings, tag, i)).collect();
     let mut conn = db.conn().expect("connection");
-    conn.immediate_transaction(|c| {
+    umsgate::store::write_transaction(&mut conn, |c| {
         for id in &ids {
             orders::create(c, &new_order(settings, id, now, first_check))?;
         }

@@ -149,7 +149,7 @@ fn limit_loop(
             break;
         }
         let t = Instant::now();
-        conn.immediate_transaction(|c| {
+        umsgate::store::write_transaction(&mut conn, |c| {
             for (received, verdict) in chunk {
                 let r = payment::record(
                     c,

@@ -1,5 +1,5 @@
 //! `check-config`'s listing: the effective configuration, one `key = value  # origin` line
-//! per key, secrets redacted. It must not validate or change a value.
+//! per key, secrets redacted (a database URL's password only). It must not validate or change a value.
 
 use figment::value::Value;
 use figment::Figment;
@@ -23,7 +23,10 @@ pub fn describe(figment: &Figment, settings: &Settings) -> String {
                 }
             }
             leaf => {
-                let shown = if is_secret(prefix) {
+                let shown = if prefix == "store.url" {
+                    let raw = leaf.as_str().unwrap_or_default();
+                    serde_json::to_string(&super::redacted_url(raw)).unwrap_or_default()
+                } else if is_secret(prefix) {
                     format!("\"{}\"", crate::secret::REDACTED)
                 } else if prefix == "store.path" {
                     String::new()

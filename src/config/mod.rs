@@ -24,9 +24,9 @@ mod webhooks;
 pub use admin::{AdminSettings, OperatorToken};
 pub use describe::describe;
 pub use sections::{
-    ApiSettings, AuthMode, BackendToken, ListenerSettings, LogFormat, LogSettings, NotifySettings,
-    OrderSettings, ProviderMode, ProviderSettings, ReconcileSettings, RetentionSettings,
-    ShutdownSettings, StoreSettings, METRICS_SCRAPER_NAME,
+    redacted_url, ApiSettings, AuthMode, BackendToken, ListenerSettings, LogFormat, LogSettings,
+    NotifySettings, OrderSettings, ProviderMode, ProviderSettings, ReconcileSettings,
+    RetentionSettings, ShutdownSettings, StoreSettings, METRICS_SCRAPER_NAME,
 };
 pub use webhooks::{decode_secret, url_label, EndpointSettings, WebhookSettings, SECRET_PREFIX};
 // For `admin` and `webhooks`, which name them through `super::`.

@@ -227,11 +227,26 @@ impl NotifySettings {
     ];
 }
 
+/// `store.statement_timeout`: a payment write takes milliseconds; a statement still
+/// running after 5 s is stuck (a lock never released), and failing it frees its request.
+fn default_statement_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+/// `store.connect_timeout`: a server on the same network answers in milliseconds; 5 s
+/// covers a TLS handshake to a managed server far away.
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
 /// `[store]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
-    /// Database file.
+    /// PostgreSQL's `postgres://` or `postgresql://` URL; absent: SQLite at `path`. It may
+    /// hold a password: shown only through [`redacted_url`].
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// SQLite's database file.
     pub path: PathBuf,
     /// Pooled connections.
     pub pool_size: u32,
@@ -242,6 +257,28 @@ pub struct StoreSettings {
     /// Off outside the sandbox: a missing file there means data went missing.
     #[serde(default)]
     pub create_if_missing: bool,
+    /// PostgreSQL's `statement_timeout`, set on every connection.
+    #[serde(with = "humantime_serde", default = "default_statement_timeout")]
+    pub statement_timeout: Duration,
+    /// How long opening a PostgreSQL connection may take (libpq's `connect_timeout`).
+    #[serde(with = "humantime_serde", default = "default_connect_timeout")]
+    pub connect_timeout: Duration,
+}
+
+/// A database URL with its password, if any, as `[redacted]`; a URL that does not parse
+/// is redacted whole.
+pub fn redacted_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Fails only for URLs that cannot have a password, and this one has one.
+                let _ = url.set_password(Some(crate::secret::REDACTED));
+            }
+            url.to_string()
+                .replace("%5Bredacted%5D", crate::secret::REDACTED)
+        }
+        Err(_) => crate::secret::REDACTED.to_owned(),
+    }
 }
 
 /// `provider.mode`.

@@ -213,6 +213,19 @@ fn store(s: &StoreSettings) -> Vec<Problem> {
     if s.path.as_os_str().is_empty() {
         problems.push(Problem::new("store.path", "must not be empty"));
     }
+    if let Some(url) = &s.url {
+        let scheme = url::Url::parse(url.expose()).map(|u| u.scheme().to_owned());
+        if !matches!(scheme.as_deref(), Ok("postgres" | "postgresql")) {
+            problems.push(Problem::new(
+                "store.url",
+                "must be a postgres:// or postgresql:// URL (leave it out for SQLite at store.path)",
+            ));
+        }
+    }
+    problems.extend(positive([
+        ("store.statement_timeout", !s.statement_timeout.is_zero()),
+        ("store.connect_timeout", !s.connect_timeout.is_zero()),
+    ]));
     problems
 }
 

@@ -25,7 +25,7 @@ pub fn record(
     if attempt.is_empty() || attempt == order.as_str() {
         return Ok(false);
     }
-    let inserted = diesel::insert_into(payment_attempts::table)
+    let inserted = per_backend!(conn, |c| diesel::insert_into(payment_attempts::table)
         .values((
             payment_attempts::mer_order_id.eq(order.as_str()),
             payment_attempts::attempt_id.eq(attempt),
@@ -33,7 +33,7 @@ pub fn record(
             payment_attempts::first_seen_at.eq(to_ms(now)),
         ))
         .on_conflict_do_nothing()
-        .execute(conn)?;
+        .execute(c))?;
     Ok(inserted == 1)
 }
 

@@ -38,7 +38,7 @@ const FLASH_KINDS: [&str; 4] = ["acknowledged", "resynced", "redelivered", "fail
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = console_sessions)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(crate::store::MultiBackend))]
 struct SessionRow {
     id_hash: String,
     operator: String,

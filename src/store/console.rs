@@ -8,8 +8,6 @@ use crate::store::Connection;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use diesel::sql_types::BigInt;
-
 use super::schema::{notifications, order_events, orders, provider_calls};
 use super::{from_ms, to_ms, StoreError};
 use crate::domain::order::OrderStatus;
@@ -24,19 +22,46 @@ enum Timed {
 }
 
 impl Timed {
-    fn table(self) -> &'static str {
-        match self {
-            Timed::OrderEvents => "order_events",
-            Timed::ProviderCalls => "provider_calls",
-            Timed::Notifications => "notifications",
-        }
+    /// The smallest and the largest id, if there is a row.
+    fn id_range(self, conn: &mut Connection) -> Result<Option<(i64, i64)>, StoreError> {
+        use diesel::dsl::{max, min};
+        let (lo, hi): (Option<i64>, Option<i64>) = match self {
+            Timed::OrderEvents => order_events::table
+                .select((min(order_events::id), max(order_events::id)))
+                .get_result(conn)?,
+            Timed::ProviderCalls => provider_calls::table
+                .select((min(provider_calls::id), max(provider_calls::id)))
+                .get_result(conn)?,
+            Timed::Notifications => notifications::table
+                .select((min(notifications::id), max(notifications::id)))
+                .get_result(conn)?,
+        };
+        Ok(lo.zip(hi))
     }
 
-    fn column(self) -> &'static str {
-        match self {
-            Timed::OrderEvents | Timed::ProviderCalls => "at",
-            Timed::Notifications => "received_at",
-        }
+    /// The time of the first row at or after id `from` (ids may have gaps: retention
+    /// deletes rows).
+    fn time_at_or_after(self, conn: &mut Connection, from: i64) -> Result<Option<i64>, StoreError> {
+        Ok(match self {
+            Timed::OrderEvents => order_events::table
+                .filter(order_events::id.ge(from))
+                .order(order_events::id.asc())
+                .select(order_events::at)
+                .first(conn)
+                .optional()?,
+            Timed::ProviderCalls => provider_calls::table
+                .filter(provider_calls::id.ge(from))
+                .order(provider_calls::id.asc())
+                .select(provider_calls::at)
+                .first(conn)
+                .optional()?,
+            Timed::Notifications => notifications::table
+                .filter(notifications::id.ge(from))
+                .order(notifications::id.asc())
+                .select(notifications::received_at)
+                .first(conn)
+                .optional()?,
+        })
     }
 }
 
@@ -44,12 +69,6 @@ impl Timed {
 /// write transaction, so a row may carry a time a little earlier than a row written
 /// before it; a minute is far more than any write waits.
 const SLACK_MS: i64 = 60_000;
-
-#[derive(QueryableByName)]
-struct Value {
-    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
-    v: Option<i64>,
-}
 
 /// The smallest id of `t` from which every row is at most [`SLACK_MS`] older than `since`,
 /// found by bisecting the primary key: about 2·log2(rows) key lookups, so that the window
@@ -60,26 +79,13 @@ fn first_id_since(
     t: Timed,
     since: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    let (table, column) = (t.table(), t.column());
-    let bound = |sql: String, conn: &mut Connection| -> Result<Option<i64>, StoreError> {
-        Ok(diesel::sql_query(sql).get_result::<Value>(conn)?.v)
-    };
-    let (Some(mut lo), Some(mut hi)) = (
-        bound(format!("SELECT MIN(id) AS v FROM {table}"), conn)?,
-        bound(format!("SELECT MAX(id) AS v FROM {table}"), conn)?,
-    ) else {
+    let Some((mut lo, mut hi)) = t.id_range(conn)? else {
         return Ok(0);
     };
     let from = to_ms(since).saturating_sub(SLACK_MS);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        // The first row at or after `mid` (ids may have gaps: retention deletes rows).
-        let at = diesel::sql_query(format!(
-            "SELECT {column} AS v FROM {table} WHERE id >= ? ORDER BY id LIMIT 1"
-        ))
-        .bind::<BigInt, _>(mid)
-        .get_result::<Value>(conn)?
-        .v;
+        let at = t.time_at_or_after(conn, mid)?;
         if at.is_some_and(|at| at < from) {
             lo = mid + 1;
         } else {

@@ -14,7 +14,7 @@ const TABLE: &str = "contracts";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = contracts, primary_key(contract_no), treat_none_as_null = true)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(crate::store::MultiBackend))]
 struct ContractRow {
     contract_no: String,
     mid: String,
@@ -88,16 +88,17 @@ pub fn upsert_if_newer(
     conn: &mut Connection,
     notice: &Contract,
 ) -> Result<NoticeOrder, StoreError> {
+    super::lock_row(conn, super::Lockable::Contract(&notice.contract_no))?;
     let stored = find(conn, &notice.contract_no)?;
     let order = order_notice(stored.as_ref(), notice.request_ts);
     if order == NoticeOrder::Newer {
         let row = ContractRow::from(notice);
-        diesel::insert_into(contracts::table)
+        per_backend!(conn, |c| diesel::insert_into(contracts::table)
             .values(&row)
             .on_conflict(contracts::contract_no)
             .do_update()
             .set(&row)
-            .execute(conn)?;
+            .execute(c))?;
         outbox::record_contract(
             conn,
             contract_event_type(&notice.state),

@@ -81,6 +81,7 @@ pub fn enqueue(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<usize, StoreError> {
+    super::lock_row(conn, super::Lockable::WebhookCursor(endpoint))?;
     let cursor: i64 = webhook_cursors::table
         .find(endpoint)
         .select(webhook_cursors::last_event_seq)
@@ -100,7 +101,7 @@ pub fn enqueue(
     for (seq, kind, order) in &new {
         let wanted = kinds.is_empty() || kinds.iter().any(|k| k.as_str() == kind);
         if wanted {
-            added += diesel::insert_or_ignore_into(deliveries::table)
+            added += per_backend!(conn, |c| diesel::insert_into(deliveries::table)
                 .values((
                     deliveries::endpoint.eq(endpoint),
                     deliveries::event_seq.eq(seq),
@@ -109,10 +110,11 @@ pub fn enqueue(
                     deliveries::next_attempt_at.eq(Some(to_ms(now))),
                     deliveries::created_at.eq(to_ms(now)),
                 ))
-                .execute(conn)?;
+                .on_conflict_do_nothing()
+                .execute(c))?;
         }
     }
-    diesel::insert_into(webhook_cursors::table)
+    per_backend!(conn, |c| diesel::insert_into(webhook_cursors::table)
         .values((
             webhook_cursors::endpoint.eq(endpoint),
             webhook_cursors::last_event_seq.eq(last),
@@ -120,7 +122,7 @@ pub fn enqueue(
         .on_conflict(webhook_cursors::endpoint)
         .do_update()
         .set(webhook_cursors::last_event_seq.eq(last))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(added)
 }
 
@@ -141,36 +143,22 @@ pub struct Due {
     pub attempts: u32,
 }
 
-#[derive(QueryableByName)]
-struct DueRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
 /// Claims the pending deliveries due at `now`, earliest event first, at most `limit`: each
 /// one's `next_attempt_at` is moved to `lease_until`, so that another pass (of this
-/// instance or another on the same database) does not send it while this one does. An order's later event waits while an earlier one to the same
-/// endpoint is pending. Run in a write transaction.
+/// instance or another on the same database) does not send it while this one does. An
+/// order's later event waits while an earlier one to the same endpoint is pending. Run in a
+/// write transaction; on PostgreSQL the rows chosen are locked and rows another instance
+/// is claiming are skipped.
 pub fn claim_due(
     conn: &mut Connection,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Due>, StoreError> {
-    let ids: Vec<i64> = diesel::sql_query(
-        "SELECT d.id AS id FROM deliveries d \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= ? \
-         AND NOT EXISTS (SELECT 1 FROM deliveries e \
-             WHERE e.status = 'pending' AND e.endpoint = d.endpoint \
-             AND e.mer_order_id = d.mer_order_id AND e.event_seq < d.event_seq) \
-         ORDER BY d.event_seq, d.id LIMIT ?",
-    )
-    .bind::<BigInt, _>(to_ms(now))
-    .bind::<BigInt, _>(limit)
-    .load::<DueRow>(conn)?
-    .into_iter()
-    .map(|r| r.id)
-    .collect();
+    let ids = match conn {
+        Connection::Sqlite(c) => super::sqlite::due_deliveries(c, to_ms(now), limit)?,
+        Connection::Pg(c) => super::postgres::due_deliveries(c, to_ms(now), limit)?,
+    };
     // Only the rows still due are taken: an instance that selected the same rows at the
     // same moment (on PostgreSQL, where writers do not queue behind one lock) finds them
     // leased once this claim commits, and sends none of them.

@@ -38,7 +38,7 @@ pub struct NewEvent<'a> {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = order_events)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(crate::store::MultiBackend))]
 struct EventRow {
     id: i64,
     mer_order_id: String,

@@ -53,7 +53,7 @@ pub enum Journaled {
 /// inserted and [`Journaled::DuplicateNotifyId`] is returned.
 pub fn insert(conn: &mut Connection, e: &NewEntry<'_>) -> Result<Journaled, StoreError> {
     let dedup_key = e.first_verified_copy.then_some(e.notify_id).flatten();
-    let inserted: Option<i64> = diesel::insert_into(notifications::table)
+    let inserted: Option<i64> = per_backend!(conn, |c| diesel::insert_into(notifications::table)
         .values((
             notifications::received_at.eq(to_ms(e.received_at)),
             notifications::kind.eq(e.kind),
@@ -70,8 +70,8 @@ pub fn insert(conn: &mut Connection, e: &NewEntry<'_>) -> Result<Journaled, Stor
         ))
         .on_conflict_do_nothing()
         .returning(notifications::id)
-        .get_result(conn)
-        .optional()?;
+        .get_result(c)
+        .optional())?;
     Ok(inserted.map_or(Journaled::DuplicateNotifyId, Journaled::Row))
 }
 

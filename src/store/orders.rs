@@ -20,7 +20,7 @@ const TABLE: &str = "orders";
 /// An `orders` row as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = orders, primary_key(mer_order_id), treat_none_as_null = true)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(crate::store::MultiBackend))]
 pub struct OrderRow {
     mer_order_id: String,
     mid: String,
@@ -172,19 +172,24 @@ pub enum Created {
 }
 
 /// Creates `order` (version 1, with its history entry and its `order.created` event)
-/// unless its id exists. Run inside a write transaction so that the check and the insert
-/// are one step.
+/// unless its id exists. Run inside a write transaction. The primary key decides: a
+/// create racing another of the same id (another instance, on PostgreSQL) waits for it
+/// and then finds its order.
 pub fn create(conn: &mut Connection, order: &Order) -> Result<Created, StoreError> {
-    if let Some(existing) = find(conn, &order.id)? {
+    let row = OrderRow::from(order);
+    let inserted = per_backend!(conn, |c| diesel::insert_into(orders::table)
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    if inserted == 0 {
+        let existing = find(conn, &order.id)?
+            .ok_or_else(|| StoreError::corrupt(TABLE, order.id.as_str(), "vanished"))?;
         return Ok(if existing.request_digest == order.request_digest {
             Created::Existing(existing)
         } else {
             Created::Conflict(existing)
         });
     }
-    diesel::insert_into(orders::table)
-        .values(OrderRow::from(order))
-        .execute(conn)?;
     events::insert(
         conn,
         &events::NewEvent {
@@ -308,15 +313,19 @@ pub fn claim_due(
         .limit(limit)
         .select(orders::mer_order_id)
         .load(conn)?;
+    let claimed: Vec<String> = diesel::update(
+        orders::table
+            .filter(orders::mer_order_id.eq_any(&due))
+            .filter(orders::next_check_at.le(to_ms(now))),
+    )
+    .set(orders::next_check_at.eq(to_ms(lease_until)))
+    .returning(orders::mer_order_id)
+    .get_results(conn)?;
     let mut claimed = parse_rows(
-        diesel::update(
-            orders::table
-                .filter(orders::mer_order_id.eq_any(&due))
-                .filter(orders::next_check_at.le(to_ms(now))),
-        )
-        .set(orders::next_check_at.eq(to_ms(lease_until)))
-        .returning(OrderRow::as_returning())
-        .get_results(conn)?,
+        orders::table
+            .filter(orders::mer_order_id.eq_any(&claimed))
+            .select(OrderRow::as_select())
+            .load(conn)?,
     )?;
     // Earliest due first, as `due` ordered them.
     claimed.sort_by_key(|o| due.iter().position(|id| id == o.id.as_str()));
@@ -428,6 +437,7 @@ pub fn apply(
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Result<Option<Applied>, StoreError> {
+    super::lock_order(conn, id.as_str())?;
     let Some(before) = find(conn, id)? else {
         return Ok(None);
     };
@@ -804,7 +814,8 @@ pub(crate) mod tests {
 
     #[test]
     fn a_row_edited_behind_our_back_does_not_parse_back() {
-        let (db, _dir) = temp_db();
+        // SQLite only: its CHECK can be switched off (PostgreSQL's cannot, so no such row).
+        let (db, _dir) = crate::store::testing::temp_sqlite_db();
         let mut conn = db.conn().unwrap();
         let order = new_order("d");
         create(&mut conn, &order).unwrap();
@@ -828,8 +839,9 @@ pub(crate) mod tests {
     #[test]
     fn only_due_orders_are_claimed_however_many_are_settled_and_a_claim_holds_for_its_lease() {
         // Arrange: 100,000 settled orders (no next check) and 100 pending ones due, plus
-        // 50 pending ones not due yet, written with one SQL statement each.
-        let (db, _dir) = temp_db();
+        // 50 pending ones not due yet, written with one SQL statement each. SQLite only:
+        // it reads SQLite's query plan.
+        let (db, _dir) = crate::store::testing::temp_sqlite_db();
         let mut conn = db.conn().unwrap();
         let now = to_ms(t0());
         use crate::store::synthetic::{insert_orders, NextCheck};
@@ -905,7 +917,7 @@ pub(crate) mod tests {
         let (db, _dir) = temp_db();
         let mut conn = db.conn().unwrap();
         let orders: Vec<Order> = (0..5).map(|i| new_order(&format!("d{i}"))).collect();
-        conn.immediate_transaction(|c| {
+        crate::store::write_transaction(&mut conn, |c| {
             for o in &orders {
                 create(c, o)?;
             }

@@ -33,6 +33,7 @@ pub fn record_order(
 ) -> Result<String, StoreError> {
     let id = new_id();
     let refunds = refunds::of(conn, &order.id)?;
+    super::lock_feed(conn)?;
     diesel::insert_into(events::table)
         .values((
             events::event_id.eq(&id),
@@ -55,6 +56,7 @@ pub fn record_contract(
     at: DateTime<Utc>,
 ) -> Result<String, StoreError> {
     let id = new_id();
+    super::lock_feed(conn)?;
     diesel::insert_into(events::table)
         .values((
             events::event_id.eq(&id),
@@ -88,7 +90,7 @@ pub struct StoredEvent {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = events)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(crate::store::MultiBackend))]
 struct Row {
     id: i64,
     event_id: String,

@@ -19,7 +19,7 @@ pub fn record(
     refund: &Refund,
     evidence: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let inserted = diesel::insert_into(refunds::table)
+    let inserted = per_backend!(conn, |c| diesel::insert_into(refunds::table)
         .values((
             refunds::mer_order_id.eq(order.as_str()),
             refunds::refund_key.eq(&refund.key),
@@ -28,7 +28,7 @@ pub fn record(
             refunds::evidence.eq(evidence),
         ))
         .on_conflict_do_nothing()
-        .execute(conn)?;
+        .execute(c))?;
     Ok(inserted == 1)
 }
 

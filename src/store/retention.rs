@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{sqlite, to_ms, Connection, StoreError};
+use super::{postgres, sqlite, to_ms, Connection, StoreError};
 
 /// An order is final when nothing can change it any more: closed, or refunded in full,
 /// with no check scheduled and no review pending. A paid order is not final: a refund may
@@ -39,8 +39,14 @@ pub fn prune_batch(
     batch: i64,
 ) -> Result<Pruned, StoreError> {
     let cutoff = to_ms(cutoff);
-    Ok(Pruned {
-        notifications: sqlite::prune_journal(conn, cutoff, batch, NOT_FINAL)?,
-        provider_calls: sqlite::prune_provider_calls(conn, cutoff, batch, NOT_FINAL)?,
+    Ok(match conn {
+        Connection::Sqlite(c) => Pruned {
+            notifications: sqlite::prune_journal(c, cutoff, batch, NOT_FINAL)?,
+            provider_calls: sqlite::prune_provider_calls(c, cutoff, batch, NOT_FINAL)?,
+        },
+        Connection::Pg(c) => Pruned {
+            notifications: postgres::prune_journal(c, cutoff, batch, NOT_FINAL)?,
+            provider_calls: postgres::prune_provider_calls(c, cutoff, batch, NOT_FINAL)?,
+        },
     })
 }

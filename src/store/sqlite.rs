@@ -1,23 +1,22 @@
-//! What only SQLite has, in one place, so that a second backend (the next issue's
-//! PostgreSQL, through diesel's `MultiConnection`) is an addition beside it, not a rewrite
-//! of the store: the PRAGMAs every connection runs, the WAL switch of a new file, the file
-//! identity guard ("deleted or replaced"), `BEGIN IMMEDIATE` write transactions,
-//! `VACUUM INTO` backups, and the statements written in SQLite's own SQL (retention's
-//! reading of evidence ids, the synthetic rows). It must not decide what they do: which
-//! rows retention keeps is `store::retention`'s; queries in diesel's DSL stay in the
-//! table modules.
+//! What only SQLite has, in one place (PostgreSQL's counterpart is `store::postgres`):
+//! the PRAGMAs every connection runs, the WAL switch of a new file, the file identity
+//! guard ("deleted or replaced"), `BEGIN IMMEDIATE` write transactions, `VACUUM INTO`
+//! backups, and the statements written in SQLite's own SQL (`?` placeholders,
+//! `sqlite_master`, `substr`, `printf`, a recursive count). It must not decide what they
+//! do: which rows retention keeps is `store::retention`'s, which deliveries are due
+//! `store::deliveries`'; queries in diesel's DSL stay in the table modules.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{Builder, ConnectionManager, CustomizeConnection};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection};
+use diesel::r2d2::{Builder, CustomizeConnection};
 use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection as _, RunQueryDsl};
 
-use super::StoreError;
+use super::{Connection, Manager, StoreError};
 use crate::config::StoreSettings;
 
 /// PRAGMAs set on every connection the pool opens.
@@ -40,23 +39,18 @@ impl Pragmas {
     }
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+impl CustomizeConnection<Connection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut Connection) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            Connection::Sqlite(c) => self.apply(c).map_err(diesel::r2d2::Error::QueryError),
+            Connection::Pg(_) => Ok(()),
+        }
     }
 }
 
 /// Creates the file and its directory and puts the file in WAL mode; returns the pool
 /// to build, each of its connections set up by [`Pragmas`].
-pub(super) fn prepare(
-    settings: &StoreSettings,
-) -> Result<
-    (
-        Builder<ConnectionManager<SqliteConnection>>,
-        ConnectionManager<SqliteConnection>,
-    ),
-    StoreError,
-> {
+pub(super) fn prepare(settings: &StoreSettings) -> Result<Builder<Manager>, StoreError> {
     if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -69,10 +63,9 @@ pub(super) fn prepare(
     // apply), so pooled connections racing to switch a new file now and then failed
     // with "database is locked". On a file already in WAL the PRAGMA is a no-op.
     pragmas.apply(&mut SqliteConnection::establish(&path)?)?;
-    let builder = diesel::r2d2::Pool::builder()
+    Ok(diesel::r2d2::Pool::builder()
         .max_size(settings.pool_size)
-        .connection_customizer(Box::new(pragmas));
-    Ok((builder, ConnectionManager::new(path)))
+        .connection_customizer(Box::new(pragmas)))
 }
 
 /// Copies the database at `settings.path` to `target` (which must not exist) while
@@ -99,14 +92,11 @@ pub(super) fn backup(settings: &StoreSettings, target: &Path) -> Result<(), Stor
     Ok(())
 }
 
-/// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken at the start, so
-/// a write that reads first cannot deadlock with another on the upgrade to writing.
-pub(super) fn write_transaction<T, E, F>(conn: &mut SqliteConnection, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    conn.immediate_transaction(f)
+/// Begins a write transaction with `BEGIN IMMEDIATE`: the write lock is taken at the
+/// start, so a write that reads first cannot deadlock with another on the upgrade to
+/// writing. `store::write_transaction` commits or rolls it back.
+pub(super) fn begin_immediate(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE")
 }
 
 /// The user version, as `PRAGMA user_version` answers it.
@@ -176,6 +166,54 @@ impl FileWatch {
         }
         Err(StoreError::FileLost(self.path.clone()))
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// `deliveries::claim_due`'s choice: the ids of at most `limit` pending deliveries due at
+/// `now_ms`, earliest event first, none with an earlier pending event of its order to the
+/// same endpoint (the write transaction holds the only write lock).
+pub(super) fn due_deliveries(
+    conn: &mut SqliteConnection,
+    now_ms: i64,
+    limit: i64,
+) -> diesel::QueryResult<Vec<i64>> {
+    Ok(diesel::sql_query(
+        "SELECT d.id AS id FROM deliveries d \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ? \
+         AND NOT EXISTS (SELECT 1 FROM deliveries e \
+             WHERE e.status = 'pending' AND e.endpoint = d.endpoint \
+             AND e.mer_order_id = d.mer_order_id AND e.event_seq < d.event_seq) \
+         ORDER BY d.event_seq, d.id LIMIT ?",
+    )
+    .bind::<BigInt, _>(now_ms)
+    .bind::<BigInt, _>(limit)
+    .load::<Id>(conn)?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
+}
+
+/// The names of the tables, SQLite's and diesel's own excepted (the migration tests).
+#[cfg(test)]
+pub(super) fn tables(conn: &mut SqliteConnection) -> diesel::QueryResult<Vec<String>> {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    Ok(diesel::sql_query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         AND name != '__diesel_schema_migrations' ORDER BY name",
+    )
+    .load::<Name>(conn)?
+    .into_iter()
+    .map(|n| n.name)
+    .collect())
 }
 
 /// Deletes at most `batch` rejected or duplicate journal rows received before `cutoff_ms`
@@ -328,16 +366,15 @@ mod tests {
         // Act: 100 pools of 16 connections, each on a new file. (Without the WAL switch
         // first, 2 to 5 of the 100 had a connection fail.)
         for i in 0..100 {
-            let settings = StoreSettings {
-                path: dir.path().join(format!("{i}.db")),
-                pool_size: 16,
-                busy_timeout: Duration::from_secs(5),
-                create_if_missing: true,
-            };
-            let (builder, manager) = prepare(&settings).unwrap();
-            let pool = builder
+            let path = dir.path().join(format!("{i}.db"));
+            let mut settings = testing::sqlite_settings(path.clone());
+            settings.pool_size = 16;
+            let pool = prepare(&settings)
+                .unwrap()
                 .error_handler(Box::new(failed.clone()))
-                .build(manager)
+                .build(Manager {
+                    target: super::super::Target::Sqlite(path),
+                })
                 .unwrap();
             assert_eq!(pool.state().connections, 16);
         }
@@ -348,10 +385,13 @@ mod tests {
 
     #[test]
     fn every_pooled_connection_has_wal_busy_timeout_foreign_keys_and_full_sync() {
-        let (db, _dir) = testing::temp_db();
+        let (db, _dir) = testing::temp_sqlite_db();
         // Hold several connections at once so that more than one is opened.
         let mut conns: Vec<_> = (0..3).map(|_| db.conn().unwrap()).collect();
         for conn in &mut conns {
+            let Connection::Sqlite(conn) = &mut **conn else {
+                panic!("a SQLite database")
+            };
             let q = |c: &mut SqliteConnection, p: &str| {
                 let column = if p == "busy_timeout" { "timeout" } else { p };
                 sql_query(format!(

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{sqlite, to_ms, Connection, StoreError};
+use super::{postgres, sqlite, to_ms, Connection, StoreError};
 use crate::domain::order::OrderStatus;
 
 /// When synthetic orders are next due for a check.
@@ -38,16 +38,17 @@ pub fn insert_orders(
         NextCheck::CountingDownFrom(at) => format!("{} - i", to_ms(at)),
         NextCheck::CountingUpFrom(at) => format!("{} + i", to_ms(at)),
     };
-    sqlite::insert_numbered_orders(
-        conn,
-        &sqlite::Numbered {
-            prefix,
-            n,
-            status: status.as_str(),
-            expire_ms: to_ms(expire_at),
-            next,
-            now_ms: to_ms(crate::clock::Clock::system().now()),
-        },
-    )?;
+    let rows = sqlite::Numbered {
+        prefix,
+        n,
+        status: status.as_str(),
+        expire_ms: to_ms(expire_at),
+        next,
+        now_ms: to_ms(crate::clock::Clock::system().now()),
+    };
+    match conn {
+        Connection::Sqlite(c) => sqlite::insert_numbered_orders(c, &rows)?,
+        Connection::Pg(c) => postgres::insert_numbered_orders(c, &rows)?,
+    }
     Ok(())
 }

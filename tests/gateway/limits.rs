@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::helpers::{
     capture_logs, child_gateway_env, paid_notice, raw_http, umsgate_with_nofile, ChildGateway,
-    TestApp, ADMIN_TOKEN,
+    TestApp, TestDatabase, ADMIN_TOKEN,
 };
 
 /// Slow-body connections held at once: more than a 256-descriptor process can hold.
@@ -204,10 +204,12 @@ fn database_bytes(app: &TestApp) -> u64 {
 async fn three_hundred_forged_60kb_notifications_cost_under_a_megabyte_and_get_429_past_the_budget()
 {
     // Arrange: a budget of 20 refusals an hour; forgeries from 127.0.0.1, the provider
-    // on 127.0.0.2.
-    let app = TestApp::spawn_with(json!({
-        "notify": {"rejected_budget": 20, "rejected_window": "1h"}
-    }))
+    // on 127.0.0.2. A SQLite file whatever the suite's backend: the cost is read as the
+    // file's size.
+    let app = TestApp::spawn_on(
+        TestDatabase::sqlite(),
+        json!({"notify": {"rejected_budget": 20, "rejected_window": "1h"}}),
+    )
     .await;
     for id in ["1017FLOOD00001", "1017FLOOD00002"] {
         let (status, body) = app

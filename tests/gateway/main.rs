@@ -31,6 +31,7 @@ mod limits;
 mod notify;
 mod operations;
 mod orders;
+mod postgres;
 mod provider;
 mod reconcile;
 mod resplit;

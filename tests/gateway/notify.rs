@@ -10,7 +10,7 @@ use umsgate::chinaums::notify_sign::{self, SignType};
 use umsgate::domain::ids::MerOrderId;
 use umsgate::store::{notifications, orders};
 
-use crate::helpers::{PaidBill, TestApp, CONTRACT_TOKEN, NOTIFY_KEY};
+use crate::helpers::{PaidBill, TestApp, TestDatabase, CONTRACT_TOKEN, NOTIFY_KEY};
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 const MID: &str = "898340149000005";
@@ -644,8 +644,9 @@ async fn a_paid_amount_other_than_the_orders_flags_it_for_review_and_does_not_ma
 
 #[actix_web::test]
 async fn a_store_failure_is_a_500_failed_and_leaves_the_order_as_it_was() {
-    // Arrange: the journal refuses every insert, as a full or broken disk would.
-    let app = TestApp::spawn().await;
+    // Arrange: the journal refuses every insert, as a full or broken disk would (a SQLite
+    // trigger, so on a SQLite file whatever the suite's backend).
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), json!({})).await;
     let id = "1017NTSTORE01";
     create_order(&app, id, false).await;
     let before = app.order(id).await;

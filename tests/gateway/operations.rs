@@ -7,7 +7,7 @@ use awc::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::json;
 
-use crate::helpers::{capture_logs, PaidBill, TestApp};
+use crate::helpers::{capture_logs, PaidBill, TestApp, TestDatabase};
 
 /// Removes the database file and its WAL companions, as a stray `rm data/*` would.
 fn delete_database(app: &TestApp) {
@@ -42,9 +42,9 @@ async fn refuses_every_write(app: &TestApp) {
 
 #[actix_web::test]
 async fn a_database_deleted_while_serving_acknowledges_nothing_and_is_not_ready() {
-    // Arrange
+    // Arrange: a SQLite file whatever the suite's backend (the test is about the file).
     let logs = capture_logs();
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), json!({})).await;
     let (status, _) = app
         .post_json(
             "/orders",
@@ -71,8 +71,9 @@ async fn a_database_deleted_while_serving_acknowledges_nothing_and_is_not_ready(
 
 #[actix_web::test]
 async fn a_database_file_replaced_while_serving_is_noticed_too() {
-    // Arrange: a copy of the file, put back in its place (a restore over a running gateway).
-    let app = TestApp::spawn().await;
+    // Arrange: a copy of the file, put back in its place (a restore over a running gateway);
+    // a SQLite file whatever the suite's backend.
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), json!({})).await;
     let path = app.settings.store.path.clone();
     let copy = path.with_extension("copy");
     std::fs::copy(&path, &copy).unwrap();

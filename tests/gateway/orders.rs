@@ -303,7 +303,7 @@ async fn orders_survive_a_restart_on_the_same_database() {
         .await;
     first.stop().await;
 
-    let settings = test_settings(first.dir.path(), json!({}));
+    let settings = test_settings(&first.dir, json!({}));
     let second = TestApp::start(settings, first.dir.clone()).await;
     let (status, read) = second.get("/orders/1017KEEP0001").await;
 

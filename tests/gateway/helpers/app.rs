@@ -4,13 +4,13 @@
 
 use awc::http::StatusCode;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 use umsgate::clock::Clock;
 use umsgate::config::Settings;
 use umsgate::reconcile::{PassReport, Reconciler};
 use umsgate::startup::{AppHandle, Application};
 use umsgate::store::Db;
 
+use super::database::TestDatabase;
 use super::http::{json_answer, text_answer};
 use super::json::merged;
 use super::notices::paid_notice;
@@ -39,8 +39,8 @@ pub struct TestApp {
     /// The running application, until `stop` has awaited its end.
     running: std::cell::RefCell<Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>>,
     client: awc::Client,
-    /// Keeps the database directory alive; shared with a restarted app.
-    pub dir: std::rc::Rc<TempDir>,
+    /// Keeps the database (and its directory) alive; shared with a restarted app.
+    pub dir: std::rc::Rc<TestDatabase>,
 }
 
 impl TestApp {
@@ -51,8 +51,14 @@ impl TestApp {
 
     /// A gateway with the test settings plus `overrides`.
     pub async fn spawn_with(overrides: Value) -> TestApp {
-        let dir = std::rc::Rc::new(tempfile::tempdir().expect("temp dir"));
-        Self::start(test_settings(dir.path(), overrides), dir).await
+        Self::spawn_on(TestDatabase::new(), overrides).await
+    }
+
+    /// A gateway with the test settings plus `overrides` on `db` (e.g.
+    /// [`TestDatabase::sqlite`] for a test about SQLite's file).
+    pub async fn spawn_on(db: TestDatabase, overrides: Value) -> TestApp {
+        let db = std::rc::Rc::new(db);
+        Self::start(test_settings(&db, overrides), db).await
     }
 
     /// A gateway in remote mode whose provider is at `provider_url` (a separate sandbox, a
@@ -64,7 +70,7 @@ impl TestApp {
     }
 
     /// Starts a gateway on `settings`, keeping `dir` alive.
-    pub async fn start(settings: Settings, dir: std::rc::Rc<TempDir>) -> TestApp {
+    pub async fn start(settings: Settings, dir: std::rc::Rc<TestDatabase>) -> TestApp {
         let kept = settings.clone();
         let clock = Clock::system();
         let app = Application::build_with_clock(settings, clock.clone())

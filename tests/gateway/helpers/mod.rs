@@ -5,6 +5,7 @@
 
 mod app;
 mod child;
+mod database;
 mod http;
 mod json;
 mod logs;
@@ -18,6 +19,7 @@ mod webhooks;
 
 pub use app::*;
 pub use child::*;
+pub use database::*;
 pub use http::*;
 pub use json::*;
 pub use logs::*;

@@ -9,6 +9,8 @@ use figment::Figment;
 use serde_json::{json, Value};
 use umsgate::config::{Environment, Settings};
 
+use super::database::TestDatabase;
+
 /// The admin token the test apps are configured with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// The token of `alice`, a named operator (role `operator`) of every test app.
@@ -20,9 +22,11 @@ pub const NOTIFY_KEY: &str = "impARTxrQcfwmRijpDNCw6hPxaWCddKEpYxjaKXDhCaTCXJ6";
 /// The contract notice path token of `config/default.toml`.
 pub const CONTRACT_TOKEN: &str = "sandbox-contract-token-change-me";
 
-/// Settings for tests: the shipped defaults, ports 0, a database in `dir`, one worker per
-/// listener, an admin token, then `overrides` (a JSON object shaped like the TOML).
-pub fn test_settings(dir: &Path, overrides: Value) -> Settings {
+/// Settings for tests: the shipped defaults, ports 0, the database `db` (its SQLite file,
+/// or its PostgreSQL URL), one worker per listener, an admin token, then `overrides` (a
+/// JSON object shaped like the TOML).
+pub fn test_settings(db: &TestDatabase, overrides: Value) -> Settings {
+    let dir = db.path();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let base = json!({
         "api": {"bind": "127.0.0.1:0", "workers": 1},
@@ -33,7 +37,10 @@ pub fn test_settings(dir: &Path, overrides: Value) -> Settings {
             "notify_backoff": ["0s", "50ms", "100ms", "200ms", "400ms"],
             "contract_backoff": ["0s", "50ms", "100ms", "200ms", "400ms"],
         },
-        "store": {"path": dir.join("gateway.db")},
+        "store": match db.url() {
+            Some(url) => json!({"path": dir.join("gateway.db"), "url": url}),
+            None => json!({"path": dir.join("gateway.db")}),
+        },
         "admin": {
             "token": ADMIN_TOKEN,
             "tokens": [

@@ -1,5 +1,5 @@
--- The PostgreSQL twin of up.sql (for migrations/postgres/ at merge): the same tables,
--- columns, constraints and indexes in PostgreSQL's own types.
+-- Console sessions and refused operator tokens in the store, shared by every instance: the
+-- same tables, columns, constraints and indexes as SQLite's migration, in PostgreSQL's types.
 CREATE TABLE console_sessions (
     id_hash       TEXT PRIMARY KEY CHECK (length(id_hash) = 64),
     operator      TEXT NOT NULL,

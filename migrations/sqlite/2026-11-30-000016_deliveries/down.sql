@@ -1,0 +1,3 @@
+DROP TABLE webhook_cursors;
+DROP TABLE delivery_attempts;
+DROP TABLE deliveries;

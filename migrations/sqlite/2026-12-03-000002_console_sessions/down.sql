@@ -1,0 +1,2 @@
+DROP TABLE operator_failures;
+DROP TABLE console_sessions;
