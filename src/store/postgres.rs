@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Integer, Text};
 use diesel::Connection as _;
 
 use super::schema::orders;
-use super::sqlite::Numbered;
+use super::synthetic::Numbered;
 use super::{Connection, Lockable, Manager};
 use crate::config::StoreSettings;
 

@@ -16,6 +16,7 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection as _, RunQueryDsl};
 
+use super::synthetic::Numbered;
 use super::{Connection, Manager, StoreError};
 use crate::config::StoreSettings;
 
@@ -266,25 +267,7 @@ pub(super) fn prune_provider_calls(
     .execute(conn)
 }
 
-/// Synthetic order rows `prefix` + `i` (10 digits) for `i` in 1..=`n`, in one statement
-/// (`store::synthetic`, which checked `prefix`; `next` is an SQL expression of `i`).
-/// SQLite's own SQL: a recursive count and `printf`.
-pub(super) struct Numbered<'a> {
-    /// Id prefix, alphanumeric.
-    pub prefix: &'a str,
-    /// How many.
-    pub n: u32,
-    /// Stored status.
-    pub status: &'a str,
-    /// `expire_at`, ms.
-    pub expire_ms: i64,
-    /// `next_check_at` as an expression of `i`, or `NULL`.
-    pub next: String,
-    /// `created_at` and `updated_at`, ms.
-    pub now_ms: i64,
-}
-
-/// Writes [`Numbered`] orders.
+/// Writes [`Numbered`] orders: a recursive count and `printf`.
 pub(super) fn insert_numbered_orders(
     conn: &mut SqliteConnection,
     o: &Numbered<'_>,

@@ -38,7 +38,7 @@ pub fn insert_orders(
         NextCheck::CountingDownFrom(at) => format!("{} - i", to_ms(at)),
         NextCheck::CountingUpFrom(at) => format!("{} + i", to_ms(at)),
     };
-    let rows = sqlite::Numbered {
+    let rows = Numbered {
         prefix,
         n,
         status: status.as_str(),
@@ -51,4 +51,22 @@ pub fn insert_orders(
         Connection::Pg(c) => postgres::insert_numbered_orders(c, &rows)?,
     }
     Ok(())
+}
+
+/// Synthetic order rows `prefix` + `i` (10 digits) for `i` in 1..=`n`, in one statement
+/// (which [`insert_orders`] checked; `next` is an SQL expression of `i`), written by
+/// each backend's own SQL.
+pub(super) struct Numbered<'a> {
+    /// Id prefix, alphanumeric.
+    pub prefix: &'a str,
+    /// How many.
+    pub n: u32,
+    /// Stored status.
+    pub status: &'a str,
+    /// `expire_at`, ms.
+    pub expire_ms: i64,
+    /// `next_check_at` as an expression of `i`, or `NULL`.
+    pub next: String,
+    /// `created_at` and `updated_at`, ms.
+    pub now_ms: i64,
 }
