@@ -817,7 +817,13 @@ mod tests {
 
     /// A store holding the pending bill `1017B000001` of 100 fen with business type
     /// `inst_mid`.
-    fn store_with_bill(inst_mid: &str) -> (crate::store::Db, crate::store::testing::Guard, DateTime<Utc>) {
+    fn store_with_bill(
+        inst_mid: &str,
+    ) -> (
+        crate::store::Db,
+        crate::store::testing::Guard,
+        DateTime<Utc>,
+    ) {
         store_with_order("1017B000001", 100, inst_mid)
     }
 
@@ -826,7 +832,11 @@ mod tests {
         id: &str,
         fen: i64,
         inst_mid: &str,
-    ) -> (crate::store::Db, crate::store::testing::Guard, DateTime<Utc>) {
+    ) -> (
+        crate::store::Db,
+        crate::store::testing::Guard,
+        DateTime<Utc>,
+    ) {
         use crate::domain::record::NewOrder;
         let (db, dir) = crate::store::testing::temp_db();
         let now = crate::clock::Clock::system().now();

@@ -102,13 +102,18 @@ impl Reconciler {
         while left > 0 {
             let lease_until = self.gw.now() + lease;
             let limit = left.min(chunk);
-            let due = self
+            let claimed = self
                 .gw
                 .db
                 .write(move |c| orders::claim_due(c, due_at, lease_until, limit))
                 .await?;
-            if due.is_empty() {
+            if claimed.due == 0 {
                 break;
+            }
+            // Due orders all claimed by another instance meanwhile: look again for others.
+            let due = claimed.orders;
+            if due.is_empty() {
+                continue;
             }
             left -= i64::try_from(due.len()).unwrap_or(i64::MAX);
             let part = check::check_many(&self.gw, client, due, Source::Query, None, &pace)

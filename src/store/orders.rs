@@ -305,7 +305,7 @@ pub fn claim_due(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<Order>, StoreError> {
+) -> Result<Claimed, StoreError> {
     let due: Vec<String> = orders::table
         .filter(orders::next_check_at.is_not_null())
         .filter(orders::next_check_at.le(to_ms(now)))
@@ -329,7 +329,20 @@ pub fn claim_due(
     )?;
     // Earliest due first, as `due` ordered them.
     claimed.sort_by_key(|o| due.iter().position(|id| id == o.id.as_str()));
-    Ok(claimed)
+    Ok(Claimed {
+        due: due.len(),
+        orders: claimed,
+    })
+}
+
+/// What [`claim_due`] took.
+#[derive(Debug)]
+pub struct Claimed {
+    /// How many orders were due when it looked (some may have gone to another instance's
+    /// claim in the meantime: none due means none left).
+    pub due: usize,
+    /// The orders claimed, earliest due first.
+    pub orders: Vec<Order>,
 }
 
 /// Age buckets of orders awaiting the provider, with their upper bound in seconds: a
@@ -862,16 +875,11 @@ pub(crate) mod tests {
 
         // Act
         let lease = t0() + chrono::Duration::minutes(2);
-        let first_ten = claim_due(&mut conn, t0(), lease, 10).unwrap();
-        let rest = claim_due(&mut conn, t0(), lease, 1_000).unwrap();
+        let first_ten = claim_due(&mut conn, t0(), lease, 10).unwrap().orders;
+        let rest = claim_due(&mut conn, t0(), lease, 1_000).unwrap().orders;
         let again = claim_due(&mut conn, t0(), lease, 1_000).unwrap();
-        let expired = claim_due(
-            &mut conn,
-            lease,
-            lease + chrono::Duration::minutes(2),
-            1_000,
-        )
-        .unwrap();
+        let later = lease + chrono::Duration::minutes(2);
+        let expired = claim_due(&mut conn, lease, later, 1_000).unwrap().orders;
         let plan: Vec<String> = diesel::sql_query(format!(
             "EXPLAIN QUERY PLAN SELECT mer_order_id FROM orders WHERE next_check_at IS NOT NULL \
              AND next_check_at <= {now} ORDER BY next_check_at, mer_order_id LIMIT 100"
@@ -888,10 +896,11 @@ pub(crate) mod tests {
         assert!(claimed().all(|o| o.id.as_str().starts_with("1017D")));
         assert!(claimed().all(|o| o.status == OrderStatus::Pending));
         assert!(claimed().all(|o| o.schedule.next_check_at == Some(lease)));
-        assert!(
-            again.is_empty(),
+        assert_eq!(
+            again.due, 0,
             "claimed orders are not due again within the lease"
         );
+        assert!(again.orders.is_empty());
         assert_eq!(
             expired.len(),
             150,

@@ -67,15 +67,30 @@ async fn readiness_is_503_while_writes_fail_and_200_again_once_one_succeeds() {
     bound_bill(&app, id, 100).await;
     let (ready_before, _) = app.get("/readyz").await;
     let sql = |s: &str| app.db.conn().unwrap().batch_execute(s).unwrap();
-    sql("CREATE TRIGGER disk_full BEFORE INSERT ON notifications \
-         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+    let on_postgres = app.settings.store.url.is_some();
+    if on_postgres {
+        sql(
+            "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             RAISE EXCEPTION 'could not extend file: No space left on device' \
+             USING ERRCODE = 'disk_full'; END $$; \
+             CREATE TRIGGER disk_full BEFORE INSERT ON notifications \
+             FOR EACH ROW EXECUTE FUNCTION disk_full();",
+        );
+    } else {
+        sql("CREATE TRIGGER disk_full BEFORE INSERT ON notifications \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+    }
     let notice = || paid_notice(id, 100, "N1017HLTHDISK01");
     let form = Some("application/x-www-form-urlencoded");
 
     // Act: a notice fails; the disk recovers and the provider's resend is taken.
     let (failed, _) = app.post_notify("/notify/payment", notice(), form).await;
     let (while_failing, refusal) = app.get("/readyz").await;
-    sql("DROP TRIGGER disk_full;");
+    sql(if on_postgres {
+        "DROP TRIGGER disk_full ON notifications;"
+    } else {
+        "DROP TRIGGER disk_full;"
+    });
     let (resent, reply) = app.post_notify("/notify/payment", notice(), form).await;
     let (after, _) = app.get("/readyz").await;
 
