@@ -26,7 +26,7 @@ use crate::config::Settings;
 use crate::domain::ids::MerOrderId;
 use crate::domain::observe::{Observation, Timing};
 use crate::metrics::Metrics;
-use crate::operators::Operator;
+use crate::operators::{Operator, Roster};
 use crate::store::orders::{self, Applied};
 use crate::store::{Db, StoreError};
 
@@ -87,6 +87,10 @@ pub struct Gateway {
     /// Notified after a commit that may have written outbox events: wakes the webhook
     /// worker.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// The API's backends by token (`api.tokens`), built once rather than per request.
+    pub backends: Roster<String>,
+    /// Who may read `/metrics` (`api.metrics_token` and the backends).
+    pub scrapers: Roster<String>,
 }
 
 impl Gateway {
@@ -95,6 +99,8 @@ impl Gateway {
         start_series(&metrics);
         Gateway {
             timing: settings.reconcile.timing(),
+            backends: settings.api.backends(),
+            scrapers: settings.api.scrapers(),
             watchers: watch::Watchers::new(settings.api.long_poll_waiters),
             db,
             settings,

@@ -13,7 +13,6 @@ use actix_web::{web, HttpMessage, ResponseError};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::config::ApiSettings;
 use crate::operators::Roster;
 
 /// The backend (or scraper) a request was admitted for, by its configured name.
@@ -32,7 +31,7 @@ pub async fn require_backend<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    guard(req, next, ApiSettings::backends).await
+    guard(req, next, |s| &s.backends).await
 }
 
 /// Admits a request to `/metrics` with `api.metrics_token` or a backend's token.
@@ -40,22 +39,19 @@ pub async fn require_scraper<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    guard(req, next, ApiSettings::scrapers).await
+    guard(req, next, |s| &s.scrapers).await
 }
 
-/// Admits `req` if `roster` of the API's settings is empty (the API is open) or holds the
+/// Admits `req` if `roster` of the gateway is empty (the API is open) or holds the
 /// presented token; otherwise answers 401 with `WWW-Authenticate: Bearer`. A refusal is an
 /// answer, not an error, so that the access log and the request metrics still see it.
 async fn guard<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
-    roster: fn(&ApiSettings) -> Roster<String>,
+    roster: fn(&AppState) -> &Roster<String>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     // Without the settings nobody is known: refused, never open.
-    let roster = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| roster(&s.settings.api));
-    let admitted = match &roster {
+    let admitted = match req.app_data::<web::Data<AppState>>().map(|s| roster(s)) {
         Some(r) if r.is_empty() => Some(None),
         Some(r) => bearer(req.headers())
             .and_then(|t| r.authenticate(t.as_bytes()))
