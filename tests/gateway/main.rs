@@ -28,6 +28,7 @@ mod health;
 mod hostile;
 mod instances;
 mod limits;
+mod multi;
 mod notify;
 mod operations;
 mod orders;
