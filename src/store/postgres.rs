@@ -57,8 +57,16 @@ pub(super) fn prepare(settings: &StoreSettings, url: &str) -> (Builder<Manager>,
         }
         _ => url.to_owned(),
     };
+    // A connection is waited for no longer than one is given to connect: with the server
+    // gone, a notification is answered FAILED after that, not after r2d2's default 30 s
+    // (longer than the provider waits for an answer).
     let builder = diesel::r2d2::Pool::builder()
         .max_size(settings.pool_size)
+        .connection_timeout(
+            settings
+                .connect_timeout
+                .max(std::time::Duration::from_secs(1)),
+        )
         .connection_customizer(Box::new(Session {
             statement_timeout_ms: settings.statement_timeout.as_millis(),
         }));

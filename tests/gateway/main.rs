@@ -32,6 +32,7 @@ mod multi;
 mod notify;
 mod operations;
 mod orders;
+mod pg_faults;
 mod postgres;
 mod provider;
 mod reconcile;

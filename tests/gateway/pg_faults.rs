@@ -1,0 +1,125 @@
+//! Faults of a PostgreSQL server, caused by a TCP proxy written in the test between the
+//! gateway and the real server (the shared server itself is never restarted): connections
+//! cut and refused, then allowed again. PostgreSQL only: on SQLite (no
+//! `UMSGATE_TEST_DATABASE_URL`) each test returns at once, saying so, since SQLite has no
+//! server to lose; the PostgreSQL suite (README) runs them.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use awc::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{bound_bill, eventually, paid_notice, TestApp, TestDatabase};
+
+/// A TCP proxy to `upstream` that can cut every connection and refuse new ones.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (d, o) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if d.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                {
+                    let mut o = o.lock().unwrap();
+                    o.push(client.try_clone().unwrap());
+                    o.push(server.try_clone().unwrap());
+                }
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Proxy { port, down, open }
+    }
+
+    /// Closes every connection and refuses new ones (the server gone).
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Lets connections through again (the server back).
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Copies bytes from `from` to `to` on a thread of its own until either side ends.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
+
+#[actix_web::test]
+async fn with_the_database_server_gone_a_notice_is_failed_readyz_is_503_and_both_recover_when_it_is_back(
+) {
+    // Arrange: a gateway whose database connections pass through the proxy.
+    let db = TestDatabase::new();
+    let Some(direct) = db.url().map(str::to_owned) else {
+        eprintln!("pg_faults: on SQLite there is no server to lose; run the PostgreSQL suite");
+        return;
+    };
+    let mut through = url::Url::parse(&direct).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        through.host_str().unwrap(),
+        through.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(upstream);
+    through.set_port(Some(proxy.port)).unwrap();
+    let app = TestApp::spawn_on(
+        db,
+        json!({"store": {"url": through.to_string(), "connect_timeout": "1s"}}),
+    )
+    .await;
+    let id = "1017PGDOWN0001";
+    bound_bill(&app, id, 100).await;
+    let form = Some("application/x-www-form-urlencoded");
+    let notice = || paid_notice(id, 100, "N1017PGDOWN0001");
+
+    // Act: the server goes away; the provider notifies; the server comes back and the
+    // provider resends.
+    proxy.cut();
+    let (failed, failed_body) = app.post_notify("/notify/payment", notice(), form).await;
+    let (ready_while_down, _) = app.get("/readyz").await;
+    proxy.restore();
+    eventually("readiness is back with the server", || async {
+        app.get("/readyz").await.0 == StatusCode::OK
+    })
+    .await;
+    let (resent, reply) = app.post_notify("/notify/payment", notice(), form).await;
+
+    // Assert: never SUCCESS without the commit; the order PAID once the server is back.
+    assert!(failed.is_server_error(), "{failed} {failed_body}");
+    assert_eq!(failed_body, "FAILED");
+    assert_eq!(ready_while_down, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!((resent, reply.as_str()), (StatusCode::OK, "SUCCESS"));
+    assert_eq!(app.order(id).await["status"], "PAID");
+}
