@@ -9,7 +9,7 @@ use futures_util::future::join;
 use crate::helpers::{
     bound_bill, child_gateway_env, delivered, delivered_to, eventually, eventually_busy, feed,
     long_poll, paid_notices, receive, start_peer, umsgate, verifies, with_receiver, ChildGateway,
-    Receiver, TestApp, SECRET, WOKEN_WITHIN,
+    Receiver, TestApp, TestDatabase, SECRET, WOKEN_WITHIN,
 };
 
 fn kinds(events: &[Value]) -> Vec<&str> {
@@ -370,10 +370,10 @@ async fn after_a_kill_9_right_after_payments_were_acknowledged_every_event_is_de
     // Arrange: the real binary with the receiver as its endpoint, twenty tracked orders.
     let receiver = std::sync::Arc::new(Receiver::default());
     let url = start_peer(receiver.clone(), receive);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDatabase::new();
     let start = |life: usize| {
         let mut command = umsgate(dir.path());
-        child_gateway_env(&mut command, dir.path())
+        child_gateway_env(&mut command, &dir)
             .env(
                 "UMSGATE__WEBHOOKS__ENDPOINTS",
                 format!(r#"[{{url="{url}/hook",secret="{SECRET}"}}]"#),

@@ -10,7 +10,6 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::helpers::{child_gateway_env, paid_notices, umsgate, ChildGateway, Notice, ADMIN_TOKEN};
+use crate::helpers::{
+    child_gateway_env, paid_notices, umsgate, ChildGateway, Notice, TestDatabase, ADMIN_TOKEN,
+};
 
 /// Kills in CI; `UMSGATE_CRASH_KILLS` sets another count.
 const DEFAULT_KILLS: usize = 3;
@@ -48,11 +49,11 @@ fn env_number(name: &str) -> Option<u64> {
 /// A running `umsgate serve` child (killed when dropped).
 type Gateway = ChildGateway;
 
-/// Starts the binary on the database in `dir`, its log in `dir/gateway-<life>.log`.
-async fn start(dir: &Path, life: usize) -> Gateway {
-    let log = dir.join(format!("gateway-{life}.log"));
-    let mut command = umsgate(dir);
-    child_gateway_env(&mut command, dir).arg("serve");
+/// Starts the binary on `db`, its log in `gateway-<life>.log` in its directory.
+async fn start(db: &TestDatabase, life: usize) -> Gateway {
+    let log = db.path().join(format!("gateway-{life}.log"));
+    let mut command = umsgate(db.path());
+    child_gateway_env(&mut command, db).arg("serve");
     ChildGateway::spawn(command, log)
         .await
         .unwrap_or_else(|tail| panic!("life {life}: the gateway did not start:\n{tail}"))
@@ -385,9 +386,10 @@ async fn every_notification_answered_success_survives_repeated_kill_9_applied_ex
     let seed = env_number("UMSGATE_CRASH_SEED").unwrap_or_else(rand::random);
     println!("crash test: seed {seed} (replay: UMSGATE_CRASH_SEED={seed}), {kills} kills");
     let mut rng = StdRng::seed_from_u64(seed);
-    let dir = tempfile::tempdir().expect("temp dir");
+    // SQLite whatever the suite's backend: the test ends with the file's integrity_check.
+    let dir = TestDatabase::sqlite();
     let notices = Rc::new(paid_notices(&mut rng, seed, (kills + 1) * NOTICES_PER_LIFE));
-    let mut gateway = start(dir.path(), 0).await;
+    let mut gateway = start(&dir, 0).await;
     let client = awc::Client::builder().timeout(REQUEST_TIMEOUT).finish();
     for batch in notices.chunks(SENDERS) {
         let creates = futures_util::future::join_all(batch.iter().map(|n| async {
@@ -428,7 +430,7 @@ async fn every_notification_answered_success_survives_repeated_kill_9_applied_ex
         live(&mut gateway, &stream, &notices, life, Some(kill_after)).await;
         per_life.push(stream.borrow().acks_this_life);
         drop(gateway);
-        gateway = start(dir.path(), life + 1).await;
+        gateway = start(&dir, life + 1).await;
         let acked = stream.borrow().acked.clone();
         let lost = acknowledged_are_applied(&gateway, &notices, &acked).await;
         assert!(

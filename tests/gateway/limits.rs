@@ -57,9 +57,9 @@ fn closed_by_server(mut s: TcpStream) -> (bool, String) {
 async fn with_256_open_files_and_slow_bodies_held_a_genuine_notification_and_healthz_still_get_through(
 ) {
     // Arrange: the real binary with 256 descriptors, a 1 s body deadline.
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = TestDatabase::new();
     let mut command = umsgate_with_nofile(dir.path(), Some(256));
-    child_gateway_env(&mut command, dir.path())
+    child_gateway_env(&mut command, &dir)
         .arg("serve")
         .env("UMSGATE__NOTIFY__BODY_TIMEOUT", "1s")
         .env("UMSGATE__API__WORKERS", "1")

@@ -13,7 +13,7 @@ use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use rand::SeedableRng;
 use serde_json::json;
 
-use crate::helpers::{child_gateway_env, paid_notices, umsgate, ChildGateway};
+use crate::helpers::{child_gateway_env, paid_notices, umsgate, ChildGateway, TestDatabase};
 
 /// A merchant's all-digit ids and real-looking secrets, as production is given them: every
 /// one from the environment, none of them published anywhere.
@@ -714,10 +714,11 @@ struct Text {
 #[actix_web::test]
 async fn a_backup_taken_during_a_notification_stream_is_sound_and_holds_every_notification_acknowledged_before_it(
 ) {
-    // Arrange: a gateway with 300 orders and a notification for each.
-    let dir = tempfile::tempdir().expect("temp dir");
+    // Arrange: a gateway with 300 orders and a notification for each, on SQLite whatever
+    // the suite's backend: the test is about a backup of SQLite's file.
+    let dir = TestDatabase::sqlite();
     let mut command = umsgate(dir.path());
-    child_gateway_env(&mut command, dir.path()).arg("serve");
+    child_gateway_env(&mut command, &dir).arg("serve");
     let gateway = ChildGateway::spawn(command, dir.path().join("serve.log"))
         .await
         .unwrap_or_else(|tail| panic!("the gateway did not start: {tail}"));
@@ -754,7 +755,7 @@ async fn a_backup_taken_during_a_notification_stream_is_sound_and_holds_every_no
     // Act: the backup runs while the stream goes on.
     let target = dir.path().join("backup.db");
     let mut backup = umsgate(dir.path());
-    child_gateway_env(&mut backup, dir.path())
+    child_gateway_env(&mut backup, &dir)
         .arg("backup")
         .arg(&target);
     let mut backup = backup
@@ -814,9 +815,9 @@ async fn a_backup_taken_during_a_notification_stream_is_sound_and_holds_every_no
 async fn on_sigterm_no_reconcile_pass_starts_requests_drain_and_a_last_line_says_it_stopped() {
     // Arrange: a pass every second; a request held open (its body never finished) keeps
     // the listeners draining for the whole grace.
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = TestDatabase::new();
     let mut command = umsgate(dir.path());
-    child_gateway_env(&mut command, dir.path())
+    child_gateway_env(&mut command, &dir)
         .arg("serve")
         .env("RUST_LOG", "info,umsgate::reconcile=debug")
         .env("UMSGATE__RECONCILE__ENABLED", "true")

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::database::TestDatabase;
 use super::settings::ADMIN_TOKEN;
 
 /// The real `umsgate` binary, run in `cwd` with none of the caller's `UMSGATE…` variables
@@ -39,18 +40,22 @@ pub fn umsgate_with_nofile(cwd: &Path, nofile: Option<u32>) -> std::process::Com
     command
 }
 
-/// A child gateway's settings on `dir/gateway.db`: ports 0, no reconciler, the admin token,
-/// and a remote provider on the discard port, where nothing listens: no call can leave this
-/// machine (and tracked orders make none anyway).
+/// A child gateway's settings on the test's database (`UMSGATE__STORE__URL` on PostgreSQL,
+/// else `UMSGATE__STORE__PATH` = `gateway.db` in its directory): ports 0, no reconciler, the
+/// admin token, and a remote provider on the discard port, where nothing listens: no call
+/// can leave this machine (and tracked orders make none anyway).
 pub fn child_gateway_env<'c>(
     command: &'c mut std::process::Command,
-    dir: &Path,
+    db: &TestDatabase,
 ) -> &'c mut std::process::Command {
+    match db.url() {
+        Some(url) => command.env("UMSGATE__STORE__URL", url),
+        None => command.env("UMSGATE__STORE__PATH", db.path().join("gateway.db")),
+    };
     command
         .env("UMSGATE__API__BIND", "127.0.0.1:0")
         .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
         .env("UMSGATE__SANDBOX__BIND", "127.0.0.1:0")
-        .env("UMSGATE__STORE__PATH", dir.join("gateway.db"))
         .env("UMSGATE__RECONCILE__ENABLED", "false")
         .env("UMSGATE__PROVIDER__MODE", "remote")
         .env("UMSGATE__PROVIDER__BASE_URL", "http://127.0.0.1:9")
