@@ -265,14 +265,34 @@ pub struct StoreSettings {
     pub connect_timeout: Duration,
 }
 
-/// A database URL with its password, if any, as `[redacted]`; a URL that does not parse
-/// is redacted whole.
+/// A database URL with its password, if any, as `[redacted]`: the user info's, and the
+/// query parameters libpq reads a password from (`password`, `sslpassword`); a URL that
+/// does not parse is redacted whole.
 pub fn redacted_url(raw: &str) -> String {
+    /// Query parameters of a libpq URL that carry a secret.
+    const SECRET_PARAMS: [&str; 2] = ["password", "sslpassword"];
     match url::Url::parse(raw) {
         Ok(mut url) => {
             if url.password().is_some() {
                 // Fails only for URLs that cannot have a password, and this one has one.
                 let _ = url.set_password(Some(crate::secret::REDACTED));
+            }
+            if url
+                .query_pairs()
+                .any(|(k, _)| SECRET_PARAMS.contains(&k.as_ref()))
+            {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if SECRET_PARAMS.contains(&k.as_ref()) {
+                            crate::secret::REDACTED.to_owned()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
             }
             url.to_string()
                 .replace("%5Bredacted%5D", crate::secret::REDACTED)
@@ -475,4 +495,28 @@ pub(super) fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Du
         .iter()
         .map(|s| humantime::parse_duration(s).map_err(serde::de::Error::custom))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn a_database_urls_password_is_redacted_in_its_user_info_and_in_its_query() {
+        let in_user_info = redacted_url("postgres://gw:s3cret@db.example:5432/umsgate");
+        let in_query = redacted_url(
+            "postgresql://gw@db.example/umsgate?sslmode=require&password=s3cret&sslpassword=k3y",
+        );
+        let unparsable = redacted_url("postgres://gw:s3cret@[::1/umsgate");
+
+        assert_eq!(
+            in_user_info,
+            "postgres://gw:[redacted]@db.example:5432/umsgate"
+        );
+        assert_eq!(
+            in_query,
+            "postgresql://gw@db.example/umsgate?sslmode=require&password=[redacted]&sslpassword=[redacted]"
+        );
+        assert_eq!(unparsable, "[redacted]");
+    }
 }
