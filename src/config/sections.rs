@@ -129,12 +129,7 @@ pub struct BackendToken {
 impl ApiSettings {
     /// The backends' roster: each token with its backend's name.
     pub fn backends(&self) -> Roster<String> {
-        Roster::new(
-            self.tokens
-                .iter()
-                .map(|b| (b.name.clone(), b.token.clone()))
-                .collect(),
-        )
+        Roster::new(self.backend_tokens().collect())
     }
 
     /// Who may read `/metrics`: the backends, and the scraper named
@@ -144,15 +139,14 @@ impl ApiSettings {
             .metrics_token
             .iter()
             .map(|t| (METRICS_SCRAPER_NAME.to_owned(), t.clone()));
-        Roster::new(
-            scraper
-                .chain(
-                    self.tokens
-                        .iter()
-                        .map(|b| (b.name.clone(), b.token.clone())),
-                )
-                .collect(),
-        )
+        Roster::new(scraper.chain(self.backend_tokens()).collect())
+    }
+
+    /// Each backend's name with its token.
+    fn backend_tokens(&self) -> impl Iterator<Item = (String, Secret)> + '_ {
+        self.tokens
+            .iter()
+            .map(|b| (b.name.clone(), b.token.clone()))
     }
 }
 
