@@ -10,7 +10,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::json;
 use umsgate::store::notifications;
 
-use crate::helpers::{eventually, TestApp, ADMIN_TOKEN};
+use crate::helpers::{child_store_env, eventually, TestApp, TestDatabase, ADMIN_TOKEN};
 
 #[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord, Clone)]
 struct Row {
@@ -176,15 +176,16 @@ async fn prune_keeps_every_row_an_event_cites_and_removes_the_old_rejected_ones(
 
 #[actix_web::test]
 async fn umsgate_prune_runs_from_the_command_line_and_says_what_it_deleted() {
-    // Arrange
-    let dir = tempfile::tempdir().expect("temp dir");
+    // Arrange: the suite's backend (a SQLite file, or a PostgreSQL database of its own).
+    let db = TestDatabase::new();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_umsgate"));
+    child_store_env(&mut command, &db);
 
     // Act
-    let out = Command::new(env!("CARGO_BIN_EXE_umsgate"))
+    let out = command
         .arg("--config-dir")
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
         .arg("prune")
-        .env("UMSGATE__STORE__PATH", dir.path().join("gateway.db"))
         .env("UMSGATE__ADMIN__TOKEN", ADMIN_TOKEN)
         .env("UMSGATE__RETENTION__MAX_AGE", "30d")
         .stdin(Stdio::null())

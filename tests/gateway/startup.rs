@@ -13,7 +13,9 @@ use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use rand::SeedableRng;
 use serde_json::json;
 
-use crate::helpers::{child_gateway_env, paid_notices, umsgate, ChildGateway, TestDatabase};
+use crate::helpers::{
+    child_gateway_env, child_store_env, paid_notices, umsgate, ChildGateway, TestDatabase,
+};
 
 /// A merchant's all-digit ids and real-looking secrets, as production is given them: every
 /// one from the environment, none of them published anywhere.
@@ -865,16 +867,16 @@ async fn on_sigterm_no_reconcile_pass_starts_requests_drain_and_a_last_line_says
 
 #[actix_web::test]
 async fn on_sigterm_the_reconcile_pass_in_flight_finishes_before_the_gateway_stops() {
-    // Arrange: the embedded sandbox holds every query 4 s; an order due at once.
-    let dir = tempfile::tempdir().expect("temp dir");
+    // Arrange: the embedded sandbox holds every query 4 s; an order due at once; the
+    // suite's backend.
+    let dir = TestDatabase::new();
     let mut command = umsgate(dir.path());
-    command
+    child_store_env(&mut command, &dir)
         .arg("serve")
         .env("RUST_LOG", "info,umsgate::reconcile=debug")
         .env("UMSGATE__API__BIND", "127.0.0.1:0")
         .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
         .env("UMSGATE__SANDBOX__BIND", "127.0.0.1:0")
-        .env("UMSGATE__STORE__PATH", dir.path().join("gateway.db"))
         .env("UMSGATE__RECONCILE__TICK", "* * * * * *")
         .env("UMSGATE__RECONCILE__FIRST_CHECK_AFTER", "0s")
         .env("UMSGATE__SANDBOX__FAULTS__QUERY_DELAY_MS", "4000");

@@ -40,6 +40,18 @@ pub fn umsgate_with_nofile(cwd: &Path, nofile: Option<u32>) -> std::process::Com
     command
 }
 
+/// A child process's store on the test's database: `UMSGATE__STORE__URL` on PostgreSQL,
+/// else `UMSGATE__STORE__PATH` = `gateway.db` in its directory.
+pub fn child_store_env<'c>(
+    command: &'c mut std::process::Command,
+    db: &TestDatabase,
+) -> &'c mut std::process::Command {
+    match db.url() {
+        Some(url) => command.env("UMSGATE__STORE__URL", url),
+        None => command.env("UMSGATE__STORE__PATH", db.path().join("gateway.db")),
+    }
+}
+
 /// A child gateway's settings on the test's database (`UMSGATE__STORE__URL` on PostgreSQL,
 /// else `UMSGATE__STORE__PATH` = `gateway.db` in its directory): ports 0, no reconciler, the
 /// admin token, and a remote provider on the discard port, where nothing listens: no call
@@ -48,11 +60,7 @@ pub fn child_gateway_env<'c>(
     command: &'c mut std::process::Command,
     db: &TestDatabase,
 ) -> &'c mut std::process::Command {
-    match db.url() {
-        Some(url) => command.env("UMSGATE__STORE__URL", url),
-        None => command.env("UMSGATE__STORE__PATH", db.path().join("gateway.db")),
-    };
-    command
+    child_store_env(command, db)
         .env("UMSGATE__API__BIND", "127.0.0.1:0")
         .env("UMSGATE__NOTIFY__BIND", "127.0.0.1:0")
         .env("UMSGATE__SANDBOX__BIND", "127.0.0.1:0")
