@@ -11,5 +11,6 @@ pub mod outbox;
 pub mod reading;
 pub mod record;
 pub mod refund;
+pub mod refund_state;
 pub mod schedule;
 pub mod view;

@@ -76,17 +76,21 @@ pub enum Source {
     Preauth,
     /// An operator's review action: an acknowledgement, or a resync with a note.
     Operator,
+    /// A refund the gateway made (`POST /orders/{id}/refunds`) became final: its answer,
+    /// its query or its notification (`domain::refund_state`).
+    Refund,
 }
 
 impl Source {
     /// Every source.
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::Api,
         Source::Notify,
         Source::Query,
         Source::Admin,
         Source::Preauth,
         Source::Operator,
+        Source::Refund,
     ];
 
     /// The stored spelling.
@@ -98,6 +102,7 @@ impl Source {
             Source::Admin => "admin",
             Source::Preauth => "preauth",
             Source::Operator => "operator",
+            Source::Refund => "refund",
         }
     }
 
@@ -1053,7 +1058,8 @@ mod tests {
                 | Source::Query
                 | Source::Admin
                 | Source::Preauth
-                | Source::Operator => {}
+                | Source::Operator
+                | Source::Refund => {}
             }
         }
         let statuses: std::collections::HashSet<_> = OrderStatus::ALL

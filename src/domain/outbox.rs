@@ -14,8 +14,8 @@ use crate::domain::contract::Contract;
 use crate::domain::observe::Change;
 use crate::domain::order::OrderStatus;
 use crate::domain::record::{Binding, Order};
-use crate::domain::refund::Refund;
-use crate::domain::view::{rfc3339, ContractView, OrderView};
+use crate::domain::refund_state::{GatewayRefund, RefundStatus};
+use crate::domain::view::{rfc3339, ContractView, OrderView, RefundView, RefundWithOrder};
 
 /// The kinds of event, as the backend sees them (`type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +38,12 @@ pub enum EventType {
     OrderReviewFlagged,
     /// The order's review flag was cleared by an operator's acknowledgement.
     OrderReviewResolved,
+    /// A refund was asked for and its amount reserved; the provider's word is awaited.
+    RefundPending,
+    /// A refund the gateway asked for succeeded.
+    RefundSucceeded,
+    /// A refund the gateway asked for failed; its reservation is released.
+    RefundFailed,
     /// A contract was terminated (`RESCISSION` or `DELETING_CONTRACT`).
     ContractTerminated,
     /// A newer notice about a contract moved it to any other state.
@@ -46,7 +52,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 14] = [
         EventType::OrderCreated,
         EventType::OrderBound,
         EventType::OrderBindFailed,
@@ -56,6 +62,9 @@ impl EventType {
         EventType::OrderClosed,
         EventType::OrderReviewFlagged,
         EventType::OrderReviewResolved,
+        EventType::RefundPending,
+        EventType::RefundSucceeded,
+        EventType::RefundFailed,
         EventType::ContractTerminated,
         EventType::ContractUpdated,
     ];
@@ -72,6 +81,9 @@ impl EventType {
             EventType::OrderClosed => "order.closed",
             EventType::OrderReviewFlagged => "order.review_flagged",
             EventType::OrderReviewResolved => "order.review_resolved",
+            EventType::RefundPending => "refund.pending",
+            EventType::RefundSucceeded => "refund.succeeded",
+            EventType::RefundFailed => "refund.failed",
             EventType::ContractTerminated => "contract.terminated",
             EventType::ContractUpdated => "contract.updated",
         }
@@ -127,6 +139,16 @@ pub fn event_type(before: &Order, change: &Change) -> Option<EventType> {
     None
 }
 
+/// The event a refund in `status` is told by: `refund.pending` when it is stored,
+/// `refund.succeeded` or `refund.failed` when it becomes final.
+pub fn refund_event_type(status: RefundStatus) -> EventType {
+    match status {
+        RefundStatus::Pending => EventType::RefundPending,
+        RefundStatus::Succeeded => EventType::RefundSucceeded,
+        RefundStatus::Failed => EventType::RefundFailed,
+    }
+}
+
 /// The event a newer notice about a contract produces: `contract.terminated` when it ends
 /// the contract, `contract.updated` otherwise.
 pub fn contract_event_type(state: &ContractState) -> EventType {
@@ -161,15 +183,36 @@ fn body<T: Serialize>(id: &str, kind: EventType, at: DateTime<Utc>, data: T) -> 
 }
 
 /// The body of event `id` about `order` (as it is after the change, with the refunds the
-/// provider reported for it: as `GET /orders/{id}` shows it).
+/// refunds kept for it: as `GET /orders/{id}` shows it).
 pub fn order_body(
     id: &str,
     kind: EventType,
     at: DateTime<Utc>,
     order: &Order,
-    refunds: &[Refund],
+    refunds: &[GatewayRefund],
 ) -> String {
     body(id, kind, at, OrderView::from(order).with_refunds(refunds))
+}
+
+/// The body of event `id` about `refund` and its order (as it is after the change, with
+/// all its refunds).
+pub fn refund_body(
+    id: &str,
+    kind: EventType,
+    at: DateTime<Utc>,
+    refund: &GatewayRefund,
+    order: &Order,
+    refunds: &[GatewayRefund],
+) -> String {
+    body(
+        id,
+        kind,
+        at,
+        RefundWithOrder {
+            refund: RefundView::from(refund),
+            order: OrderView::from(order).with_refunds(refunds),
+        },
+    )
 }
 
 /// The body of event `id` about `contract` (its newest state).

@@ -11,7 +11,7 @@ use crate::chinaums::time;
 use crate::domain::contract::Contract;
 use crate::domain::money::Amount;
 use crate::domain::record::Order;
-use crate::domain::refund::Refund;
+use crate::domain::refund_state::GatewayRefund;
 
 /// A time as the API shows it: RFC 3339, UTC, milliseconds.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -48,40 +48,68 @@ pub struct OrderView {
     created_at: String,
     updated_at: String,
     version: i64,
-    /// Each refund the provider reported, oldest first (shown on `GET /orders/{id}` when
-    /// there is any).
+    /// Each refund of the order, oldest first: the gateway's (any status) and those the
+    /// provider reported (shown on `GET /orders/{id}` when there is any).
     #[serde(skip_serializing_if = "Option::is_none")]
     refunds: Option<Vec<RefundView>>,
 }
 
-/// One refund as the provider reported it.
+/// One refund as the API shows it (`GET /orders/{id}/refunds/{refundOrderId}`, an order's
+/// `refunds`, the `refund.*` events).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RefundView {
-    /// Its refund order id, or the notification's `notifyId`.
-    key: String,
+pub struct RefundView {
+    /// Its `refundOrderId` (a reported refund without one: the notification's `notifyId`).
+    refund_order_id: String,
+    mer_order_id: String,
+    /// `gateway` (asked here) or `reported` (made elsewhere, reported by a notification).
+    origin: &'static str,
     amount: Amount,
-    reported_at: String,
+    status: &'static str,
+    reason: Option<String>,
+    /// The operator who asked for it through the console.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operator: Option<String>,
+    created_at: String,
+    settled_at: Option<String>,
+    err_code: Option<String>,
+}
+
+impl From<&GatewayRefund> for RefundView {
+    fn from(r: &GatewayRefund) -> Self {
+        RefundView {
+            refund_order_id: r.key.clone(),
+            mer_order_id: r.order.to_string(),
+            origin: r.origin.as_str(),
+            amount: r.amount,
+            status: r.status.as_str(),
+            reason: r.reason.clone(),
+            operator: r.operator.clone(),
+            created_at: rfc3339(r.created_at),
+            settled_at: r.settled_at.map(rfc3339),
+            err_code: r.err_code.clone(),
+        }
+    }
 }
 
 impl OrderView {
-    /// The order with the refunds the provider reported for it (none: as without).
-    pub fn with_refunds(mut self, refunds: &[Refund]) -> Self {
+    /// The order with its refunds (none: as without).
+    pub fn with_refunds(mut self, refunds: &[GatewayRefund]) -> Self {
         if refunds.is_empty() {
             return self;
         }
-        self.refunds = Some(
-            refunds
-                .iter()
-                .map(|r| RefundView {
-                    key: r.key.clone(),
-                    amount: r.amount,
-                    reported_at: rfc3339(r.at),
-                })
-                .collect(),
-        );
+        self.refunds = Some(refunds.iter().map(RefundView::from).collect());
         self
     }
+}
+
+/// A refund and its order, as the `refund.*` events carry them.
+#[derive(Serialize)]
+pub struct RefundWithOrder {
+    /// The refund.
+    pub refund: RefundView,
+    /// Its order after the change.
+    pub order: OrderView,
 }
 
 #[derive(Serialize)]

@@ -265,7 +265,7 @@ fn counted_refund(
         amount,
         at: now,
     };
-    let before: Vec<Refund> = refunds::of(conn, order)?
+    let before: Vec<Refund> = refunds::counted(conn, order)?
         .into_iter()
         .filter(|r| r.key != new.key)
         .collect();

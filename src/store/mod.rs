@@ -782,7 +782,8 @@ mod tests {
         // order and two history entries.
         let (db, _dir) = testing::temp_db();
         let mut conn = db.conn().unwrap();
-        // The console sessions' migration, then the review one.
+        // The gateway refunds' migration, the console sessions', then the review one.
+        conn.revert_last_migration(migrations(&conn)).unwrap();
         conn.revert_last_migration(migrations(&conn)).unwrap();
         conn.revert_last_migration(migrations(&conn)).unwrap();
         conn.batch_execute(

@@ -13,6 +13,7 @@ use super::{from_ms, refunds, to_ms, StoreError};
 use crate::domain::contract::Contract;
 use crate::domain::outbox::{self, EventType};
 use crate::domain::record::Order;
+use crate::domain::refund_state::GatewayRefund;
 
 const TABLE: &str = "events";
 
@@ -41,6 +42,33 @@ pub fn record_order(
             events::mer_order_id.eq(Some(order.id.as_str())),
             events::order_version.eq(Some(order.version)),
             events::body.eq(outbox::order_body(&id, kind, at, order, &refunds)),
+            events::created_at.eq(to_ms(at)),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Writes the event `kind` about `refund` and its `order` (as they are after the change,
+/// with the order's refunds recorded so far in this transaction). Its `order_version` is
+/// left empty: a refund's event is not a change of the order row (a PENDING refund leaves
+/// the order's version as it is, and a SUCCEEDED one's order change has its own
+/// `order.refunded` event at that version). Inside the change's transaction.
+pub fn record_refund(
+    conn: &mut Connection,
+    kind: EventType,
+    refund: &GatewayRefund,
+    order: &Order,
+    at: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let id = new_id();
+    let refunds = refunds::of(conn, &order.id)?;
+    super::lock_feed(conn)?;
+    diesel::insert_into(events::table)
+        .values((
+            events::event_id.eq(&id),
+            events::kind.eq(kind.as_str()),
+            events::mer_order_id.eq(Some(order.id.as_str())),
+            events::body.eq(outbox::refund_body(&id, kind, at, refund, order, &refunds)),
             events::created_at.eq(to_ms(at)),
         ))
         .execute(conn)?;

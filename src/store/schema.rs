@@ -170,6 +170,15 @@ diesel::table! {
         amount_fen -> BigInt,
         reported_at -> BigInt,
         evidence -> Nullable<Text>,
+        origin -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        operator -> Nullable<Text>,
+        err_code -> Nullable<Text>,
+        settled_at -> Nullable<BigInt>,
+        check_attempts -> Integer,
+        next_check_at -> Nullable<BigInt>,
+        version -> BigInt,
     }
 }
 
