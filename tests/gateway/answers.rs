@@ -448,7 +448,7 @@ async fn refunds_are_counted_and_readings_that_disagree_flag_the_order_with_both
     assert!(reason.contains("of its own 90 fen"), "{reason}");
     assert_eq!(smaller["refunds"].as_array().unwrap().len(), 2, "{smaller}");
     assert_eq!(smaller["refunds"][1]["amount"], 30);
-    assert_eq!(smaller["refunds"][1]["key"], "1017RFND0001-r2");
+    assert_eq!(smaller["refunds"][1]["refundOrderId"], "1017RFND0001-r2");
     assert_eq!(beyond["needsReview"], true, "{beyond}");
     assert!(
         beyond["reviewReason"].as_str().unwrap().contains("130 fen"),
