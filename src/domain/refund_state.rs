@@ -1,4 +1,4 @@
-//! The refunds the gateway makes (`POST /orders/{id}/refunds`): their id
+//! The refunds the gateway makes (the `POST /orders/{id}/refunds` route is the next step): their id
 //! ([`RefundOrderId`]), their record ([`GatewayRefund`]), what may be refunded
 //! ([`refundable`]) and the one pure function that decides what a refund becomes on each
 //! observation ([`decide`], docs/architecture.md §4, "Refund states"), next to the order's
