@@ -299,8 +299,10 @@ impl WriteHealth {
                 (*last, *why) = (now, e.to_string());
             }
             (Some(e), failing @ None) => {
+                // The cause is the failed request's own to log (once, where it is
+                // answered); this line says only that readiness changed.
                 log::error!(
-                    "store: writes are failing (/readyz answers 503 until one succeeds): {e}"
+                    "store: writes are failing (/readyz answers 503 until one succeeds; each failed write logs its cause)"
                 );
                 *failing = Some((now, now, e.to_string()));
             }

@@ -1,6 +1,7 @@
 //! Faults of a PostgreSQL server, caused by a TCP proxy written in the test between the
 //! gateway and the real server (the shared server itself is never restarted): connections
-//! cut and refused, then allowed again. PostgreSQL only: on SQLite (no
+//! cut and refused, then allowed again; and a statement held by a lock the test takes, which
+//! `store.statement_timeout` cuts. PostgreSQL only: on SQLite (no
 //! `UMSGATE_TEST_DATABASE_URL`) each test returns at once, saying so, since SQLite has no
 //! server to lose; the PostgreSQL suite (README) runs them.
 
@@ -10,9 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use awc::http::StatusCode;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
 use serde_json::json;
 
-use crate::helpers::{bound_bill, eventually, paid_notice, TestApp, TestDatabase};
+use crate::helpers::{bound_bill, capture_logs, eventually, paid_notice, TestApp, TestDatabase};
 
 /// A TCP proxy to `upstream` that can cut every connection and refuse new ones.
 struct Proxy {
@@ -122,4 +125,47 @@ async fn with_the_database_server_gone_a_notice_is_failed_readyz_is_503_and_both
     assert_eq!(ready_while_down, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!((resent, reply.as_str()), (StatusCode::OK, "SUCCESS"));
     assert_eq!(app.order(id).await["status"], "PAID");
+}
+
+#[actix_web::test]
+async fn a_statement_held_by_a_lock_is_cut_by_the_statement_timeout_failed_and_logged_once() {
+    // Arrange: a gateway with a short statement timeout; the test's own connection holds
+    // every write to the notifications' journal behind a lock it never releases in time.
+    let db = TestDatabase::new();
+    let Some(direct) = db.url().map(str::to_owned) else {
+        eprintln!("pg_faults: statement_timeout is PostgreSQL's; run the PostgreSQL suite");
+        return;
+    };
+    let logs = capture_logs();
+    let app = TestApp::spawn_on(db, json!({"store": {"statement_timeout": "1s"}})).await;
+    let id = "1017PGHANG0001";
+    bound_bill(&app, id, 100).await;
+    let mut holder = diesel::PgConnection::establish(&direct).expect("the test's connection");
+    holder
+        .batch_execute("BEGIN; LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE;")
+        .expect("lock");
+    let form = Some("application/x-www-form-urlencoded");
+
+    // Act
+    let (status, body) = app
+        .post_notify(
+            "/notify/payment",
+            paid_notice(id, 100, "N1017PGHANG0001"),
+            form,
+        )
+        .await;
+    holder.batch_execute("ROLLBACK;").expect("release");
+
+    // Assert: FAILED, never SUCCESS; the cause logged once; nothing applied.
+    assert!(status.is_server_error(), "{status} {body}");
+    assert_eq!(body, "FAILED");
+    let cut = logs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .lines()
+        .filter(|l| l.contains("statement timeout"))
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert_eq!(cut.len(), 1, "{cut:#?}");
+    assert_ne!(app.order(id).await["status"], "PAID");
 }
