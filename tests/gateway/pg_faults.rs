@@ -169,3 +169,112 @@ async fn a_statement_held_by_a_lock_is_cut_by_the_statement_timeout_failed_and_l
     assert_eq!(cut.len(), 1, "{cut:#?}");
     assert_ne!(app.order(id).await["status"], "PAID");
 }
+
+#[actix_web::test]
+async fn under_a_stream_of_notices_the_server_lost_and_back_acknowledges_only_what_was_stored() {
+    // Arrange: 48 bound bills; a gateway whose database connections pass through the proxy.
+    let db = TestDatabase::new();
+    let Some(direct) = db.url().map(str::to_owned) else {
+        eprintln!("pg_faults: on SQLite there is no server to lose; run the PostgreSQL suite");
+        return;
+    };
+    let mut through = url::Url::parse(&direct).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        through.host_str().unwrap(),
+        through.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(upstream);
+    through.set_port(Some(proxy.port)).unwrap();
+    let app = TestApp::spawn_on(
+        db,
+        json!({"store": {"url": through.to_string(), "connect_timeout": "1s"}}),
+    )
+    .await;
+    let ids: Vec<String> = (0..48).map(|i| format!("1017PGLOAD{i:04}")).collect();
+    for id in &ids {
+        bound_bill(&app, id, 100).await;
+    }
+    let form = Some("application/x-www-form-urlencoded");
+    let notice = |id: &str| paid_notice(id, 100, &format!("N{id}"));
+    let answers: Mutex<Vec<(String, StatusCode, String)>> = Mutex::default();
+
+    // Act: 8 streams of notices. Once 12 are answered the server goes away; the stream
+    // that cut it sends its next notice into the cut, waits for /readyz to say 503, and
+    // brings the server back; the streams go on throughout.
+    let stream = |chunk: &[String]| {
+        let chunk = chunk.to_vec();
+        let (app, proxy, answers) = (&app, &proxy, &answers);
+        async move {
+            let mut cut_by_me = false;
+            for id in chunk {
+                let (status, body) = app.post_notify("/notify/payment", notice(&id), form).await;
+                let n = {
+                    let mut a = answers.lock().unwrap();
+                    a.push((id, status, body));
+                    a.len()
+                };
+                if cut_by_me {
+                    unready_then_restored(app, proxy).await;
+                    cut_by_me = false;
+                }
+                if n == 12 {
+                    proxy.cut();
+                    cut_by_me = true;
+                }
+            }
+            if cut_by_me {
+                unready_then_restored(app, proxy).await;
+            }
+        }
+    };
+    futures_util::future::join_all(ids.chunks(6).map(stream)).await;
+    eventually("readiness is back with the server", || async {
+        app.get("/readyz").await.0 == StatusCode::OK
+    })
+    .await;
+    let answers = answers.into_inner().unwrap();
+    let mut statuses = Vec::new();
+    for (id, _, _) in &answers {
+        statuses.push(app.order(id).await["status"].as_str().unwrap().to_owned());
+    }
+    let unacknowledged: Vec<&String> = answers
+        .iter()
+        .filter(|(_, _, body)| body != "SUCCESS")
+        .map(|(id, _, _)| id)
+        .collect();
+    let mut resent = Vec::new();
+    for id in &unacknowledged {
+        resent.push(app.post_notify("/notify/payment", notice(id), form).await);
+    }
+
+    // Assert: every SUCCESS was stored; every other answer a 5xx FAILED; some of each;
+    // the resends all applied (readiness said 503 while cut: `unready_then_restored`).
+    assert_eq!(answers.len(), ids.len());
+    for ((id, status, body), now) in answers.iter().zip(&statuses) {
+        if body == "SUCCESS" {
+            assert_eq!(now, "PAID", "{id} was acknowledged and is {now}");
+        } else {
+            assert!(status.is_server_error(), "{id}: {status} {body}");
+            assert_eq!(body, "FAILED", "{id}");
+        }
+    }
+    assert!(!unacknowledged.is_empty(), "the cut failed no notice");
+    assert!(unacknowledged.len() < ids.len(), "no notice was stored");
+    for (status, reply) in &resent {
+        assert_eq!((*status, reply.as_str()), (StatusCode::OK, "SUCCESS"));
+    }
+    for id in &ids {
+        assert_eq!(app.order(id).await["status"], "PAID", "{id}");
+    }
+}
+
+/// Waits (bounded) for `/readyz` to say 503 while the server is gone, then lets
+/// connections through again.
+async fn unready_then_restored(app: &TestApp, proxy: &Proxy) {
+    eventually("readiness says 503 while the server is gone", || async {
+        app.get("/readyz").await.0 == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+    proxy.restore();
+}
