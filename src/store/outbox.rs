@@ -23,6 +23,41 @@ fn new_id() -> String {
     format!("evt_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// What an event row points at: its order (and the order version it reports, if it
+/// reports a change of the order row), or its contract.
+#[derive(Default)]
+struct About<'a> {
+    order: Option<&'a str>,
+    order_version: Option<i64>,
+    contract: Option<&'a str>,
+}
+
+/// Writes one event row: a new id, the body `body` makes with it, after the feed's lock.
+/// The one insert every `record_*` shares. Returns the event's id.
+fn insert(
+    conn: &mut Connection,
+    kind: EventType,
+    about: About<'_>,
+    at: DateTime<Utc>,
+    body: impl FnOnce(&str) -> String,
+) -> Result<String, StoreError> {
+    let id = new_id();
+    let body = body(&id);
+    super::lock_feed(conn)?;
+    diesel::insert_into(events::table)
+        .values((
+            events::event_id.eq(&id),
+            events::kind.eq(kind.as_str()),
+            events::mer_order_id.eq(about.order),
+            events::order_version.eq(about.order_version),
+            events::contract_no.eq(about.contract),
+            events::body.eq(body),
+            events::created_at.eq(to_ms(at)),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
 /// Writes the event `kind` about `order` (as it is after the change, with the refunds
 /// recorded so far in this transaction). Inside the change's transaction. Returns the
 /// event's id.
@@ -32,20 +67,15 @@ pub fn record_order(
     order: &Order,
     at: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    let id = new_id();
     let refunds = refunds::of(conn, &order.id)?;
-    super::lock_feed(conn)?;
-    diesel::insert_into(events::table)
-        .values((
-            events::event_id.eq(&id),
-            events::kind.eq(kind.as_str()),
-            events::mer_order_id.eq(Some(order.id.as_str())),
-            events::order_version.eq(Some(order.version)),
-            events::body.eq(outbox::order_body(&id, kind, at, order, &refunds)),
-            events::created_at.eq(to_ms(at)),
-        ))
-        .execute(conn)?;
-    Ok(id)
+    let about = About {
+        order: Some(order.id.as_str()),
+        order_version: Some(order.version),
+        ..About::default()
+    };
+    insert(conn, kind, about, at, |id| {
+        outbox::order_body(id, kind, at, order, &refunds)
+    })
 }
 
 /// Writes the event `kind` about `refund` and its `order` (as they are after the change,
@@ -60,19 +90,14 @@ pub fn record_refund(
     order: &Order,
     at: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    let id = new_id();
     let refunds = refunds::of(conn, &order.id)?;
-    super::lock_feed(conn)?;
-    diesel::insert_into(events::table)
-        .values((
-            events::event_id.eq(&id),
-            events::kind.eq(kind.as_str()),
-            events::mer_order_id.eq(Some(order.id.as_str())),
-            events::body.eq(outbox::refund_body(&id, kind, at, refund, order, &refunds)),
-            events::created_at.eq(to_ms(at)),
-        ))
-        .execute(conn)?;
-    Ok(id)
+    let about = About {
+        order: Some(order.id.as_str()),
+        ..About::default()
+    };
+    insert(conn, kind, about, at, |id| {
+        outbox::refund_body(id, kind, at, refund, order, &refunds)
+    })
 }
 
 /// Writes the event `kind` about `contract` (its newest state). Inside the notice's
@@ -83,18 +108,13 @@ pub fn record_contract(
     contract: &Contract,
     at: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    let id = new_id();
-    super::lock_feed(conn)?;
-    diesel::insert_into(events::table)
-        .values((
-            events::event_id.eq(&id),
-            events::kind.eq(kind.as_str()),
-            events::contract_no.eq(Some(contract.contract_no.as_str())),
-            events::body.eq(outbox::contract_body(&id, kind, at, contract)),
-            events::created_at.eq(to_ms(at)),
-        ))
-        .execute(conn)?;
-    Ok(id)
+    let about = About {
+        contract: Some(contract.contract_no.as_str()),
+        ..About::default()
+    };
+    insert(conn, kind, about, at, |id| {
+        outbox::contract_body(id, kind, at, contract)
+    })
 }
 
 /// An event as stored.
