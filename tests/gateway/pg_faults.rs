@@ -80,16 +80,11 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
     });
 }
 
-#[actix_web::test]
-async fn with_the_database_server_gone_a_notice_is_failed_readyz_is_503_and_both_recover_when_it_is_back(
-) {
-    // Arrange: a gateway whose database connections pass through the proxy.
+/// A gateway on a database of its own whose connections pass through a [`Proxy`] (and
+/// wait for one at most 1 s); `None` on SQLite, which has no server to lose.
+async fn gateway_through_proxy() -> Option<(TestApp, Proxy)> {
     let db = TestDatabase::new();
-    let Some(direct) = db.url().map(str::to_owned) else {
-        eprintln!("pg_faults: on SQLite there is no server to lose; run the PostgreSQL suite");
-        return;
-    };
-    let mut through = url::Url::parse(&direct).unwrap();
+    let mut through = url::Url::parse(db.url()?).unwrap();
     let upstream = format!(
         "{}:{}",
         through.host_str().unwrap(),
@@ -102,6 +97,17 @@ async fn with_the_database_server_gone_a_notice_is_failed_readyz_is_503_and_both
         json!({"store": {"url": through.to_string(), "connect_timeout": "1s"}}),
     )
     .await;
+    Some((app, proxy))
+}
+
+#[actix_web::test]
+async fn with_the_database_server_gone_a_notice_is_failed_readyz_is_503_and_both_recover_when_it_is_back(
+) {
+    // Arrange: a gateway whose database connections pass through the proxy.
+    let Some((app, proxy)) = gateway_through_proxy().await else {
+        eprintln!("pg_faults: on SQLite there is no server to lose; run the PostgreSQL suite");
+        return;
+    };
     let id = "1017PGDOWN0001";
     bound_bill(&app, id, 100).await;
     let form = Some("application/x-www-form-urlencoded");
@@ -173,24 +179,10 @@ async fn a_statement_held_by_a_lock_is_cut_by_the_statement_timeout_failed_and_l
 #[actix_web::test]
 async fn under_a_stream_of_notices_the_server_lost_and_back_acknowledges_only_what_was_stored() {
     // Arrange: 48 bound bills; a gateway whose database connections pass through the proxy.
-    let db = TestDatabase::new();
-    let Some(direct) = db.url().map(str::to_owned) else {
+    let Some((app, proxy)) = gateway_through_proxy().await else {
         eprintln!("pg_faults: on SQLite there is no server to lose; run the PostgreSQL suite");
         return;
     };
-    let mut through = url::Url::parse(&direct).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        through.host_str().unwrap(),
-        through.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(upstream);
-    through.set_port(Some(proxy.port)).unwrap();
-    let app = TestApp::spawn_on(
-        db,
-        json!({"store": {"url": through.to_string(), "connect_timeout": "1s"}}),
-    )
-    .await;
     let ids: Vec<String> = (0..48).map(|i| format!("1017PGLOAD{i:04}")).collect();
     for id in &ids {
         bound_bill(&app, id, 100).await;
